@@ -1,0 +1,3 @@
+"""Audio-magnetotelluric (AMT) time-series processing with sferic recognition for the dead band."""
+
+__all__: list[str] = []

@@ -1,0 +1,23 @@
+"""Sensor and receiver responses: poles/zeros, frequency tables, delays; apply and remove."""
+
+from amt.calibration.response import (
+    CalibrationError,
+    CascadeResponse,
+    DelayResponse,
+    FrequencyTableResponse,
+    PoleZeroResponse,
+    Response,
+    apply_response,
+    remove_response,
+)
+
+__all__ = [
+    "CalibrationError",
+    "CascadeResponse",
+    "DelayResponse",
+    "FrequencyTableResponse",
+    "PoleZeroResponse",
+    "Response",
+    "apply_response",
+    "remove_response",
+]

@@ -1,0 +1,250 @@
+"""MTH5 (HDF5) records through the ``mth5`` package, read one channel at a time.
+
+MTH5's run-level container (``RunGroup.to_runts``) fails for sample rates above 10 kHz, so runs are
+always read channel by channel (``RunGroup.get_channel``) and assembled here, which also catches channels
+of one run that differ in start, length or rate.
+
+Files we write are ordinary MTH5 v0.2.0 (survey ``amt``, one MTH5 run per :class:`StationRun`), with the
+standard metadata filled in (sample rate, start, units, ``measurement_azimuth``, ``measurement_tilt``,
+``dipole_length``, station location and declination), so other MTH5 tools read them. In addition a
+root dataset ``amt_metadata`` holds the :mod:`amt.io.metadata` JSON document: exact run ids, station id,
+responses and defects. Files from elsewhere are read from the standard metadata alone.
+
+Group names must match ``[a-zA-Z0-9_]``: other characters in station and run ids become ``_`` in the
+file (the JSON document keeps the real ids).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+from obspy import UTCDateTime
+
+from amt.io import metadata as md
+from amt.io.files import atomic_paths
+from amt.io.quality import assemble_runs
+from amt.record import CHANNELS, ELECTRIC, ChannelMeta, RecordError, Station, StationRun
+
+SURVEY = "amt"
+META_DATASET = "amt_metadata"
+
+_UNITS_TO_MTH5 = {"mV/km": "milliVolt per kilometer", "nT": "nanoTesla", "counts": "digital counts", "V": "Volt"}
+_UNITS_FROM_MTH5 = {v.lower(): k for k, v in _UNITS_TO_MTH5.items()}
+_UNITS_FROM_MTH5.update({"mv/km": "mV/km", "nt": "nT", "count": "counts", "counts": "counts", "v": "V",
+                         "volt": "V", "millivolt": "mV"})
+
+
+@contextlib.contextmanager
+def _quiet():
+    """mth5 logs through loguru at INFO/WARNING for routine work; keep it out of our output."""
+    try:
+        from loguru import logger
+    except ImportError:  # pragma: no cover - mth5 depends on loguru
+        yield
+        return
+    logger.disable("mth5")
+    logger.disable("mt_metadata")
+    try:
+        yield
+    finally:
+        logger.enable("mth5")
+        logger.enable("mt_metadata")
+
+
+def _safe_id(s: str, pattern: str = r"[^A-Za-z0-9_]") -> str:
+    return re.sub(pattern, "_", s) or "_"
+
+
+def _mth5():
+    from mth5.mth5 import MTH5
+
+    logging.getLogger("mth5").setLevel(logging.ERROR)
+    return MTH5
+
+
+def write_mth5(station: Station, path: str | Path) -> Path:
+    """Write ``station`` to an MTH5 v0.2.0 file, atomically."""
+    from mt_metadata.timeseries import Electric, Magnetic
+
+    path = Path(path)
+    header = md.dumps(md.station_header(station))
+    MTH5 = _mth5()
+    with atomic_paths(path) as (tmp,), _quiet():
+        m = MTH5(file_version="0.2.0")
+        m.open_mth5(str(tmp), "w")
+        try:
+            m.add_survey(SURVEY)
+            sg = m.add_station(_safe_id(station.station, r"[^A-Za-z0-9_-]"), survey=SURVEY)
+            for attr, value in (("latitude", station.latitude_deg), ("longitude", station.longitude_deg),
+                                ("elevation", station.elevation_m)):
+                if np.isfinite(value):
+                    setattr(sg.metadata.location, attr, float(value))
+            sg.metadata.location.declination.value = float(station.declination_deg)
+            sg.write_metadata()
+            for run in station.runs:
+                rg = sg.add_run(_safe_id(run.run))
+                rg.metadata.sample_rate = run.sample_rate_hz
+                start = md.time_to_str(run.start)
+                for c in run.channels:
+                    cm = run.meta[c]
+                    ch = Electric(component=c) if c in ELECTRIC else Magnetic(component=c)
+                    ch.sample_rate = run.sample_rate_hz
+                    ch.time_period.start = start
+                    ch.units = _UNITS_TO_MTH5.get(cm.units, cm.units)
+                    ch.measurement_azimuth = float(cm.azimuth_deg)
+                    ch.measurement_tilt = float(cm.tilt_deg)
+                    if c in ELECTRIC and cm.dipole_length_m is not None:
+                        ch.dipole_length = float(cm.dipole_length_m)
+                    rg.add_channel(c, "electric" if c in ELECTRIC else "magnetic", run.data[c],
+                                   channel_dtype="float64", channel_metadata=ch)
+                rg.update_metadata()
+                rg.write_metadata()
+            sg.update_metadata()
+            sg.write_metadata()
+        finally:
+            m.close_mth5()
+        with h5py.File(tmp, "a") as f:
+            f.create_dataset(META_DATASET, data=np.bytes_(header.encode("utf-8")))
+    return path
+
+
+def _units_from_mth5(u: str, component: str) -> str:
+    u = (u or "").strip()
+    return _UNITS_FROM_MTH5.get(u.lower(), u or ("counts" if component in CHANNELS else "counts"))
+
+
+def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float = 1.0) -> Station:
+    """Read an MTH5 file (v0.1 or v0.2) channel by channel.
+
+    Raises
+    ------
+    RecordError
+        Not an HDF5/MTH5 file, no stations, several stations without ``station=``, or unreadable
+        channels.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordError(f"{path}: no such file")
+    if not h5py.is_hdf5(path):
+        raise RecordError(f"{path}: not an HDF5 file")
+    header = None
+    try:
+        with h5py.File(path, "r") as f:
+            if META_DATASET in f:
+                header = md.loads(bytes(f[META_DATASET][()]).decode("utf-8", "replace"), str(path))
+    except RecordError:
+        raise
+    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError on damaged files
+        raise RecordError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})") from exc
+    MTH5 = _mth5()
+    try:
+        with _quiet():
+            m = MTH5()
+            m.open_mth5(str(path), "r")
+            try:
+                if header is not None:
+                    return _read_ours(m, header, path)
+                return _read_foreign(m, path, station, max_fill_s)
+            finally:
+                m.close_mth5()
+    except RecordError:
+        raise
+    except Exception as exc:  # mth5 raises many types on malformed files
+        raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _channel_array(rg, c: str, where: str) -> np.ndarray:
+    ds = rg.get_channel(c).hdf5_dataset
+    if ds.ndim != 1:
+        raise RecordError(f"{where}: channel {c} is not 1-D (shape {ds.shape})")
+    return np.asarray(ds[()], dtype=np.float64)
+
+
+def _read_ours(m, header: dict, path: Path) -> Station:
+    sid = _safe_id(str(header.get("station", "")), r"[^A-Za-z0-9_-]")
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    for rh in header["runs"]:
+        rid = str(rh["run"])
+        rg = m.get_run(sid, _safe_id(rid), survey=SURVEY)
+        arrays[rid] = {c: _channel_array(rg, c, f"{path} run {rid}") for c in rh["channels"]}
+    return md.build_station(header, arrays, str(path))
+
+
+def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Station:
+    surveys = m.surveys_group.groups_list if m.file_version != "0.1.0" else [None]
+    found = []
+    for sv in surveys:
+        try:
+            names = (m.get_survey(sv).stations_group.groups_list if sv is not None
+                     else m.stations_group.groups_list)
+        except Exception:
+            continue
+        found.extend((sv, s) for s in names)
+    if not found:
+        raise RecordError(f"{path}: MTH5 file holds no stations")
+    if station is None and len({s for _, s in found}) > 1:
+        raise RecordError(f"{path}: holds stations {sorted({s for _, s in found})}; pass station=")
+    sv, name = next((x for x in found if station is None or x[1] == station), (None, None))
+    if name is None:
+        raise RecordError(f"{path}: no station {station!r}; it holds {sorted(s for _, s in found)}")
+    sg = m.get_station(name, survey=sv) if sv is not None else m.get_station(name)
+    loc = sg.metadata.location
+    runs: list[StationRun] = []
+    for rid in sg.groups_list:
+        if rid.lower() in ("transfer_functions", "fourier_coefficients", "features"):
+            continue
+        rg = sg.get_run(rid)
+        pieces_by_rate: dict[float, dict[str, list]] = {}
+        metas: dict[str, ChannelMeta] = {}
+        for c in rg.groups_list:
+            comp = c.lower()
+            if comp not in CHANNELS:
+                continue
+            ch = rg.get_channel(c)
+            cm = ch.metadata
+            rate = float(cm.sample_rate)
+            x = np.asarray(ch.hdf5_dataset[()], dtype=np.float64)
+            start = UTCDateTime(str(cm.time_period.start))
+            pieces_by_rate.setdefault(rate, {}).setdefault(comp, []).append((start, x))
+            metas[comp] = ChannelMeta(
+                component=comp,
+                units=_units_from_mth5(str(cm.units), comp),
+                azimuth_deg=float(cm.measurement_azimuth or 0.0),
+                tilt_deg=float(cm.measurement_tilt or (90.0 if comp == "hz" else 0.0)),
+                dipole_length_m=(float(cm.dipole_length) if comp in ELECTRIC and cm.dipole_length else None),
+                extra={"mth5_run": rid},
+            )
+        if not pieces_by_rate:
+            continue
+        # the rate most channels share is the run's; a channel at another rate is a mismatch
+        rate = max(pieces_by_rate, key=lambda r: len(pieces_by_rate[r]))
+        new = assemble_runs(pieces_by_rate[rate], rate, name, metas.__getitem__, max_fill_s=max_fill_s,
+                            run_ids=lambda k, r=rid: r if k == 0 else f"{r}_{k + 1:03d}", source=str(path))
+        from amt.record import Defect
+
+        for other_rate, ps in pieces_by_rate.items():
+            if other_rate == rate:
+                continue
+            for run in new:
+                for c in ps:
+                    run.defects.append(Defect(c, "rate_mismatch", run.start, run.end + run.dt_s,
+                                              f"{c} at {other_rate:g} Hz, run {rid} at {rate:g} Hz; left out"))
+        runs.extend(new)
+    nan = float("nan")
+    decl = getattr(getattr(loc, "declination", None), "value", None)
+    return Station(
+        station=name,
+        runs=runs,
+        latitude_deg=float(loc.latitude) if loc.latitude not in (None, 0.0) else nan,
+        longitude_deg=float(loc.longitude) if loc.longitude not in (None, 0.0) else nan,
+        elevation_m=float(loc.elevation) if loc.elevation not in (None, 0.0) else nan,
+        declination_deg=float(decl or 0.0),
+        source=str(path),
+    )
+
+

@@ -1,0 +1,19 @@
+"""Fourier spectra of station runs: windows, cascade decimation, calibration, bands.
+
+The public surface: :class:`SpectraConfig`, :func:`compute_spectra` (one :class:`Spectra` per decimation level),
+:func:`target_frequencies` and :func:`plan_bands`.
+"""
+
+from amt.spectra.bands import Band, plan_bands, target_frequencies
+from amt.spectra.fourier import Spectra, SpectraConfig, SpectraError, compute_spectra, compute_station_spectra
+
+__all__ = [
+    "Band",
+    "Spectra",
+    "SpectraConfig",
+    "SpectraError",
+    "compute_spectra",
+    "compute_station_spectra",
+    "plan_bands",
+    "target_frequencies",
+]

@@ -1,0 +1,104 @@
+"""Target frequencies and the bands of Fourier bins that estimate them.
+
+Target frequencies are log-spaced, ``per_decade`` to a decade (default 7), aligned to 1 Hz. The transfer function
+at a target frequency ``f_c`` is estimated from every window's bins with frequencies in
+``[f_c r^-1/2, f_c r^1/2)``, ``r = 10^(1/per_decade)``, taken from one decimation level: the highest-rate level at
+which ``f_c`` lies at bin ``min_bin`` or above (so that the band holds several bins and is clear of the taper's
+DC leakage), and at most at a quarter of that level's sample rate (inside the anti-alias pass band). This mirrors
+EMTF's band set-up (Egbert 1997, Geophys. J. Int. 130, 475-496).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from amt.spectra.fourier import Spectra
+
+
+@dataclass(frozen=True)
+class Band:
+    """Bins of one decimation level that estimate one target frequency.
+
+    Attributes
+    ----------
+    frequency_hz
+        Target (band centre) frequency in Hz.
+    level
+        Index into the list of :class:`~amt.spectra.Spectra` levels.
+    bins
+        Indices into ``Spectra.freqs_hz``.
+    """
+
+    frequency_hz: float
+    level: int
+    bins: np.ndarray
+
+    @property
+    def period_s(self) -> float:
+        return 1.0 / self.frequency_hz
+
+
+def target_frequencies(f_min_hz: float, f_max_hz: float, per_decade: int = 7) -> np.ndarray:
+    """Log-spaced frequencies ``10^(k / per_decade)`` Hz within ``[f_min_hz, f_max_hz]``, descending."""
+    if not (0 < f_min_hz <= f_max_hz):
+        raise ValueError(f"need 0 < f_min <= f_max, got {f_min_hz}, {f_max_hz}")
+    k = np.arange(np.ceil(np.log10(f_min_hz) * per_decade - 1e-9), np.floor(np.log10(f_max_hz) * per_decade + 1e-9) + 1)
+    return 10.0 ** (k[::-1] / per_decade)
+
+
+def plan_bands(
+    levels: Sequence[Spectra],
+    frequencies_hz: np.ndarray | None = None,
+    per_decade: int = 7,
+    min_bin: int = 5,
+    max_fraction: float = 0.25,
+) -> list[Band]:
+    """Assign each target frequency to a decimation level and its bins.
+
+    Parameters
+    ----------
+    levels
+        Spectra of one stream, level 0 first.
+    frequencies_hz
+        Target frequencies (Hz); default: every ``per_decade`` frequency the levels resolve.
+    per_decade
+        Targets per decade when ``frequencies_hz`` is not given.
+    min_bin
+        Lowest bin index (of the level's window) a band centre may use.
+    max_fraction
+        Highest band centre as a fraction of the level's sample rate (0.25 = half the Nyquist frequency).
+
+    Returns
+    -------
+    list of Band
+        Descending in frequency; targets no level resolves are left out.
+    """
+    if not levels:
+        return []
+    if frequencies_hz is None:
+        top = levels[0].sample_rate_hz * max_fraction
+        last = levels[-1]
+        bottom = min_bin * last.sample_rate_hz / last.window_length
+        if bottom > top:
+            return []
+        frequencies_hz = target_frequencies(bottom, top, per_decade)
+        half = 10 ** (0.5 / per_decade)
+    else:
+        frequencies_hz = np.sort(np.asarray(frequencies_hz, dtype=float))[::-1]
+        ratios = frequencies_hz[:-1] / frequencies_hz[1:] if len(frequencies_hz) > 1 else np.array([10 ** (1 / 7)])
+        half = float(np.sqrt(np.median(ratios)))
+    bands = []
+    for f in frequencies_hz:
+        for i, s in enumerate(levels):
+            df = s.sample_rate_hz / s.window_length
+            if f > s.sample_rate_hz * max_fraction * (1 + 1e-9) or f / df < min_bin - 1e-9:
+                continue
+            bins = np.flatnonzero((s.freqs_hz >= f / half) & (s.freqs_hz < f * half))
+            if len(bins) == 0:
+                bins = np.array([int(np.argmin(np.abs(s.freqs_hz - f)))])
+            bands.append(Band(frequency_hz=float(f), level=i, bins=bins))
+            break
+    return bands

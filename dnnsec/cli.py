@@ -1,0 +1,235 @@
+"""The ``dnnsec`` command line: the model zoo and AdvParams protected-model packages.
+
+Method: Xue et al., "AdvParams: An Active DNN Intellectual Property Protection Technique via Adversarial
+Perturbation Based Parameter Encryption", IEEE TETC. The protection is measured empirically, not
+cryptographically: it stops people without a key; leaks by key holders are the fingerprints' job.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import torch
+
+from dnnsec.package.container import PackageError, read_header_unverified, read_package
+from dnnsec.package.signing import (
+    OwnerKeyError,
+    generate_owner_keys,
+    load_private_key,
+    load_public_key,
+    pinned_public_key,
+)
+from dnnsec.protect.key import KeyFileError
+from shared.errors import CheckpointError, ConfigError
+
+_ERRORS = (PackageError, KeyFileError, OwnerKeyError, CheckpointError, ConfigError, FileNotFoundError, ValueError)
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
+
+
+@click.group()
+def main() -> None:
+    """DNN IP protection and security tools (model zoo, AdvParams encryption).
+
+    \b
+    Examples:
+      dnnsec zoo build --arch mnist_cnn --seeds 0,1,2
+      dnnsec keygen --out alice
+      dnnsec encrypt model.safetensors --out model.dnnpkg --key model.key --sign-key alice.key --owner alice
+      dnnsec inspect model.dnnpkg --owner-key alice.pub
+      dnnsec decrypt model.dnnpkg --key model.key --owner-key alice.pub --out restored.safetensors
+    """
+    import dnnsec.zoo.models  # noqa: F401  (registers the architectures)
+
+
+@main.group()
+def zoo() -> None:
+    """The seeded set of trained models cached under the AMT_DNNSEC_CACHE folder."""
+
+
+@zoo.command("build")
+@click.option("--arch", "archs", default="mnist_cnn,resnet8", show_default=True,
+              help="Comma-separated zoo architectures (mnist_cnn, resnet8, resnet20).")
+@click.option("--seeds", default="0,1,2", show_default=True, help="Comma-separated training seeds.")
+@click.option("--force", is_flag=True, help="Retrain even if cached.")
+@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+def zoo_build(archs: str, seeds: str, force: bool, threads: int) -> None:
+    """Train (or find cached) zoo models and print their test accuracy and CPU time.
+
+    \b
+    Examples:
+      dnnsec zoo build                       # MNIST CNN and ResNet-8, seeds 0,1,2
+      dnnsec zoo build --arch resnet20 --seeds 0
+    CPU time measured on one thread: MNIST CNN ~1.3 min per seed (2 epochs), ResNet-8 ~1.1 min per epoch,
+    ResNet-20 ~3.8 min per epoch (see each model's sidecar for its exact figure).
+    """
+    from dnnsec.zoo.build import build_zoo
+
+    torch.set_num_threads(threads)
+    try:
+        records = build_zoo([a.strip() for a in archs.split(",") if a.strip()],
+                            [int(s) for s in seeds.split(",") if s.strip()], force=force, echo=click.echo)
+    except _ERRORS as exc:
+        _fail(exc)
+    click.echo(f"{'arch':10} {'seed':>4} {'test acc':>8} {'CPU min':>8}  cached")
+    for r in records:
+        click.echo(f"{r['arch']:10} {r['seed']:>4} {r['test_accuracy']:>8.4f} {r['cpu_seconds'] / 60:>8.1f}  "
+                   f"{r['cached']}")
+    total = sum(r["cpu_seconds"] for r in records)
+    click.echo(f"total training CPU time of these models: {total / 60:.1f} min")
+
+
+def _password(value: str | None, ask: bool, confirm: bool) -> str | None:
+    if ask:
+        return click.prompt("key-file password", hide_input=True, confirmation_prompt=confirm)
+    return value
+
+
+def _owner_key(package: Path, owner_key: Path | None):
+    if owner_key is not None:
+        return load_public_key(owner_key)
+    header = read_header_unverified(package)
+    owner = str((header.get("meta") or {}).get("owner", ""))
+    return pinned_public_key(owner)
+
+
+@main.command()
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Prefix: writes PREFIX.key and PREFIX.pub.")
+@click.option("--pin", "pin", default=None, help="Also pin the public key in the keyring under this owner name.")
+def keygen(out: Path, pin: str | None) -> None:
+    """Create an owner's Ed25519 signing key pair (private key mode 0600).
+
+    The private key is encrypted with DNNSEC_SIGN_KEY_PASSWORD when that variable is set.
+
+    \b
+    Examples:
+      dnnsec keygen --out alice
+      dnnsec keygen --out alice --pin alice     # also copy alice.pub to the keyring as alice.pub
+    """
+    import os
+
+    from dnnsec.atomic import atomic_write_bytes
+    from dnnsec.package.signing import keyring_dir
+
+    private, public = out.with_name(out.name + ".key"), out.with_name(out.name + ".pub")
+    fp = generate_owner_keys(private, public, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
+    click.echo(f"wrote {private} (private) and {public} (public), fingerprint {fp}")
+    if pin:
+        pinned = atomic_write_bytes(keyring_dir() / f"{pin}.pub", public.read_bytes())
+        click.echo(f"pinned as owner {pin!r}: {pinned}")
+
+
+@main.command()
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Package file to write.")
+@click.option("--key", "key", required=True, type=click.Path(path_type=Path), help="Key file to write.")
+@click.option("--sign-key", required=True, type=click.Path(path_type=Path), help="Owner's Ed25519 private key (PEM).")
+@click.option("--owner", default=None, help="Owner name in the package (default: the sign-key file's stem).")
+@click.option("--data", default=None, help="mnist, cifar10 or a .safetensors file with x, y "
+              "(default: the checkpoint's training data set).")
+@click.option("--samples", default=512, show_default=True, help="Training samples that guide the search.")
+@click.option("--n-params", default=50, show_default=True, help="Most parameters to perturb.")
+@click.option("--seed", default=0, show_default=True, help="Seed of the sample subset.")
+@click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Seal the key file with this password "
+              "(or env DNNSEC_KEY_PASSWORD).")
+@click.option("--ask-password", is_flag=True, help="Prompt for the key-file password.")
+def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None, data: str | None, samples: int,
+            n_params: int, seed: int, password: str | None, ask_password: bool) -> None:
+    """Encrypt checkpoint MODEL (AdvParams) into a signed package and a separate key file.
+
+    \b
+    Examples:
+      dnnsec encrypt ~/.cache/amt-dnnsec/zoo/mnist_cnn-seed0.safetensors --out cnn.dnnpkg --key cnn.key \\
+          --sign-key alice.key --owner alice
+      dnnsec encrypt sferic.safetensors --data windows.safetensors --out s.dnnpkg --key s.key \\
+          --sign-key alice.key --ask-password
+    """
+    import os
+
+    from dnnsec.package.protected import encrypt_checkpoint
+    from dnnsec.zoo.data import DataError, load_samples
+    from shared.checkpoint import read_sidecar
+
+    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    try:
+        source = data or (read_sidecar(model).get("extra") or {}).get("dataset")
+        if not source:
+            raise ValueError(f"{model}: checkpoint names no training data set; pass --data")
+        x, y = load_samples(source, samples, seed)
+        signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
+        report = encrypt_checkpoint(model, package_out=out, key_out=key, signer=signer,
+                                    owner=owner or sign_key.stem, x=x, y=y, n_params=n_params,
+                                    password=_password(password, ask_password, True))
+    except (*_ERRORS, DataError) as exc:
+        _fail(exc)
+    click.echo(f"package {report.package} (id {report.package_id}), key {report.key}")
+    click.echo(f"encrypted {report.n_encrypted} of {report.n_parameters} parameters "
+               f"({100 * report.fraction_encrypted:.5f} %); search-batch accuracy "
+               f"{100 * report.accuracy_before:.1f} % -> {100 * report.accuracy_after:.1f} % in {report.seconds:.1f} s")
+
+
+@main.command()
+@click.argument("package", type=click.Path(path_type=Path))
+@click.option("--key", "key", required=True, type=click.Path(path_type=Path), help="The package's key file.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.safetensors).")
+@click.option("--owner-key", type=click.Path(path_type=Path), default=None,
+              help="Pinned owner public key (PEM); default: the keyring entry of the package's owner.")
+@click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Key-file password "
+              "(or env DNNSEC_KEY_PASSWORD).")
+@click.option("--ask-password", is_flag=True, help="Prompt for the key-file password.")
+def decrypt(package: Path, key: Path, out: Path, owner_key: Path | None, password: str | None,
+            ask_password: bool) -> None:
+    """Verify PACKAGE against the pinned owner key and restore the exact model with its key file.
+
+    \b
+    Examples:
+      dnnsec decrypt cnn.dnnpkg --key cnn.key --owner-key alice.pub --out cnn.safetensors
+      DNNSEC_KEYRING=~/owners dnnsec decrypt cnn.dnnpkg --key cnn.key --out cnn.safetensors --ask-password
+    """
+    from dnnsec.package.protected import decrypt_package
+
+    try:
+        path = decrypt_package(package, key_path=key, out=out, owner_key=_owner_key(package, owner_key),
+                               password=_password(password, ask_password, False))
+    except _ERRORS as exc:
+        _fail(exc)
+    click.echo(f"restored model written to {path} (hash verified against the key)")
+
+
+@main.command()
+@click.argument("package", type=click.Path(path_type=Path))
+@click.option("--owner-key", type=click.Path(path_type=Path), default=None,
+              help="Pinned owner public key (PEM); default: the keyring entry of the package's owner.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verified header as JSON.")
+def inspect(package: Path, owner_key: Path | None, as_json: bool) -> None:
+    """Verify PACKAGE's signature against the pinned owner key and describe it.
+
+    \b
+    Examples:
+      dnnsec inspect cnn.dnnpkg --owner-key alice.pub
+      dnnsec inspect cnn.dnnpkg --json
+    """
+    from dnnsec.package.protected import describe
+
+    try:
+        info = describe(read_package(package, _owner_key(package, owner_key)))
+    except _ERRORS as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(info, indent=2, sort_keys=True))
+        return
+    meta = info["meta"]
+    click.echo(f"package      {package}  (signature verified against the pinned owner key)")
+    click.echo(f"id           {info['package_id']}")
+    click.echo(f"owner        {meta.get('owner')}   created {meta.get('created')}")
+    click.echo(f"architecture {info['arch']} {json.dumps(info['config'])}")
+    click.echo(f"method       {meta['method']['name']}: {meta['method']['n_encrypted']} encrypted parameters "
+               f"of {info['tensor_values']} tensor values")
+    click.echo(f"tensors      {info['tensors']}, sha256 {info['encrypted_sha256']}")
+    click.echo(f"versions     {json.dumps(meta.get('versions', {}))}")

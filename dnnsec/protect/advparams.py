@@ -1,0 +1,181 @@
+"""AdvParams: active DNN IP protection by adversarial perturbation of a few parameters.
+
+Implements the idea of Xue et al., "AdvParams: An Active DNN Intellectual Property Protection Technique via
+Adversarial Perturbation Based Parameter Encryption", IEEE Transactions on Emerging Topics in Computing (2023):
+a handful of parameters are moved, without retraining, to adversarial values that wreck the model's accuracy;
+the positions and original values form the key that restores the model exactly.
+
+Search (gradient-guided and greedy across layers)
+-------------------------------------------------
+Each step computes the gradient of an accuracy surrogate ``J`` (the mean wrong-class margin
+``max_{j != y} z_j - z_y`` of the logits ``z``, capped at ``margin_cap`` so samples already wrong stop counting)
+with respect to every parameter. Every free position ``w`` of every layer is scored by the first-order gain
+``g (t - w)`` of jumping to its layer's bound ``t`` (the 1st or 99th percentile of that layer's original values,
+whichever the gradient sign ``g`` favours), so every perturbed value stays inside its layer's
+1st-99th percentile range and is no outlier. The ``candidates`` best-scored positions over all layers are tried
+exactly and the one that raises ``J`` most is kept. The search ends after ``n_params`` positions or when no
+candidate raises ``J``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+from tqdm import tqdm
+
+
+@dataclass(frozen=True)
+class Perturbation:
+    """One encrypted position: parameter ``name``, flat ``index``, original and perturbed float32 values."""
+
+    name: str
+    index: int
+    original: float
+    perturbed: float
+
+
+@dataclass
+class SearchResult:
+    """Outcome of :func:`search_perturbations`.
+
+    Attributes
+    ----------
+    perturbations : list of Perturbation
+        In the order chosen.
+    objective : list of float
+        The surrogate ``J`` on the search batch before any perturbation and after each one.
+    accuracy : list of float
+        Accuracy (fraction) on the search batch before any perturbation and after each one.
+    seconds : float
+        Wall-clock time of the search, s.
+    """
+
+    perturbations: list[Perturbation] = field(default_factory=list)
+    objective: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def wrong_margin_objective(logits: torch.Tensor, y: torch.Tensor, margin_cap: float) -> torch.Tensor:
+    """Mean over samples of ``min(max_{j != y} z_j - z_y, margin_cap)`` (logit units); larger is worse accuracy."""
+    true = logits.gather(1, y[:, None]).squeeze(1)
+    others = logits.scatter(1, y[:, None], float("-inf")).amax(1)
+    return (others - true).clamp(max=margin_cap).mean()
+
+
+def percentile_bounds(model: nn.Module, low_pct: float = 1.0, high_pct: float = 99.0
+                      ) -> dict[str, tuple[float, float]]:
+    """Per-parameter ``(low, high)`` percentiles (parameter units) of each float parameter's values."""
+    bounds = {}
+    q = torch.tensor([low_pct / 100.0, high_pct / 100.0], dtype=torch.float64)
+    for name, p in model.named_parameters():
+        if p.dtype == torch.float32 and p.numel() > 0:
+            lo, hi = torch.quantile(p.detach().double().flatten(), q).tolist()
+            bounds[name] = (lo, hi)
+    return bounds
+
+
+def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_params: int = 50,
+                         candidates: int = 8, margin_cap: float = 2.0, low_pct: float = 1.0,
+                         high_pct: float = 99.0, progress: bool = True) -> SearchResult:
+    """Choose and apply (in place) up to ``n_params`` adversarial parameter perturbations.
+
+    Parameters
+    ----------
+    model : nn.Module
+        Any trained classifier returning logits of shape (N, classes); modified in place. It is evaluated in
+        eval mode (batch-norm running statistics) and left in eval mode.
+    x, y : torch.Tensor
+        A search batch of inputs and integer labels (a few hundred training samples suffice).
+    n_params : int
+        Largest number of positions to perturb.
+    candidates : int
+        Positions per step, ranked by first-order gain, that are evaluated exactly.
+    margin_cap : float
+        Cap of the wrong-class margin in the objective (logit units).
+    low_pct, high_pct : float
+        Percentile bounds (per cent) of each layer's original values that perturbed values may reach.
+    progress : bool
+        Show a tqdm progress bar.
+
+    Returns
+    -------
+    SearchResult
+    """
+    if n_params < 1 or candidates < 1:
+        raise ValueError("n_params and candidates must be at least 1")
+    start = time.perf_counter()
+    model.eval()
+    params = {n: p for n, p in model.named_parameters() if p.dtype == torch.float32 and p.numel() > 0}
+    if not params:
+        raise ValueError("model has no float32 parameters to perturb")
+    bounds = percentile_bounds(model, low_pct, high_pct)
+    lo = {n: torch.full_like(p, bounds[n][0]) for n, p in params.items()}
+    hi = {n: torch.full_like(p, bounds[n][1]) for n, p in params.items()}
+    taken = {n: torch.zeros_like(p, dtype=torch.bool) for n, p in params.items()}
+    names = list(params)
+    result = SearchResult()
+
+    def evaluate() -> tuple[float, float]:
+        with torch.no_grad():
+            logits = model(x)
+            return (float(wrong_margin_objective(logits, y, margin_cap)),
+                    float((logits.argmax(1) == y).float().mean()))
+
+    current, acc = evaluate()
+    result.objective.append(current)
+    result.accuracy.append(acc)
+    bar = tqdm(total=n_params, desc="encrypting", unit="param", disable=not progress)
+    for _ in range(n_params):
+        model.zero_grad(set_to_none=True)
+        wrong_margin_objective(model(x), y, margin_cap).backward()
+        scores, targets = [], []
+        with torch.no_grad():
+            for n in names:
+                p, g = params[n], params[n].grad
+                if g is None:
+                    g = torch.zeros_like(p)
+                target = torch.where(g > 0, hi[n], lo[n])
+                gain = g * (target - p)
+                gain[taken[n] | (target == p)] = float("-inf")
+                scores.append(gain.flatten())
+                targets.append(target.flatten())
+        flat_scores = torch.cat(scores)
+        flat_targets = torch.cat(targets)
+        k = min(candidates, int(torch.isfinite(flat_scores).sum()))
+        if k == 0:
+            break
+        top = torch.topk(flat_scores, k).indices.tolist()
+        sizes = [params[n].numel() for n in names]
+        offsets = torch.tensor([0, *sizes]).cumsum(0).tolist()
+        best = None
+        with torch.no_grad():
+            for flat in top:
+                layer = next(i for i in range(len(names)) if offsets[i] <= flat < offsets[i + 1])
+                name, index = names[layer], flat - offsets[layer]
+                view = params[name].view(-1)
+                old = float(view[index])
+                view[index] = flat_targets[flat]
+                obj, cand_acc = evaluate()
+                view[index] = old
+                if best is None or obj > best[0]:
+                    best = (obj, cand_acc, name, index, old, float(flat_targets[flat]))
+        assert best is not None
+        if best[0] <= current:
+            break
+        current, acc, name, index, old, new = best
+        with torch.no_grad():
+            params[name].view(-1)[index] = new
+        taken[name].view(-1)[index] = True
+        result.perturbations.append(Perturbation(name, index, old, float(params[name].detach().view(-1)[index])))
+        result.objective.append(current)
+        result.accuracy.append(acc)
+        bar.update(1)
+        bar.set_postfix(acc=f"{acc:.3f}")
+    bar.close()
+    model.zero_grad(set_to_none=True)
+    result.seconds = time.perf_counter() - start
+    return result

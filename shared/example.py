@@ -1,0 +1,131 @@
+"""A runnable example of the training core: a tiny imbalanced binary problem trained to convergence.
+
+Points in the plane are positive inside a ring (about 12 % of them), drawn fresh every step from a
+random-sample source; a small MLP learns them with a weighted binary cross-entropy whose positive weight is
+measured from the class balance, until the smoothed loss converges. The run writes a checkpoint
+(safetensors + JSON), the JSON-lines training log and a loss plot, and prints held-out metrics.
+
+Run ``python -m shared.example --out DIR`` (``--help`` for options).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from shared.checkpoint import load_checkpoint
+from shared.data import RandomBatches
+from shared.losses import WeightedBCELoss, pos_weight_from_labels
+from shared.metrics import binary_scores, pr_auc, roc_auc
+from shared.registry import register_model
+from shared.seeding import seed_everything, stream_rng
+from shared.trainer import Trainer, TrainConfig
+
+
+@register_model("example_mlp")
+def example_mlp(n_in: int = 2, n_hidden: int = 32) -> torch.nn.Module:
+    """Two hidden layers of ``n_hidden`` ReLU units and one logit."""
+    return torch.nn.Sequential(
+        torch.nn.Linear(n_in, n_hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(n_hidden, n_hidden),
+        torch.nn.ReLU(),
+        torch.nn.Linear(n_hidden, 1),
+        torch.nn.Flatten(0),
+    )
+
+
+def ring_sample(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """One point uniform in [-1, 1]^2; label 1 inside the ring 0.5 < r < 0.65."""
+    x = rng.uniform(-1.0, 1.0, size=2)
+    r = float(np.hypot(*x))
+    return x.astype(np.float32), np.float32(0.5 < r < 0.65)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m shared.example",
+        description=__doc__.split("\n\n")[0],
+        epilog="Example:\n  python -m shared.example --out outputs/example --seed 0",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", type=Path, default=Path("outputs/example"), help="output folder")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--max-steps", type=int, default=6000, help="step budget")
+    args = parser.parse_args(argv)
+
+    seed_everything(args.seed)
+    torch.set_num_threads(1)  # a tiny model: threads only add overhead
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    probe = np.array([ring_sample(stream_rng(args.seed, 99, i))[1] for i in range(20000)])
+    pos_weight = pos_weight_from_labels(probe)
+    arch, arch_cfg = "example_mlp", {"n_in": 2, "n_hidden": 32}
+    model = example_mlp(**arch_cfg)
+    cfg = TrainConfig(
+        lr=3e-3,
+        max_steps=args.max_steps,
+        converge_tol=0.01,
+        converge_patience=400,
+        smoothing=0.99,
+        min_steps=1000,
+        seed=args.seed,
+        log_every=50,
+    )
+    log_path = out / "train_log.jsonl"
+    log_path.unlink(missing_ok=True)
+    trainer = Trainer(
+        model, WeightedBCELoss(pos_weight), cfg, RandomBatches(ring_sample, 128, seed=args.seed), log_path=log_path
+    )
+    result = trainer.fit()
+    ckpt = trainer.save(out / "model.safetensors", arch=arch, config=arch_cfg, extra={"pos_weight": pos_weight})
+
+    reloaded, _ = load_checkpoint(ckpt, expected_arch=arch)
+    test = [ring_sample(stream_rng(args.seed + 1, 7, i)) for i in range(5000)]
+    xt = torch.from_numpy(np.stack([t[0] for t in test]))
+    yt = np.array([t[1] for t in test])
+    with torch.no_grad():
+        prob = torch.sigmoid(reloaded(xt)).numpy()
+    scores = binary_scores(yt, prob > 0.5)
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.semilogy(result.losses, lw=0.5, alpha=0.5, label="loss per step")
+    ema = np.array([r["smoothed_loss"] for r in map(_json, log_path.read_text().splitlines()) if "loss" in r])
+    ax.semilogy(np.arange(1, len(ema) + 1) * cfg.log_every, ema, lw=1.5, label="smoothed")
+    ax.set_xlabel("step")
+    ax.set_ylabel("weighted BCE")
+    ax.set_title(f"stopped by {result.stopped_by} at step {result.steps}")
+    ax.legend()
+    fig.tight_layout()
+    plot = out / "loss.png"
+    fig.savefig(plot, dpi=120)
+    plt.close(fig)
+
+    print(f"positive weight (measured) : {pos_weight:.2f}")
+    print(f"stopped by                 : {result.stopped_by} after {result.steps} steps ({result.seconds:.1f} s)")
+    print(
+        f"held-out (5000 points)     : F1 {scores['f1']:.3f}  precision {scores['precision']:.3f}  "
+        f"recall {scores['recall']:.3f}  ROC-AUC {roc_auc(yt, prob):.3f}  PR-AUC {pr_auc(yt, prob):.3f}"
+    )
+    print(f"checkpoint                 : {ckpt} (+ {ckpt.with_suffix('.json').name})")
+    print(f"training log               : {log_path}")
+    print(f"loss plot                  : {plot}")
+    return 0
+
+
+def _json(line: str) -> dict:
+    import json
+
+    return json.loads(line)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
