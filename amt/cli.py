@@ -11,7 +11,13 @@ import importlib
 import click
 
 #: Subcommand name -> "module:click command" (imported only when used or listed).
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "synth": "amt.synth.cli:synth",
+    "process": "amt.transfer.cli:process",
+    "info": "amt.io.cli:info",
+    "train": "amt.sferic.cli:train",
+    "detect": "amt.sferic.cli:detect",
+}
 
 
 class LazyGroup(click.Group):

@@ -66,8 +66,8 @@ def zoo_build(archs: str, seeds: str, force: bool, threads: int) -> None:
     Examples:
       dnnsec zoo build                       # MNIST CNN and ResNet-8, seeds 0,1,2
       dnnsec zoo build --arch resnet20 --seeds 0
-    CPU time measured on one thread: MNIST CNN ~1.3 min per seed (2 epochs), ResNet-8 ~1.1 min per epoch,
-    ResNet-20 ~3.8 min per epoch (see each model's sidecar for its exact figure).
+    CPU time on one thread: MNIST CNN ~1.5 min per seed (2 epochs); ResNet-8 (2 epochs) ~1.1 min and
+    ResNet-20 (3 epochs) ~3.8 min per epoch on an idle core. Each sidecar records its model's CPU time.
     """
     from dnnsec.zoo.build import build_zoo
 
@@ -100,7 +100,8 @@ def _owner_key(package: Path, owner_key: Path | None):
 
 
 @main.command()
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Prefix: writes PREFIX.key and PREFIX.pub.")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Prefix: writes PREFIX.key and PREFIX.pub.")
 @click.option("--pin", "pin", default=None, help="Also pin the public key in the keyring under this owner name.")
 def keygen(out: Path, pin: str | None) -> None:
     """Create an owner's Ed25519 signing key pair (private key mode 0600).
@@ -177,7 +178,8 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
 @main.command()
 @click.argument("package", type=click.Path(path_type=Path))
 @click.option("--key", "key", required=True, type=click.Path(path_type=Path), help="The package's key file.")
-@click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Checkpoint to write (.safetensors).")
+@click.option("--out", "out", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint to write (.safetensors).")
 @click.option("--owner-key", type=click.Path(path_type=Path), default=None,
               help="Pinned owner public key (PEM); default: the keyring entry of the package's owner.")
 @click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Key-file password "
@@ -233,3 +235,10 @@ def inspect(package: Path, owner_key: Path | None, as_json: bool) -> None:
                f"of {info['tensor_values']} tensor values")
     click.echo(f"tensors      {info['tensors']}, sha256 {info['encrypted_sha256']}")
     click.echo(f"versions     {json.dumps(meta.get('versions', {}))}")
+
+
+# Fingerprint watermark commands (dnnsec.watermark.cli): users, issue, calibrate, verify.
+from dnnsec.watermark.cli import calibrate, issue, users, verify  # noqa: E402
+
+for _command in (users, issue, calibrate, verify):
+    main.add_command(_command)

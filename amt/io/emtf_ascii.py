@@ -4,7 +4,11 @@ The file holds one row per sample and five whitespace-separated columns in the o
 ``hx, hy, hz, ex, ey`` (nT and mV/km), sampled at 1 Hz, with no header: sample rate and start time are
 not in the file. The start time defaults to 1980-01-01T00:00:00 UTC (EMTF's own test epoch is not
 recorded either) and both can be given. Egbert's EMTF synthetic records are in measurement coordinates
-(x north, y east), which are ours; no sign conversion is needed for time series.
+(x north, y east), which are ours, but their E sign is opposite to ours: processed as written, the
+100 ohm-m half-space of ``test1.asc`` gives phi_xy near -135 deg (as EMTF itself reports in ``test1.zss``),
+whereas our convention (e^{+i omega t}, E = Z H) puts a 1-D earth's phi_xy in (0, 90) deg. The reader
+therefore negates Ex and Ey by default (``negate_electric=True``) and records that in each E channel's
+``extra["sign_converted"]``; the conversion is tested against the half-space truth.
 
 Reference: Egbert, G. D. (1997), Robust multiple-station magnetotelluric data processing,
 Geophys. J. Int. 130, 475-496 (EMTF).
@@ -29,6 +33,7 @@ def read_emtf_ascii(
     sample_rate_hz: float = 1.0,
     start: UTCDateTime | str = "1980-01-01T00:00:00",
     station: str | None = None,
+    negate_electric: bool = True,
 ) -> Station:
     """Read an EMTF ASCII five-column record.
 
@@ -42,6 +47,8 @@ def read_emtf_ascii(
         UTC time of the first sample.
     station
         Station id; defaults to the file stem.
+    negate_electric
+        Convert EMTF's synthetic E sign to ours (see the module docstring); ``False`` keeps the file's values.
 
     Returns
     -------
@@ -76,12 +83,15 @@ def read_emtf_ascii(
     table = np.asarray(rows, dtype=np.float64)
     name = station or path.stem
     data = {c: table[:, i] for i, c in enumerate(COLUMNS)}
+    if negate_electric:
+        data["ex"], data["ey"] = -data["ex"], -data["ey"]
     meta = {
         c: ChannelMeta(
             component=c,
             units="nT" if c.startswith("h") else "mV/km",
             azimuth_deg=_AZIMUTH_DEG[c],
             tilt_deg=90.0 if c == "hz" else 0.0,
+            extra={"sign_converted": bool(negate_electric)} if c.startswith("e") else {},
         )
         for c in COLUMNS
     }

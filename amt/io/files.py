@@ -11,6 +11,12 @@ from pathlib import Path
 from amt.record import RecordError
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @contextlib.contextmanager
 def atomic_paths(*targets: str | Path) -> Iterator[list[Path]]:
     """Yield temporary paths beside ``targets``; on success rename each onto its target, else delete them.
@@ -26,6 +32,7 @@ def atomic_paths(*targets: str | Path) -> Iterator[list[Path]]:
                 raise RecordError(f"{final}: folder {final.parent} does not exist")
             fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".part", dir=final.parent)
             os.close(fd)
+            os.chmod(name, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual mode
             temps.append(Path(name))
         yield temps
         for tmp, final in zip(temps, finals, strict=True):

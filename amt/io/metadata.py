@@ -63,8 +63,9 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
             "stages": [response_to_dict(s) for s in response.stages],
             "name": response.name,
         }
-    raise RecordError(f"cannot store response of type {type(response).__name__}; use the classes of "
-                      "amt.calibration.response")
+    raise RecordError(
+        f"cannot store response of type {type(response).__name__}; use the classes of amt.calibration.response"
+    )
 
 
 def response_from_dict(d: dict[str, Any] | None) -> Response | None:
@@ -134,7 +135,19 @@ def channel_meta_from_dict(d: dict[str, Any]) -> ChannelMeta:
 
 def time_to_str(t: UTCDateTime) -> str:
     """ISO 8601 UTC with nanoseconds (``UTCDateTime`` keeps ns; one 24 kHz sample is 41,667 ns)."""
-    return UTCDateTime(t).strftime("%Y-%m-%dT%H:%M:%S.%fZ")[:-1] + f"{UTCDateTime(t).ns % 1000:03d}Z"
+    ns = UTCDateTime(t).ns
+    whole, frac = divmod(ns, 1_000_000_000)
+    return UTCDateTime(ns=whole * 1_000_000_000).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def parse_time(s: str) -> UTCDateTime:
+    """Inverse of :func:`time_to_str`, exact to the nanosecond (``UTCDateTime(str)`` rounds to 1 us)."""
+    s = str(s).strip()
+    body = s[:-1] if s.endswith("Z") else s
+    if "." in body and body.rsplit(".", 1)[1].isdigit():
+        whole, frac = body.rsplit(".", 1)
+        return UTCDateTime(ns=UTCDateTime(whole).ns + int(frac[:9].ljust(9, "0")))
+    return UTCDateTime(s)
 
 
 def defect_to_dict(d: Defect) -> dict[str, Any]:
@@ -151,8 +164,8 @@ def defect_from_dict(d: dict[str, Any]) -> Defect:
     return Defect(
         channel=str(d["channel"]),
         kind=str(d["kind"]),
-        start=UTCDateTime(d["start"]),
-        end=UTCDateTime(d["end"]),
+        start=parse_time(d["start"]),
+        end=parse_time(d["end"]),
         detail=str(d.get("detail", "")),
     )
 
@@ -203,9 +216,7 @@ def loads(text: str | bytes, where: str) -> dict[str, Any]:
     return header
 
 
-def build_station(
-    header: dict[str, Any], arrays: dict[str, dict[str, np.ndarray]], source: str
-) -> Station:
+def build_station(header: dict[str, Any], arrays: dict[str, dict[str, np.ndarray]], source: str) -> Station:
     """Rebuild a :class:`Station` from a header and ``arrays[run_id][channel]``.
 
     Raises :class:`RecordError` naming ``source`` when the header is malformed or a run's arrays do not
@@ -226,16 +237,14 @@ def build_station(
                 if x is None:
                     raise RecordError(f"{source}: run {rid} channel {c} has no samples in the file")
                 if len(x) != n:
-                    raise RecordError(
-                        f"{source}: run {rid} channel {c} holds {len(x):,} samples, metadata says {n:,}"
-                    )
+                    raise RecordError(f"{source}: run {rid} channel {c} holds {len(x):,} samples, metadata says {n:,}")
                 data[c] = x
             runs.append(
                 StationRun(
                     station=str(header["station"]),
                     run=rid,
                     sample_rate_hz=float(rh["sample_rate_hz"]),
-                    start=UTCDateTime(rh["start"]),
+                    start=parse_time(rh["start"]),
                     data=data,
                     meta={c: channel_meta_from_dict(rh["meta"][c]) for c in chans},
                     defects=[defect_from_dict(d) for d in rh.get("defects", [])],

@@ -20,7 +20,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
-from obspy import Stream, Trace, UTCDateTime
+from obspy import Stream, Trace
 from obspy import read as obspy_read
 
 from amt.io import metadata as md
@@ -102,8 +102,9 @@ def _read_stream(path: Path, fmt: str | None) -> Stream:
             warnings.simplefilter("ignore")
             st = obspy_read(str(path), format=fmt)
     except Exception as exc:  # obspy raises anything from TypeError to its own InternalMSEEDError
-        raise RecordError(f"{path}: not readable as {fmt or 'a seismic format'} ({type(exc).__name__}: "
-                          f"{str(exc)[:200]})") from exc
+        raise RecordError(
+            f"{path}: not readable as {fmt or 'a seismic format'} ({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
     if len(st) == 0:
         raise RecordError(f"{path}: holds no traces")
     return st
@@ -141,8 +142,10 @@ def read_obspy(
             continue
         by_station[tr.stats.station].append(tr)
     if not by_station:
-        raise RecordError(f"{path}: no trace is an MT channel (EX, EY, HX, HY, HZ or ?Q?/?F? codes): "
-                          f"{', '.join(sorted(set(skipped)))[:200]}")
+        raise RecordError(
+            f"{path}: no trace is an MT channel (EX, EY, HX, HY, HZ or ?Q?/?F? codes): "
+            f"{', '.join(sorted(set(skipped)))[:200]}"
+        )
     if station is None and len(by_station) > 1:
         raise RecordError(f"{path}: holds stations {sorted(by_station)}; pass station=")
     name = station or next(iter(by_station))
@@ -156,19 +159,31 @@ def read_obspy(
         by_rate[float(tr.stats.sampling_rate)][component_of(tr.stats.channel)].append((tr.stats.starttime, data))
 
     def meta_for(c: str) -> ChannelMeta:
-        return ChannelMeta(component=c, units="counts", azimuth_deg=_NOMINAL_AZIMUTH[c],
-                           tilt_deg=90.0 if c == "hz" else 0.0,
-                           extra={"note": "units and orientation not in the file; nominal values"})
+        return ChannelMeta(
+            component=c,
+            units="counts",
+            azimuth_deg=_NOMINAL_AZIMUTH[c],
+            tilt_deg=90.0 if c == "hz" else 0.0,
+            extra={"note": "units and orientation not in the file; nominal values"},
+        )
 
     rates = sorted(by_rate, reverse=True)
     runs: list[StationRun] = []
     for rate in rates:
         prefix = "" if len(rates) == 1 else f"sr{rate:g}_"
         runs.extend(
-            assemble_runs(by_rate[rate], rate, name, meta_for, max_fill_s=max_fill_s,
-                          run_ids=lambda k, p=prefix: f"{p}{k + 1:03d}", source=str(path))
+            assemble_runs(
+                by_rate[rate],
+                rate,
+                name,
+                meta_for,
+                max_fill_s=max_fill_s,
+                run_ids=lambda k, p=prefix: f"{p}{k + 1:03d}",
+                source=str(path),
+            )
         )
     _report_rate_mismatch(runs)
+    runs.sort(key=lambda r: (r.start.ns, -r.sample_rate_hz))  # Station.runs are in time order
     return Station(station=name, runs=runs, source=str(path))
 
 
@@ -183,9 +198,15 @@ def _report_rate_mismatch(runs: list[StationRun]) -> None:
             if other.start > run.end or other.end < run.start:
                 continue
             for c in set(other.channels) - set(run.channels):
-                run.defects.append(Defect(c, "rate_mismatch", run.start, run.end + run.dt_s,
-                                          f"{c} recorded at {other.sample_rate_hz:g} Hz, the others at "
-                                          f"{run.sample_rate_hz:g} Hz"))
+                run.defects.append(
+                    Defect(
+                        c,
+                        "rate_mismatch",
+                        run.start,
+                        run.end + run.dt_s,
+                        f"{c} recorded at {other.sample_rate_hz:g} Hz, the others at {run.sample_rate_hz:g} Hz",
+                    )
+                )
 
 
 def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
@@ -198,7 +219,7 @@ def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
     try:
         for loc, rh in enumerate(header["runs"]):
             rate = float(rh["sample_rate_hz"])
-            start = UTCDateTime(rh["start"])
+            start = md.parse_time(rh["start"])
             n = int(rh["n_samples"])
             if n < 0 or n > 10**10:
                 raise RecordError(f"{side}: run {rh['run']} claims {n} samples")
@@ -210,7 +231,7 @@ def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
                 for tr in st.select(location=f"{loc % 100:02d}", channel=code):
                     if abs(tr.stats.sampling_rate - rate) > 1e-9 * rate:
                         continue
-                    i0 = int(round((tr.stats.starttime - start) * rate))
+                    i0 = round((tr.stats.starttime - start) * rate)
                     a, b = max(i0, 0), min(i0 + tr.stats.npts, n)
                     if b > a:
                         x[a:b] = np.asarray(tr.data[a - i0 : b - i0], dtype=np.float64)
@@ -221,14 +242,17 @@ def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise RecordError(f"{side}: malformed sidecar ({type(exc).__name__}: {exc})") from exc
     stn = md.build_station(header, arrays, str(path))
-    # samples the sidecar promises but the file lacks (a truncated or edited file) become defects
+    # samples the sidecar promises but the file lacks (a truncated or edited file) become defects; NaN that
+    # the recorded defects already explain (gaps filled on first reading, NaN in the source) are not repeated
     from amt.io.quality import nan_defects
 
     for run in stn.runs:
-        known = {(d.channel, d.start) for d in run.defects if d.kind == "nan"}
         for c in run.channels:
-            for d in nan_defects(c, run.data[c], run.start, run.sample_rate_hz):
-                if (c, d.start) not in known:
-                    run.defects.append(type(d)(c, "gap", d.start, d.end, d.detail + " missing from the file"))
+            explained = np.zeros(run.n_samples, dtype=bool)
+            for d in run.defects:
+                if d.channel in (c, "all"):
+                    explained[max(run.index_of(d.start), 0) : max(run.index_of(d.end), 0)] = True
+            x = np.where(explained, 0.0, run.data[c])
+            for d in nan_defects(c, x, run.start, run.sample_rate_hz):
+                run.defects.append(type(d)(c, "gap", d.start, d.end, d.detail + " missing from the file"))
     return stn
-

@@ -35,8 +35,9 @@ META_DATASET = "amt_metadata"
 
 _UNITS_TO_MTH5 = {"mV/km": "milliVolt per kilometer", "nT": "nanoTesla", "counts": "digital counts", "V": "Volt"}
 _UNITS_FROM_MTH5 = {v.lower(): k for k, v in _UNITS_TO_MTH5.items()}
-_UNITS_FROM_MTH5.update({"mv/km": "mV/km", "nt": "nT", "count": "counts", "counts": "counts", "v": "V",
-                         "volt": "V", "millivolt": "mV"})
+_UNITS_FROM_MTH5.update(
+    {"mv/km": "mV/km", "nt": "nT", "count": "counts", "counts": "counts", "v": "V", "volt": "V", "millivolt": "mV"}
+)
 
 
 @contextlib.contextmanager
@@ -80,8 +81,11 @@ def write_mth5(station: Station, path: str | Path) -> Path:
         try:
             m.add_survey(SURVEY)
             sg = m.add_station(_safe_id(station.station, r"[^A-Za-z0-9_-]"), survey=SURVEY)
-            for attr, value in (("latitude", station.latitude_deg), ("longitude", station.longitude_deg),
-                                ("elevation", station.elevation_m)):
+            for attr, value in (
+                ("latitude", station.latitude_deg),
+                ("longitude", station.longitude_deg),
+                ("elevation", station.elevation_m),
+            ):
                 if np.isfinite(value):
                     setattr(sg.metadata.location, attr, float(value))
             sg.metadata.location.declination.value = float(station.declination_deg)
@@ -100,8 +104,13 @@ def write_mth5(station: Station, path: str | Path) -> Path:
                     ch.measurement_tilt = float(cm.tilt_deg)
                     if c in ELECTRIC and cm.dipole_length_m is not None:
                         ch.dipole_length = float(cm.dipole_length_m)
-                    rg.add_channel(c, "electric" if c in ELECTRIC else "magnetic", run.data[c],
-                                   channel_dtype="float64", channel_metadata=ch)
+                    rg.add_channel(
+                        c,
+                        "electric" if c in ELECTRIC else "magnetic",
+                        run.data[c],
+                        channel_dtype="float64",
+                        channel_metadata=ch,
+                    )
                 rg.update_metadata()
                 rg.write_metadata()
             sg.update_metadata()
@@ -113,9 +122,10 @@ def write_mth5(station: Station, path: str | Path) -> Path:
     return path
 
 
-def _units_from_mth5(u: str, component: str) -> str:
+def _units_from_mth5(u: str) -> str:
+    """Our unit name for an MTH5 unit string; empty means uncalibrated counts."""
     u = (u or "").strip()
-    return _UNITS_FROM_MTH5.get(u.lower(), u or ("counts" if component in CHANNELS else "counts"))
+    return _UNITS_FROM_MTH5.get(u.lower(), u or "counts")
 
 
 def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float = 1.0) -> Station:
@@ -180,8 +190,7 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
     found = []
     for sv in surveys:
         try:
-            names = (m.get_survey(sv).stations_group.groups_list if sv is not None
-                     else m.stations_group.groups_list)
+            names = m.get_survey(sv).stations_group.groups_list if sv is not None else m.stations_group.groups_list
         except Exception:
             continue
         found.extend((sv, s) for s in names)
@@ -213,7 +222,7 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
             pieces_by_rate.setdefault(rate, {}).setdefault(comp, []).append((start, x))
             metas[comp] = ChannelMeta(
                 component=comp,
-                units=_units_from_mth5(str(cm.units), comp),
+                units=_units_from_mth5(str(cm.units)),
                 azimuth_deg=float(cm.measurement_azimuth or 0.0),
                 tilt_deg=float(cm.measurement_tilt or (90.0 if comp == "hz" else 0.0)),
                 dipole_length_m=(float(cm.dipole_length) if comp in ELECTRIC and cm.dipole_length else None),
@@ -223,8 +232,15 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
             continue
         # the rate most channels share is the run's; a channel at another rate is a mismatch
         rate = max(pieces_by_rate, key=lambda r: len(pieces_by_rate[r]))
-        new = assemble_runs(pieces_by_rate[rate], rate, name, metas.__getitem__, max_fill_s=max_fill_s,
-                            run_ids=lambda k, r=rid: r if k == 0 else f"{r}_{k + 1:03d}", source=str(path))
+        new = assemble_runs(
+            pieces_by_rate[rate],
+            rate,
+            name,
+            metas.__getitem__,
+            max_fill_s=max_fill_s,
+            run_ids=lambda k, r=rid: r if k == 0 else f"{r}_{k + 1:03d}",
+            source=str(path),
+        )
         from amt.record import Defect
 
         for other_rate, ps in pieces_by_rate.items():
@@ -232,8 +248,15 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
                 continue
             for run in new:
                 for c in ps:
-                    run.defects.append(Defect(c, "rate_mismatch", run.start, run.end + run.dt_s,
-                                              f"{c} at {other_rate:g} Hz, run {rid} at {rate:g} Hz; left out"))
+                    run.defects.append(
+                        Defect(
+                            c,
+                            "rate_mismatch",
+                            run.start,
+                            run.end + run.dt_s,
+                            f"{c} at {other_rate:g} Hz, run {rid} at {rate:g} Hz; left out",
+                        )
+                    )
         runs.extend(new)
     nan = float("nan")
     decl = getattr(getattr(loc, "declination", None), "value", None)
@@ -246,5 +269,3 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
         declination_deg=float(decl or 0.0),
         source=str(path),
     )
-
-

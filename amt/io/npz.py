@@ -22,7 +22,6 @@ Files are opened with ``allow_pickle=False``: an ``.npz`` never runs code.
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -50,7 +49,7 @@ def write_npz(station: Station, path: str | Path) -> Path:
     return path
 
 
-def read_npz(path: str | Path, **kw) -> Station:
+def read_npz(path: str | Path, *, station: str | None = None) -> Station:
     """Read an ``.npz`` record in either layout; :class:`RecordError` on anything malformed."""
     path = Path(path)
     try:
@@ -64,12 +63,12 @@ def read_npz(path: str | Path, **kw) -> Station:
                         rid, c = k.rsplit("/", 1)
                         arrays.setdefault(rid, {})[c] = np.asarray(z[k], dtype=np.float64)
                 return md.build_station(header, arrays, str(path))
-            return _read_plain(z, keys, path, **kw)
+            return _read_plain(z, keys, path, station=station)
     except RecordError:
         raise
     except FileNotFoundError as exc:
         raise RecordError(f"{path}: no such file") from exc
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError, TypeError) as exc:
+    except Exception as exc:  # zipfile, numpy's header parser (even tokenize.TokenError), zlib ...
         raise RecordError(f"{path}: not a readable .npz record ({type(exc).__name__}: {exc})") from exc
 
 
@@ -85,8 +84,9 @@ def _scalar(z, key: str, default=None):
 def _read_plain(z, keys: list[str], path: Path, station: str | None = None) -> Station:
     chans = [c for c in CHANNELS if c in keys]
     if not chans:
-        raise RecordError(f"{path}: no channel arrays (expected some of {', '.join(CHANNELS)}) and no "
-                          f"'{HEADER_KEY}' header")
+        raise RecordError(
+            f"{path}: no channel arrays (expected some of {', '.join(CHANNELS)}) and no '{HEADER_KEY}' header"
+        )
     rate = _scalar(z, "sample_rate_hz")
     if rate is None:
         raise RecordError(f"{path}: plain .npz needs a scalar 'sample_rate_hz'")
@@ -107,12 +107,14 @@ def _read_plain(z, keys: list[str], path: Path, station: str | None = None) -> S
             units=str(_scalar(z, "units_e" if c in ELECTRIC else "units_h", "counts")),
             azimuth_deg=float(_scalar(z, f"azimuth_deg_{c}", 90.0 if c in ("ey", "hy") else 0.0)),
             tilt_deg=90.0 if c == "hz" else 0.0,
-            dipole_length_m=(None if _scalar(z, f"dipole_length_m_{c}") is None
-                             else float(_scalar(z, f"dipole_length_m_{c}"))),
+            dipole_length_m=(
+                None if _scalar(z, f"dipole_length_m_{c}") is None else float(_scalar(z, f"dipole_length_m_{c}"))
+            ),
         )
         for c in chans
     }
-    run = StationRun(station=name, run="001", sample_rate_hz=float(rate), start=start, data=data, meta=meta,
-                     source=str(path))
+    run = StationRun(
+        station=name, run="001", sample_rate_hz=float(rate), start=start, data=data, meta=meta, source=str(path)
+    )
     scan_run(run)
     return Station(station=name, runs=[run], source=str(path))

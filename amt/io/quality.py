@@ -73,14 +73,24 @@ def clip_defects(
         if b - a >= min_run:
             # equal samples must also be equal to each other (a run could alternate hi/lo only at 1 sample)
             out.append(
-                Defect(channel, "clipped", start + int(a) / rate_hz, start + int(b) / rate_hz,
-                       f"{b - a:,} samples at {x[a]:g}")
+                Defect(
+                    channel,
+                    "clipped",
+                    start + int(a) / rate_hz,
+                    start + int(b) / rate_hz,
+                    f"{b - a:,} samples at {x[a]:g}",
+                )
             )
     if full_scale is not None:
         for a, b in _runs_of_true(np.abs(np.where(finite, x, 0.0)) >= full_scale):
             out.append(
-                Defect(channel, "clipped", start + int(a) / rate_hz, start + int(b) / rate_hz,
-                       f"{b - a:,} samples at or beyond full scale {full_scale:g}")
+                Defect(
+                    channel,
+                    "clipped",
+                    start + int(a) / rate_hz,
+                    start + int(b) / rate_hz,
+                    f"{b - a:,} samples at or beyond full scale {full_scale:g}",
+                )
             )
     return out
 
@@ -116,8 +126,13 @@ def _merge_channel(
             same = np.array_equal(prev, x[:n_ov], equal_nan=True)
             if not same:
                 defects.append(
-                    Defect(name, "overlap", t0 + i0 / rate_hz, t0 + (i0 + n_ov) / rate_hz,
-                           f"{n_ov:,} samples recorded twice with different values; first kept")
+                    Defect(
+                        name,
+                        "overlap",
+                        t0 + i0 / rate_hz,
+                        t0 + (i0 + n_ov) / rate_hz,
+                        f"{n_ov:,} samples recorded twice with different values; first kept",
+                    )
                 )
             x = x[n_ov:]
             i0 = i0 + n_ov
@@ -128,9 +143,7 @@ def _merge_channel(
     return blocks, defects
 
 
-def _samples_at(
-    parts: list[tuple[int, np.ndarray]], i0: int, n: int, covered: np.ndarray | None = None
-) -> np.ndarray:
+def _samples_at(parts: list[tuple[int, np.ndarray]], i0: int, n: int, covered: np.ndarray | None = None) -> np.ndarray:
     """Samples ``[i0, i0 + n)`` of the grid from ``parts``; NaN where no part covers (marked in ``covered``)."""
     out = np.full(n, np.nan)
     for j, x in parts:
@@ -183,9 +196,9 @@ def assemble_runs(
     if not names:
         return []
     t0 = min(t for c in names for t, x in pieces[c] if len(x))
-    max_fill = int(round(max_fill_s * rate_hz))
+    max_fill = round(max_fill_s * rate_hz)
     gridded = {
-        c: [(int(round((UTCDateTime(t) - t0) * rate_hz)), np.asarray(x, dtype=np.float64)) for t, x in pieces[c]]
+        c: [(round((UTCDateTime(t) - t0) * rate_hz), np.asarray(x, dtype=np.float64)) for t, x in pieces[c]]
         for c in names
     }
     blocks: dict[str, list[tuple[int, list[tuple[int, np.ndarray]]]]] = {}
@@ -195,9 +208,7 @@ def assemble_runs(
         chan_defects.extend(d)
 
     # run spans: union of all channels' blocks, joined when they overlap or are within max_fill
-    spans = sorted(
-        (i0, max(j + len(x) for j, x in parts)) for c in names for i0, parts in blocks[c]
-    )
+    spans = sorted((i0, max(j + len(x) for j, x in parts)) for c in names for i0, parts in blocks[c])
     merged: list[list[int]] = []
     for a, b in spans:
         if merged and a - merged[-1][1] <= max_fill:
@@ -226,11 +237,13 @@ def assemble_runs(
             for i, j in _runs_of_true(~covered[c]):
                 t_i, t_j = start + int(i) / rate_hz, start + int(j) / rate_hz
                 if i == 0:
-                    defects.append(Defect(c, "length_mismatch", t_i, t_j,
-                                          f"starts {j:,} samples after the other channels"))
+                    defects.append(
+                        Defect(c, "length_mismatch", t_i, t_j, f"starts {j:,} samples after the other channels")
+                    )
                 elif j == n:
-                    defects.append(Defect(c, "length_mismatch", t_i, t_j,
-                                          f"ends {j - i:,} samples before the other channels"))
+                    defects.append(
+                        Defect(c, "length_mismatch", t_i, t_j, f"ends {j - i:,} samples before the other channels")
+                    )
                 else:
                     defects.append(Defect(c, "gap", t_i, t_j, f"{j - i:,} samples missing"))
         for c in absent:
@@ -239,9 +252,15 @@ def assemble_runs(
         defects.extend(d for d in chan_defects if d.end > start and d.start < end_t)
         if report_run_gaps and runs:
             prev_end = runs[-1].start + runs[-1].n_samples / rate_hz
-            defects.append(Defect("all", "gap", prev_end, start,
-                                  f"{(start - prev_end):.6g} s without samples between runs "
-                                  f"{runs[-1].run} and {run_ids(k)}"))
+            defects.append(
+                Defect(
+                    "all",
+                    "gap",
+                    prev_end,
+                    start,
+                    f"{(start - prev_end):.6g} s without samples between runs {runs[-1].run} and {run_ids(k)}",
+                )
+            )
         run = StationRun(
             station=station,
             run=run_ids(k),

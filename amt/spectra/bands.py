@@ -4,7 +4,9 @@ Target frequencies are log-spaced, ``per_decade`` to a decade (default 7), align
 at a target frequency ``f_c`` is estimated from every window's bins with frequencies in
 ``[f_c r^-1/2, f_c r^1/2)``, ``r = 10^(1/per_decade)``, taken from one decimation level: the highest-rate level at
 which ``f_c`` lies at bin ``min_bin`` or above (so that the band holds several bins and is clear of the taper's
-DC leakage), and at most at a quarter of that level's sample rate (inside the anti-alias pass band). This mirrors
+DC leakage), and at most at a quarter of that level's sample rate (inside the anti-alias pass band). The estimate
+is reported at the mean frequency of the bins used (EMTF's habit), not at the target: with few bins per band
+the two differ by several per cent, which is worth a bias of that size in apparent resistivity. This mirrors
 EMTF's band set-up (Egbert 1997, Geophys. J. Int. 130, 475-496).
 """
 
@@ -25,7 +27,10 @@ class Band:
     Attributes
     ----------
     frequency_hz
-        Target (band centre) frequency in Hz.
+        The band's frequency in Hz: the mean of its bins' frequencies (as EMTF reports it), which is where the
+        band-averaged estimate belongs; it differs from the target when a band holds few bins.
+    target_hz
+        The target frequency the band was planned for.
     level
         Index into the list of :class:`~amt.spectra.Spectra` levels.
     bins
@@ -33,6 +38,7 @@ class Band:
     """
 
     frequency_hz: float
+    target_hz: float
     level: int
     bins: np.ndarray
 
@@ -74,7 +80,8 @@ def plan_bands(
     Returns
     -------
     list of Band
-        Descending in frequency; targets no level resolves are left out.
+        Descending in frequency; targets no level resolves are left out, and a target whose bins repeat those of
+        the previous band is dropped.
     """
     if not levels:
         return []
@@ -99,6 +106,9 @@ def plan_bands(
             bins = np.flatnonzero((s.freqs_hz >= f / half) & (s.freqs_hz < f * half))
             if len(bins) == 0:
                 bins = np.array([int(np.argmin(np.abs(s.freqs_hz - f)))])
-            bands.append(Band(frequency_hz=float(f), level=i, bins=bins))
+            if bands and bands[-1].level == i and np.array_equal(bands[-1].bins, bins):
+                break
+            centre = float(np.mean(s.freqs_hz[bins]))
+            bands.append(Band(frequency_hz=centre, target_hz=float(f), level=i, bins=bins))
             break
     return bands

@@ -21,10 +21,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import scipy.signal
 
-from amt.record import MAGNETIC, RecordError, Station, StationRun
+from amt.record import RecordError, Station, StationRun
 from amt.spectra.decimation import decimate_segments
 from amt.spectra.prewhiten import apply_filter, filter_response, fit_prediction_error_filter
-from amt.spectra.windows import equivalent_noise_bandwidth, taper, window_starts
+from amt.spectra.windows import bin_correlation, taper, window_starts
 
 
 class SpectraError(RecordError):
@@ -50,7 +50,8 @@ class SpectraConfig:
     min_windows
         Fewest windows a level must hold to be computed (default 4).
     prewhiten_order
-        Order of the autoregressive prewhitening filter; 0 (default) disables prewhitening.
+        Order of the autoregressive prewhitening filter (default 1: natural spectra are red, and a first-order
+        filter keeps their power from leaking into the lowest bins of a window); 0 disables prewhitening.
     """
 
     window_length: int = 128
@@ -59,7 +60,7 @@ class SpectraConfig:
     decimation_factor: int = 4
     max_levels: int = 12
     min_windows: int = 4
-    prewhiten_order: int = 0
+    prewhiten_order: int = 1
 
 
 @dataclass
@@ -86,8 +87,9 @@ class Spectra:
         UTC POSIX time (s) of each window's first sample, ``(n_windows,)``.
     window_weight
         Weight of each window in ``[0, inf)``; 0 removes the window.
-    enbw_bins
-        Equivalent noise bandwidth of the taper in bins (1.5 for Hann): neighbouring bins are correlated.
+    bin_correlation
+        Squared correlation of coefficients ``l`` bins apart (:func:`amt.spectra.windows.bin_correlation`);
+        neighbouring bins of a tapered window are not independent.
     """
 
     station: str
@@ -100,7 +102,7 @@ class Spectra:
     coefficients: np.ndarray
     window_start_s: np.ndarray
     window_weight: np.ndarray = field(default=None)  # type: ignore[assignment]
-    enbw_bins: float = 1.5
+    bin_correlation: np.ndarray = field(default_factory=lambda: np.ones(1))
 
     def __post_init__(self) -> None:
         if self.window_weight is None:
@@ -126,6 +128,11 @@ class Spectra:
     def window_end_s(self) -> np.ndarray:
         """UTC POSIX time (s) just after each window's last sample."""
         return self.window_start_s + self.window_duration_s
+
+    def variance_inflation(self, n_bins: int) -> float:
+        """Factor by which correlation between ``n_bins`` adjacent bins inflates the variance of a band sum."""
+        lags = np.arange(1, min(n_bins, len(self.bin_correlation)))
+        return float(1.0 + 2.0 * np.sum((n_bins - lags) / n_bins * self.bin_correlation[lags]))
 
     def channel(self, name: str) -> np.ndarray:
         """Coefficients of one channel, ``(n_windows, n_freq)``."""
@@ -193,7 +200,7 @@ def compute_spectra(
     length, overlap = config.window_length, config.overlap
     w = taper(config.taper, length)
     scale = np.sqrt(2.0 / np.sum(w**2))
-    enbw = equivalent_noise_bandwidth(w)
+    correlation = bin_correlation(w)
     data = run.array(names)
     segments = run.good_segments(min_samples=length, channels=names)
     rate = run.sample_rate_hz
@@ -236,7 +243,7 @@ def compute_spectra(
                 freqs_hz=freqs,
                 coefficients=coef,
                 window_start_s=start_s + starts / rate,
-                enbw_bins=enbw,
+                bin_correlation=correlation,
             )
         )
     return levels
@@ -275,11 +282,3 @@ def compute_station_spectra(
         if levels:
             out[rate] = levels
     return out
-
-
-def require_channels(spectra: Sequence[Spectra], needed: Sequence[str] = MAGNETIC[:2]) -> None:
-    """Raise :class:`SpectraError` unless every level holds the ``needed`` channels."""
-    for s in spectra:
-        missing = [c for c in needed if c not in s.channels]
-        if missing:
-            raise SpectraError(f"{s.station}: missing channel(s) {missing} needed for a transfer function")

@@ -49,10 +49,16 @@ def taper(name: str, length: int) -> np.ndarray:
     return np.asarray(scipy.signal.get_window(name, length, fftbins=True))
 
 
-def equivalent_noise_bandwidth(window: np.ndarray) -> float:
-    """Equivalent noise bandwidth of a taper in bins, ``N sum(w^2) / (sum w)^2`` (1.5 for Hann).
+def bin_correlation(window: np.ndarray) -> np.ndarray:
+    """Squared correlation of the Fourier coefficients of white noise ``l`` bins apart, for ``l = 0, 1, ...``.
+
+    For a taper ``w`` of ``N`` samples, ``c_l = |sum w_n^2 exp(-2 pi i l n / N)| / sum w_n^2``; the array holds
+    ``c_l^2`` (1, 4/9, 1/36, 0, ... for Hann), which is the correlation of products of two such coefficients as
+    they enter a cross-spectrum.
 
     Reference: Harris, F. J. (1978), On the use of windows for harmonic analysis with the discrete Fourier
     transform, Proc. IEEE 66, 51-83.
     """
-    return float(len(window) * np.sum(window**2) / np.sum(window) ** 2)
+    w2 = window**2
+    c = np.abs(np.fft.fft(w2)) / np.sum(w2)
+    return c[: len(window) // 2 + 1] ** 2

@@ -40,7 +40,7 @@ ZOO: dict[str, ZooSpec] = {
     "mnist_cnn": ZooSpec("mnist_cnn", "mnist", {"optimizer": "adam", "lr": 3e-3, "schedule": "cosine",
                                                  "max_steps": 2 * 469}),
     "resnet8": ZooSpec("resnet8", "cifar10", {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
-                                              "weight_decay": 5e-4, "schedule": "cosine", "max_steps": 6 * 391},
+                                              "weight_decay": 5e-4, "schedule": "cosine", "max_steps": 2 * 391},
                        augment=True),
     "resnet20": ZooSpec("resnet20", "cifar10", {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
                                                 "weight_decay": 5e-4, "schedule": "cosine",
@@ -56,7 +56,7 @@ def zoo_dir() -> Path:
 
 
 def zoo_path(arch: str, seed: int) -> Path:
-    """Checkpoint path of zoo model ``arch`` trained with ``seed``."""
+    """Checkpoint path of zoo entry ``arch`` (a key of :data:`ZOO`) trained with ``seed``."""
     return zoo_dir() / f"{arch}-seed{seed}.safetensors"
 
 
@@ -90,11 +90,11 @@ def build_zoo(archs: list[str], seeds: list[int], *, force: bool = False, progre
         for seed in seeds:
             path = zoo_path(arch, seed)
             if seed not in todo:
-                _, meta = load_checkpoint(path, expected_arch=arch)
+                _, meta = load_checkpoint(path, expected_arch=spec.arch)
                 records.append({"arch": arch, **meta["extra"], "path": str(path), "cached": True})
                 continue
             model, record = train_zoo_model(spec, seed, train, test, progress)
-            save_checkpoint(path, model, arch=arch, config=spec.config, extra=record)
+            save_checkpoint(path, model, arch=spec.arch, config=spec.config, extra=record)
             records.append({"arch": arch, **record, "path": str(path), "cached": False})
             echo(f"{arch} seed {seed}: test accuracy {record['test_accuracy']:.4f}, "
                  f"CPU {record['cpu_seconds'] / 60:.1f} min -> {path}")
@@ -106,4 +106,4 @@ def load_zoo_model(arch: str, seed: int) -> tuple[torch.nn.Module, dict]:
     path = zoo_path(arch, seed)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: zoo model not built; run `dnnsec zoo build --arch {arch} --seeds {seed}`")
-    return load_checkpoint(path, expected_arch=arch)
+    return load_checkpoint(path, expected_arch=ZOO[arch].arch if arch in ZOO else None)

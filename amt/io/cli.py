@@ -1,0 +1,58 @@
+"""``amt info RECORD``: what a record holds -- stations, runs, rates, times, channels, units, defects."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import click
+
+from amt.record import RecordError, Station
+
+
+def describe(station: Station, max_defects: int = 20) -> str:
+    """Human-readable summary of a station (used by ``amt info``)."""
+    lines = [
+        f"station {station.station}  ({station.source})",
+        f"  location {station.latitude_deg:.6f} N {station.longitude_deg:.6f} E {station.elevation_m:.1f} m, "
+        f"declination {station.declination_deg:g} deg",
+        f"  {len(station.runs)} run(s) at {', '.join(f'{r:g}' for r in station.sample_rates_hz)} Hz",
+    ]
+    for run in station.runs:
+        lines.append(
+            f"  run {run.run}: {run.sample_rate_hz:g} Hz, {run.n_samples:,} samples ({run.duration_s:g} s), "
+            f"{run.start} to {run.end}"
+        )
+        for c in run.channels:
+            m = run.meta[c]
+            dip = f", dipole {m.dipole_length_m:g} m" if m.dipole_length_m else ""
+            resp = ", response loaded" if m.response is not None else ""
+            lines.append(f"    {c}: {m.units}, azimuth {m.azimuth_deg:g} deg, tilt {m.tilt_deg:g} deg{dip}{resp}")
+        good = run.good_segments()
+        n_good = sum(b - a for a, b in good)
+        lines.append(f"    good samples (all channels): {n_good:,} of {run.n_samples:,} in {len(good)} segment(s)")
+    defects = station.defects
+    counts = Counter((d.channel, d.kind) for d in defects)
+    lines.append(
+        f"  {len(defects)} defect(s)"
+        + (": " + ", ".join(f"{c} {k} x{n}" for (c, k), n in sorted(counts.items())) if defects else "")
+    )
+    for d in defects[:max_defects]:
+        lines.append(f"    {d}")
+    if len(defects) > max_defects:
+        lines.append(f"    ... {len(defects) - max_defects} more (--all to list them)")
+    return "\n".join(lines)
+
+
+@click.command("info")
+@click.argument("record", type=click.Path(exists=True))
+@click.option("--format", "fmt", default=None, help="Force a format (mth5, mseed, sac, phoenix, emtf_ascii, npz).")
+@click.option("--all", "show_all", is_flag=True, help="List every defect.")
+def info(record: str, fmt: str | None, show_all: bool) -> None:
+    """Print the stations, runs, sample rates, times, channels, units and defects of RECORD."""
+    from amt.io import read
+
+    try:
+        station = read(record, format=fmt)
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(describe(station, max_defects=10**9 if show_all else 20))

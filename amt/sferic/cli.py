@@ -1,0 +1,128 @@
+"""``amt train`` and ``amt detect``: train the sferic CNN, detect sferics in a record."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import click
+
+from shared.atomic import write_bytes_atomic
+from shared.errors import CheckpointError, ConfigError
+
+COLUMNS = ("start", "end", "peak_time", "probability", "amplitude", "azimuth")
+
+
+@click.command(
+    epilog="""Examples:
+
+  amt train --config amt/sferic/configs/default.toml --out runs/sferic
+
+  amt train --config my.toml --out runs/variant --no-progress
+"""
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="TOML training config (see amt/sferic/configs/default.toml).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Output folder: model.safetensors, model.json, train_log.jsonl.",
+)
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def train(config_path: Path, out_dir: Path, progress: bool) -> None:
+    """Train the sferic CNN on freshly generated synthetic windows until the loss converges."""
+    from amt.sferic.train import RunConfig
+    from amt.sferic.train import train as run_training
+
+    try:
+        cfg = RunConfig.load(config_path)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    path, summary = run_training(cfg, out_dir, progress=progress)
+    click.echo(
+        f"wrote {path} after {summary['steps']} steps ({summary['stopped_by']}), smoothed loss "
+        f"{summary['smoothed_loss']:.4f}, pos_weight {summary['pos_weight']:.1f}, threshold {summary['threshold']}"
+    )
+
+
+def events_csv(events) -> bytes:
+    """The events as CSV bytes with the columns of :data:`COLUMNS`."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for e in events:
+        writer.writerow(e.row())
+    return buf.getvalue().encode()
+
+
+@click.command(
+    epilog="""Examples:
+
+  amt detect station.h5 --out events.csv
+
+  amt detect /data/phoenix/10128_2021-04-27-032436 --out events.csv --fast
+
+  amt detect record.mseed --out events.csv --model runs/sferic/model.safetensors
+"""
+)
+@click.argument("record", type=click.Path(path_type=Path))
+@click.option(
+    "--out",
+    "out_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Events CSV: start,end,peak_time,probability,amplitude,azimuth (ISO 8601 UTC).",
+)
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Checkpoint (.safetensors with its .json); default: the shipped weights.",
+)
+@click.option("--fast", is_flag=True, help="STA/LTA proposes candidates, the CNN confirms only those.")
+def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) -> None:
+    """Detect sferics in RECORD (any format amt.io reads) and write them as CSV.
+
+    Runs at the model's rate (24 kHz) are read; other runs, gaps, NaNs, clipped stretches and missing
+    channels are reported on stderr and skipped; nothing usable at all is an error.
+    """
+    from tqdm.auto import tqdm
+
+    import amt.io
+    from amt.record import RecordError
+    from amt.sferic.inference import SfericDetector
+
+    try:
+        detector = SfericDetector.from_checkpoint(model_path)
+        station = amt.io.read(record)
+    except (RecordError, CheckpointError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    events, processed = [], 0
+    for run in tqdm(station.runs, desc="detect", unit="run", disable=len(station.runs) < 2):
+        try:
+            det = detector.detect_run(run, fast=fast)
+        except RecordError as exc:
+            click.echo(f"skipped: {exc}", err=True)
+            continue
+        for note in det.notes:
+            click.echo(f"{run.run}: {note}", err=True)
+        events.extend(det.events)
+        processed += det.processed_samples
+    if processed == 0:
+        raise click.ClickException(f"{record}: no run could be processed (see the messages above)")
+    events.sort(key=lambda e: e.start)
+    write_bytes_atomic(out_path, events_csv(events))
+    units = {run.meta[c].units for run in station.runs for c in detector.channels if c in run.meta}
+    click.echo(
+        f"{len(events)} events in {processed / detector.rate_hz:.1f} s of data -> {out_path} "
+        f"(amplitude in {', '.join(sorted(units))})"
+    )

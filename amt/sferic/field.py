@@ -1,0 +1,433 @@
+"""Labelled synthetic magnetic field for training and testing the sferic CNN.
+
+This is the sferic package's *adapter* to the synthetic field of the synthetic-field issue: while
+:mod:`amt.synth` grows its full generator (records, MTH5, counts), the CNN needs a fast draw of short
+labelled windows and long labelled records of the magnetic channels. The physics is the same in kind and
+deliberately compact:
+
+* Source: the Heidler/MTLE radiation spectrum of :func:`amt.synth.stroke.source_spectrum`.
+* Earth-ionosphere waveguide (Budden, 1961, *The Waveguide Mode Theory of Wave Propagation*; Barr, Jones &
+  Rodger, 2000, JASTP 62, 1689): the zero-order quasi-TEM mode with an attenuation ``alpha0(f)`` (dB/Mm)
+  that peaks near the first-mode cutoff ``fc = c / 2h`` (the dead band, h = 70 km by day, 88 km by
+  night), plus the first TE/TM mode above ``fc`` with the dispersive wavenumber
+  ``k1 = (2 pi f / c) sqrt(1 - (fc / f)^2)`` and attenuation ``alpha1 / sqrt(1 - (fc / f)^2)``, which gives
+  night-time tweeks.
+* Geometry: sources cluster in 1-3 storms (bearing, range); the horizontal H of a vertical stroke is
+  perpendicular to the bearing, so its polarisation azimuth is ``bearing + 90`` (mod 180).
+* Noise: coil self-noise (white plus 1/f), the background of many weak distant sferics (global rate
+  ~50 per second, each below the -20 dB label threshold), 50/60 Hz powerline with odd harmonics, slow
+  drift, rare spikes.
+
+Labels and SNR follow the synthetic-field issue exactly: a sferic's label interval is where its
+noise-free horizontal H energy in 1-10 kHz passes 5 % and 95 % of its cumulative value;
+``SNR = 10 log10(E_s / (P_n T_s))`` with ``E_s`` that energy (nT^2 s), ``T_s`` the interval length (s) and
+``P_n`` the noise power in the same band (nT^2, background sferics included). Each labelled sferic is
+scaled to its drawn SNR, so the SNR of every label is exact. Sferics below -20 dB are "don't care".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.fft
+from obspy import UTCDateTime
+
+from amt.record import ChannelMeta, StationRun
+from amt.synth.earth import LayeredEarth
+from amt.synth.stroke import C_LIGHT, source_spectrum
+
+#: Sampling rate of the sferic CNN's training data, Hz.
+RATE_HZ = 24_000.0
+#: Band in which label energy and SNR are measured, Hz (synthetic-field issue).
+LABEL_BAND_HZ = (1_000.0, 10_000.0)
+#: Fractions of cumulative band energy that bound a label interval.
+LABEL_FRACTIONS = (0.05, 0.95)
+#: Below this SNR (dB) a sferic is neither a hit nor a miss.
+DONT_CARE_DB = -20.0
+#: Ionosphere reflection heights by day and by night, m (Budden, 1961; Barr et al., 2000).
+HEIGHT_DAY_M, HEIGHT_NIGHT_M = 70e3, 88e3
+#: Mean Earth radius, m.
+EARTH_RADIUS_M = 6.371e6
+#: Samples of one synthesised sferic waveform (171 ms at 24 kHz) and its arrival offset inside it.
+WAVE_SAMPLES, WAVE_ONSET = 4096, 96
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """What a synthetic record contains.
+
+    Parameters
+    ----------
+    rate_hz
+        Sampling rate, Hz.
+    night
+        Night-time ionosphere (higher, less lossy, tweeks).
+    sferic_rate_hz
+        Mean rate of labelled ("strong") sferics, per second (Poisson).
+    snr_db
+        SNR of every labelled sferic, dB; a pair ``(lo, hi)`` draws each uniformly.
+    background_rate_hz
+        Rate of weak distant sferics that form part of the noise, per second.
+    background_snr_db
+        Range of their SNRs, dB: below the -20 dB label threshold, so they count as noise.
+    powerline_hz
+        50 or 60 (Hz); ``None`` draws one.
+    powerline_ratio
+        Powerline fundamental amplitude over the band noise RMS.
+    spike_rate_hz
+        Rate of single-sample spikes, per second.
+    drift_ratio
+        Slow drift amplitude over the band noise RMS.
+    n_storms
+        Number of storm centres; sources scatter around them.
+    distance_km
+        Range of storm distances, km.
+    sferic_model
+        ``"waveguide"`` (the physics above) or ``"damped"`` (damped sinusoid bursts with dispersion, a
+        simpler generator used only to test generalisation).
+    """
+
+    rate_hz: float = RATE_HZ
+    night: bool = False
+    sferic_rate_hz: float = 2.0
+    snr_db: float | tuple[float, float] = 0.0
+    background_rate_hz: float = 50.0
+    background_snr_db: tuple[float, float] = (-40.0, -20.0)
+    powerline_hz: float | None = 50.0
+    powerline_ratio: float = 3.0
+    spike_rate_hz: float = 0.0
+    drift_ratio: float = 1.0
+    n_storms: int = 2
+    distance_km: tuple[float, float] = (300.0, 3000.0)
+    sferic_model: str = "waveguide"
+
+
+@dataclass(frozen=True)
+class SfericLabel:
+    """Truth of one labelled sferic (sample indices relative to the record start, half-open)."""
+
+    start: int
+    end: int
+    peak: int
+    snr_db: float
+    amplitude_nt: float
+    azimuth_deg: float
+    distance_km: float
+    storm: int
+
+    @property
+    def care(self) -> bool:
+        """Whether the sferic counts as a hit or a miss (SNR at or above -20 dB)."""
+        return self.snr_db >= DONT_CARE_DB
+
+
+@dataclass
+class SynthRecord:
+    """Magnetic channels with their truth.
+
+    Attributes
+    ----------
+    h : numpy.ndarray
+        ``(3, n)`` Hx, Hy, Hz in nT.
+    labels : list of SfericLabel
+        Labelled sferics (intervals clipped to the record).
+    noise_power_nt2 : float
+        ``P_n``: horizontal noise power in the label band, nT^2.
+    config : FieldConfig
+        What was drawn.
+    """
+
+    h: np.ndarray
+    labels: list[SfericLabel]
+    noise_power_nt2: float
+    config: FieldConfig
+    spikes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+
+    @property
+    def n_samples(self) -> int:
+        return self.h.shape[1]
+
+    def mask(self) -> np.ndarray:
+        """Per-sample label: True inside a labelled sferic's interval (care or not)."""
+        m = np.zeros(self.n_samples, dtype=bool)
+        for lab in self.labels:
+            m[lab.start : lab.end] = True
+        return m
+
+    def care_mask(self) -> np.ndarray:
+        """Per-sample weight: False inside the intervals of don't-care sferics (below -20 dB)."""
+        m = np.ones(self.n_samples, dtype=bool)
+        for lab in self.labels:
+            if not lab.care:
+                m[lab.start : lab.end] = False
+        return m
+
+
+def mode_attenuation_db_per_mm(freq_hz: np.ndarray, night: bool, order: int) -> np.ndarray:
+    """Attenuation of waveguide mode ``order`` (0: quasi-TEM; n >= 1: TE/TM n), dB per 1000 km.
+
+    ``alpha0`` is 1-2 dB/Mm at ELF and VLF with a peak of 8-15 dB/Mm around 0.9 ``fc`` (the dead band;
+    Barr et al., 2000, Fig. 4); ``alpha_n = n a1 / sqrt(1 - (n fc / f)^2)`` above the cutoff ``n fc``
+    (infinite below), ``fc = c / 2h`` (Budden, 1961).
+    """
+    f = np.maximum(np.asarray(freq_hz, dtype=float), 1.0)
+    fc = C_LIGHT / (2 * (HEIGHT_NIGHT_M if night else HEIGHT_DAY_M))
+    base, bump, a1 = (1.0, 8.0, 1.5) if night else (2.0, 15.0, 3.0)
+    if order == 0:
+        return base + bump * np.exp(-0.5 * (np.log(f / (0.9 * fc)) / 0.35) ** 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(f > order * fc, order * a1 / np.sqrt(np.clip(1 - (order * fc / f) ** 2, 1e-12, None)), np.inf)
+
+
+#: Relative excitation of modes 1, 2, 3 by a ground-level vertical stroke, day and night.
+MODE_EXCITATION = {False: (0.6, 0.4, 0.25), True: (0.9, 0.6, 0.4)}
+
+
+def waveguide_transfer(freq_hz: np.ndarray, distance_m: np.ndarray, night: bool) -> np.ndarray:
+    """Mode sum ``G(f, d)`` replacing ``exp(-i k d) / d``, relative to a speed-of-light arrival.
+
+    Mode ``n`` propagates with ``k_n = (2 pi f / c) sqrt(1 - (n fc / f)^2)``; the interference of the
+    dispersive modes 1-3 with the quasi-TEM mode spreads a sferic over milliseconds, and mode 1 near
+    its cutoff makes the night-time tweek.
+
+    Returns
+    -------
+    numpy.ndarray
+        Complex, shape ``(len(distance_m), len(freq_hz))``, in 1/m.
+    """
+    f = np.maximum(np.asarray(freq_hz, dtype=float), 1.0)[None, :]
+    d = np.asarray(distance_m, dtype=float)[:, None]
+    h = HEIGHT_NIGHT_M if night else HEIGHT_DAY_M
+    fc = C_LIGHT / (2 * h)
+    k0 = 2 * np.pi * f / C_LIGHT
+    spread = 1.0 / np.sqrt(h * EARTH_RADIUS_M * np.sin(d / EARTH_RADIUS_M))
+    total = 10 ** (-mode_attenuation_db_per_mm(f, night, 0) * d / 2e7) + 0j
+    for n, excite in enumerate(MODE_EXCITATION[night], start=1):
+        alpha = np.minimum(mode_attenuation_db_per_mm(f, night, n), 1e6)
+        kn = k0 * np.sqrt(np.clip(1 - (n * fc / f) ** 2, 0.0, None))
+        total = total + np.where(f > n * fc, excite * 10 ** (-alpha * d / 2e7), 0.0) * np.exp(-1j * (kn - k0) * d)
+    return spread * total
+
+
+def _damped_waveforms(n: int, rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Damped sinusoid bursts whose frequency glides down (dispersion): a second, simpler sferic model."""
+    t = np.arange(WAVE_SAMPLES - WAVE_ONSET) / rate_hz
+    f0 = rng.uniform(5e3, 9e3, n)[:, None]
+    f1 = rng.uniform(2e3, 4e3, n)[:, None]
+    glide = rng.uniform(0.5e-3, 3e-3, n)[:, None]
+    tau = rng.uniform(0.3e-3, 1.5e-3, n)[:, None]
+    freq = f1 + (f0 - f1) * np.exp(-t / glide)
+    phase = 2 * np.pi * np.cumsum(freq, axis=1) / rate_hz
+    out = np.zeros((n, WAVE_SAMPLES))
+    out[:, WAVE_ONSET:] = np.exp(-t / tau) * np.sin(phase)
+    return out
+
+
+def sferic_waveforms(
+    distance_m: np.ndarray, night: bool, rate_hz: float, model: str, rng: np.random.Generator
+) -> np.ndarray:
+    """Noise-free horizontal-field waveforms (unit polarisation) of sferics at ``distance_m``.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, WAVE_SAMPLES)``, nT for a 1 A stroke (``"waveguide"``) or arbitrary units (``"damped"``);
+        the speed-of-light arrival is at sample ``WAVE_ONSET``.
+    """
+    n = len(distance_m)
+    if model == "damped":
+        return _damped_waveforms(n, rate_hz, rng)
+    if model != "waveguide":
+        raise ValueError(f"unknown sferic model {model!r}; use 'waveguide' or 'damped'")
+    freq = scipy.fft.rfftfreq(WAVE_SAMPLES, 1.0 / rate_hz)
+    spec = source_spectrum(freq)[None, :] * waveguide_transfer(freq, distance_m, night) * rate_hz
+    spec = spec * np.exp(-2j * np.pi * freq[None, :] * WAVE_ONSET / rate_hz)
+    spec[:, 0] = 0.0
+    return scipy.fft.irfft(spec, n=WAVE_SAMPLES, axis=1)
+
+
+def band_limit(x: np.ndarray, rate_hz: float, band_hz: tuple[float, float] = LABEL_BAND_HZ) -> np.ndarray:
+    """Zero-phase ideal band-pass along the last axis by FFT masking."""
+    n = x.shape[-1]
+    freq = scipy.fft.rfftfreq(n, 1.0 / rate_hz)
+    spec = scipy.fft.rfft(x, axis=-1)
+    spec[..., (freq < band_hz[0]) | (freq > band_hz[1])] = 0.0
+    return scipy.fft.irfft(spec, n=n, axis=-1)
+
+
+def label_interval(wave_band: np.ndarray, rate_hz: float) -> tuple[int, int, float]:
+    """5 %-95 % cumulative-energy interval ``[i0, i1)`` of a band-limited waveform and its energy (nT^2 s)."""
+    energy = np.cumsum(wave_band**2)
+    total = energy[-1]
+    i0 = int(np.searchsorted(energy, LABEL_FRACTIONS[0] * total))
+    i1 = int(np.searchsorted(energy, LABEL_FRACTIONS[1] * total)) + 1
+    return i0, max(i1, i0 + 1), float(total / rate_hz)
+
+
+def _coloured_noise(n: int, rng: np.random.Generator, rate_hz: float) -> np.ndarray:
+    """Coil self-noise for Hx, Hy, Hz: white plus a 1/f part (unit scale), shape ``(3, n)``."""
+    white = rng.standard_normal((3, n))
+    freq = scipy.fft.rfftfreq(n, 1.0 / rate_hz)
+    pink = scipy.fft.rfft(rng.standard_normal((3, n)), axis=1) * np.sqrt(300.0 / np.maximum(freq, 5.0))
+    return white + scipy.fft.irfft(pink, n=n, axis=1)
+
+
+def _place(out: np.ndarray, waves: np.ndarray, onsets: np.ndarray, pol_rad: np.ndarray, scale: np.ndarray) -> None:
+    """Add ``scale * wave`` along polarisation ``pol_rad`` into ``out[0:2]`` at sample ``onsets - WAVE_ONSET``."""
+    n = out.shape[1]
+    for w, t0, pol, a in zip(waves, onsets, pol_rad, scale, strict=True):
+        s = int(t0) - WAVE_ONSET
+        a0, a1 = max(s, 0), min(s + WAVE_SAMPLES, n)
+        if a1 <= a0:
+            continue
+        seg = a * w[a0 - s : a1 - s]
+        out[0, a0:a1] += np.cos(pol) * seg
+        out[1, a0:a1] += np.sin(pol) * seg
+
+
+def _storms(cfg: FieldConfig, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    bearings = rng.uniform(0.0, 360.0, cfg.n_storms)
+    ranges = rng.uniform(*cfg.distance_km, cfg.n_storms)
+    return bearings, ranges
+
+
+def _scale_to_snr(waves: np.ndarray, snr_db: np.ndarray, p_n: float, rate_hz: float) -> tuple[np.ndarray, list]:
+    """Amplitude factors giving each waveform ``snr_db`` against noise power ``p_n``, and its label interval."""
+    bands = band_limit(waves, rate_hz)
+    scale, spans = np.empty(len(waves)), []
+    for k in range(len(waves)):
+        i0, i1, e_s = label_interval(bands[k], rate_hz)
+        scale[k] = np.sqrt(10 ** (snr_db[k] / 10) * p_n * (i1 - i0) / rate_hz / e_s)
+        spans.append((i0, i1))
+    return scale, spans
+
+
+def _noise(n: int, cfg: FieldConfig, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Noise channels ``(3, n)`` in nT and their horizontal band power ``P_n`` (about 1 nT^2).
+
+    Coil noise is scaled to 1 nT^2 in the band; each background sferic gets an SNR drawn in
+    ``cfg.background_snr_db`` (below the -20 dB label threshold, so it is noise by definition).
+    """
+    rate = cfg.rate_hz
+
+    def band_power(x: np.ndarray) -> float:
+        xb = band_limit(x[:2], rate)
+        return float(np.mean(xb[0] ** 2 + xb[1] ** 2))
+
+    coil = _coloured_noise(n, rng, rate)
+    noise = coil / np.sqrt(band_power(coil))
+    n_bg = rng.poisson(cfg.background_rate_hz * (n + WAVE_SAMPLES) / rate)
+    if n_bg:
+        waves = sferic_waveforms(rng.uniform(3e6, 12e6, n_bg), cfg.night, rate, "waveguide", rng)
+        scale, _ = _scale_to_snr(waves, rng.uniform(*cfg.background_snr_db, n_bg), 1.0, rate)
+        _place(noise, waves, rng.integers(-WAVE_SAMPLES, n, n_bg), rng.uniform(0, 2 * np.pi, n_bg), scale)
+    t = np.arange(n) / rate
+    line = cfg.powerline_hz or float(rng.choice([50.0, 60.0]))
+    for k in range(1, 20, 2):  # odd harmonics, amplitude falling as 1/k
+        phase = rng.uniform(0, 2 * np.pi, 3)
+        noise += (cfg.powerline_ratio / k) * np.sin(2 * np.pi * k * line * t + phase[:, None])
+    slow = rng.uniform(0.05, 0.5)
+    noise += cfg.drift_ratio * np.sin(2 * np.pi * slow * t + rng.uniform(0, 2 * np.pi, 3)[:, None])
+    return noise, band_power(noise)
+
+
+def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> SynthRecord:
+    """Draw a labelled record of ``n_samples`` samples of Hx, Hy, Hz.
+
+    Parameters
+    ----------
+    n_samples
+        Record length in samples.
+    cfg
+        What to draw (:class:`FieldConfig`).
+    rng
+        NumPy generator; the record is a pure function of its state.
+
+    Returns
+    -------
+    SynthRecord
+        Channels in nT, labels with exact SNRs, and ``P_n``.
+    """
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    rate = cfg.rate_hz
+    noise, p_n = _noise(n_samples, cfg, rng)
+    n_s = rng.poisson(cfg.sferic_rate_hz * n_samples / rate)
+    labels: list[SfericLabel] = []
+    spikes = np.zeros(0, dtype=np.int64)
+    if n_s:
+        bearings, ranges = _storms(cfg, rng)
+        storm = rng.integers(0, cfg.n_storms, n_s)
+        bearing = bearings[storm] + rng.normal(0.0, 5.0, n_s)
+        dist_km = np.clip(ranges[storm] * rng.normal(1.0, 0.1, n_s), 100.0, None)
+        waves = sferic_waveforms(dist_km * 1e3, cfg.night, rate, cfg.sferic_model, rng)
+        waves *= rng.choice([-1.0, 1.0], n_s)[:, None]  # stroke polarity
+        onsets = rng.integers(-WAVE_SAMPLES // 8, n_samples, n_s)
+        lo, hi = (cfg.snr_db, cfg.snr_db) if np.ndim(cfg.snr_db) == 0 else cfg.snr_db
+        snr = rng.uniform(lo, hi, n_s)
+        pol = np.deg2rad(bearing + 90.0)
+        scale, spans = _scale_to_snr(waves, snr, p_n, rate)
+        for k, (i0, i1) in enumerate(spans):
+            pk = int(np.argmax(np.abs(waves[k])))
+            s = int(onsets[k]) - WAVE_ONSET
+            a, b = max(s + i0, 0), min(s + i1, n_samples)
+            if b > a:
+                labels.append(
+                    SfericLabel(
+                        start=a,
+                        end=b,
+                        peak=s + pk,
+                        snr_db=float(snr[k]),
+                        amplitude_nt=float(scale[k] * abs(waves[k, pk])),
+                        azimuth_deg=float(np.rad2deg(pol[k]) % 180.0),
+                        distance_km=float(dist_km[k]),
+                        storm=int(storm[k]),
+                    )
+                )
+        _place(noise, waves, onsets, pol, scale)
+        labels.sort(key=lambda lab: lab.start)
+    if cfg.spike_rate_hz > 0:
+        spikes = np.flatnonzero(rng.random(n_samples) < cfg.spike_rate_hz / rate)
+        noise[:, spikes] += rng.choice([-1, 1], (3, len(spikes))) * rng.uniform(20, 200, (3, len(spikes)))
+    return SynthRecord(h=noise, labels=labels, noise_power_nt2=p_n, config=cfg, spikes=spikes)
+
+
+def with_snr(cfg: FieldConfig, snr_db: float | tuple[float, float]) -> FieldConfig:
+    """A copy of ``cfg`` with another SNR."""
+    return replace(cfg, snr_db=snr_db)
+
+
+def to_run(
+    rec: SynthRecord, start: str = "2026-01-01T00:00:00", station: str = "SYN", rho_ohm_m: float = 100.0
+) -> StationRun:
+    """A five-channel :class:`~amt.record.StationRun` of a record: E from ``E = Z H`` over a half-space.
+
+    The electric channels (mV/km) follow from the magnetic ones (nT) through the half-space impedance of
+    :class:`amt.synth.earth.LayeredEarth`, ``Ex = Zxy Hy``, ``Ey = Zyx Hx``, in the frequency domain.
+    """
+    rate = rec.config.rate_hz
+    freq = scipy.fft.rfftfreq(rec.n_samples, 1.0 / rate)
+    z = LayeredEarth((rho_ohm_m,)).impedance(freq)
+    hx, hy = scipy.fft.rfft(rec.h[0]), scipy.fft.rfft(rec.h[1])
+    ex = scipy.fft.irfft(z[:, 0, 1] * hy, n=rec.n_samples)
+    ey = scipy.fft.irfft(z[:, 1, 0] * hx, n=rec.n_samples)
+    data = {"ex": ex, "ey": ey, "hx": rec.h[0], "hy": rec.h[1], "hz": rec.h[2]}
+    meta = {
+        c: ChannelMeta(
+            component=c,
+            units="mV/km" if c.startswith("e") else "nT",
+            azimuth_deg=90.0 if c in ("ey", "hy") else 0.0,
+            tilt_deg=90.0 if c == "hz" else 0.0,
+        )
+        for c in data
+    }
+    return StationRun(
+        station=station,
+        run="001",
+        sample_rate_hz=rate,
+        start=UTCDateTime(start),
+        data=data,
+        meta=meta,
+        source=f"synthetic {station}",
+    )

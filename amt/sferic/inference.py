@@ -1,0 +1,259 @@
+"""Detect sferics in long records: stitched CNN probabilities, hysteresis events, and a fast path.
+
+:class:`SfericDetector` answers on :class:`amt.record.StationRun` s and, like SeisBench's models, on obspy
+Streams: :meth:`~SfericDetector.annotate` gives probability traces, :meth:`~SfericDetector.classify` gives
+events. Each run is cut into its good segments (:meth:`amt.record.StationRun.good_segments`: no gap, NaN,
+clipped or otherwise defective sample in the magnetic channels), each segment is high-passed and scaled once
+(:mod:`amt.sferic.preprocess`) and read by the CNN in overlapping chunks (:mod:`amt.sferic.stitch`).
+
+Fast path (``fast=True``): ObsPy's C recursive STA/LTA proposes candidate stretches with permissive
+thresholds and the CNN reads only those, padded by a margin; elsewhere the probability is 0.
+
+An event's ``amplitude`` is the horizontal magnitude ``|H_h|`` of the high-passed field at its peak (the
+record's H unit, nT once calibrated) and its ``azimuth`` the direction of the horizontal H vector there,
+degrees clockwise from geographic north in [0, 180) (the sign of a field vector is the stroke's polarity,
+not a direction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from obspy import Stream, Trace, UTCDateTime
+
+from amt.record import RecordError, StationRun
+from amt.sferic.events import hysteresis, runs
+from amt.sferic.model import SfericUNet
+from amt.sferic.preprocess import highpass, robust_scale
+from amt.sferic.stalta import StaLta
+from amt.sferic.stitch import predict_proba
+from shared.checkpoint import load_checkpoint
+
+#: The shipped default weights.
+DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.safetensors"
+#: Candidate proposer of the fast path: permissive, so the CNN sees nearly every sferic.
+FAST_PROPOSER = StaLta(sta_s=1e-3, lta_s=20e-3, on=2.0, off=1.2)
+
+
+@dataclass(frozen=True)
+class Event:
+    """A detected sferic (times UTC)."""
+
+    start: UTCDateTime
+    end: UTCDateTime
+    peak_time: UTCDateTime
+    probability: float
+    amplitude: float
+    azimuth: float
+
+    def row(self) -> dict[str, str]:
+        """CSV row: ISO 8601 UTC times, probability, amplitude, azimuth in degrees."""
+        iso = "%Y-%m-%dT%H:%M:%S.%fZ"
+        return {
+            "start": self.start.strftime(iso),
+            "end": self.end.strftime(iso),
+            "peak_time": self.peak_time.strftime(iso),
+            "probability": f"{self.probability:.4f}",
+            "amplitude": f"{self.amplitude:.6g}",
+            "azimuth": f"{self.azimuth:.2f}",
+        }
+
+
+@dataclass
+class RunDetection:
+    """Result for one run: events, the probability trace (NaN where not processed), and notes on defects."""
+
+    run: StationRun
+    events: list[Event] = field(default_factory=list)
+    probability: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    processed_samples: int = 0
+
+
+class SfericDetector:
+    """The sferic CNN with its input convention and decision thresholds.
+
+    Parameters
+    ----------
+    model
+        A :class:`~amt.sferic.model.SfericUNet`.
+    channels
+        Magnetic channels it reads, in order (``hx``, ``hy``[, ``hz``]).
+    rate_hz
+        Sampling rate it was trained at, Hz.
+    threshold
+        Trigger-on probability; the trigger-off level is ``threshold / 2``.
+    min_gap_s
+        Events closer than this are merged, s.
+    window, margin
+        Chunking of :func:`amt.sferic.stitch.predict_proba`, samples.
+    """
+
+    def __init__(
+        self,
+        model: SfericUNet,
+        channels: tuple[str, ...] = ("hx", "hy"),
+        rate_hz: float = 24_000.0,
+        threshold: float = 0.5,
+        min_gap_s: float = 0.5e-3,
+        window: int = 32768,
+        margin: int = 512,
+    ) -> None:
+        self.model = model.eval()
+        self.channels, self.rate_hz, self.threshold = tuple(channels), float(rate_hz), float(threshold)
+        self.min_gap_s, self.window, self.margin = min_gap_s, window, margin
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path | None = None, **kw) -> SfericDetector:
+        """Load a checkpoint written by :func:`amt.sferic.train.train` (default: the shipped weights)."""
+        import amt.sferic.model  # noqa: F401 - registers "sferic_unet"
+
+        model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, expected_arch="sferic_unet")
+        extra = meta.get("extra", {})
+        return cls(
+            model,
+            channels=tuple(extra.get("channels", ("hx", "hy"))),
+            rate_hz=float(extra.get("rate_hz", 24_000.0)),
+            threshold=float(extra.get("threshold", 0.5)),
+            **kw,
+        )
+
+    # -- arrays --------------------------------------------------------------------------------------------
+    def probability(self, hp: np.ndarray, scale: float, fast: bool = False) -> np.ndarray:
+        """Per-sample probability of a high-passed segment ``(channels, n)`` with robust ``scale``."""
+        x = (hp / scale).astype(np.float32)
+        if not fast:
+            return predict_proba(self.model, x, self.window, self.margin)
+        return self._fast_probability(hp, x)
+
+    def _fast_probability(self, hp: np.ndarray, x: np.ndarray, length: int = 1024) -> np.ndarray:
+        n = x.shape[1]
+        p = np.zeros(n, dtype=np.float32)
+        cand = FAST_PROPOSER.events(hp, self.rate_hz)
+        if not len(cand):
+            return p
+        pad = self.margin
+        mask = np.zeros(n, dtype=bool)
+        for a, b in cand:
+            mask[max(a - pad // 2, 0) : b + pad // 2] = True
+        regions = runs(mask)
+        short = [(a, b) for a, b in regions if b - a + 2 * pad <= length]
+        for a, b in regions:
+            if b - a + 2 * pad > length:
+                lo, hi = max(a - pad, 0), min(b + pad, n)
+                p[a:b] = predict_proba(self.model, x[:, lo:hi], self.window, self.margin)[a - lo : b - lo]
+        k = self.model.multiple
+        with torch.no_grad():
+            for i in range(0, len(short), 64):
+                group = short[i : i + 64]
+                starts = [max(min(a - pad, n - length), 0) // k * k for a, _ in group]
+                batch = np.zeros((len(group), x.shape[0], length), dtype=np.float32)
+                for j, s in enumerate(starts):
+                    seg = x[:, s : s + length]
+                    batch[j, :, : seg.shape[1]] = seg
+                prob = torch.sigmoid(self.model(torch.from_numpy(batch))).numpy()
+                for (a, b), s, q in zip(group, starts, prob, strict=True):
+                    p[a:b] = q[a - s : b - s]
+        return p
+
+    def events_in(self, prob: np.ndarray) -> np.ndarray:
+        """Hysteresis event ranges ``[start, end)`` of a probability trace."""
+        return hysteresis(
+            prob, self.threshold, self.threshold / 2, min_gap=max(round(self.min_gap_s * self.rate_hz), 0)
+        )
+
+    # -- records -------------------------------------------------------------------------------------------
+    def detect_run(self, run: StationRun, fast: bool = False) -> RunDetection:
+        """Detect sferics on the good parts of ``run``; unusable parts are reported in ``notes``.
+
+        Raises
+        ------
+        RecordError
+            If the run lacks a magnetic channel the model reads, or its rate is not the model's.
+        """
+        where = f"{run.source or run.station} run {run.run}"
+        missing = [c for c in self.channels if c not in run.data]
+        if missing:
+            raise RecordError(
+                f"{where}: missing magnetic channel(s) {missing}; the detector reads {list(self.channels)}"
+            )
+        if abs(run.sample_rate_hz - self.rate_hz) > 1e-6 * self.rate_hz:
+            raise RecordError(
+                f"{where}: sampled at {run.sample_rate_hz:g} Hz; the sferic model reads {self.rate_hz:g} Hz data"
+            )
+        out = RunDetection(run=run, probability=np.full(run.n_samples, np.nan, dtype=np.float32))
+        out.notes.extend(str(d) for d in run.defects if d.channel in self.channels or d.channel == "all")
+        for c in self.channels:
+            bad = int(np.count_nonzero(~np.isfinite(run.data[c])))
+            if bad:
+                out.notes.append(f"{c}: {bad} non-finite samples skipped")
+        min_len = 2 * self.margin
+        segments = run.good_segments(channels=self.channels)
+        for a, b in segments:
+            if b - a < min_len:
+                out.notes.append(
+                    f"segment {run.time_of(a)} - {run.time_of(b - 1)}: {b - a} samples, too short; skipped"
+                )
+                continue
+            hp = highpass(np.vstack([run.data[c][a:b] for c in self.channels]), self.rate_hz)
+            prob = self.probability(hp, robust_scale(hp), fast=fast)
+            out.probability[a:b] = prob
+            out.processed_samples += b - a
+            azimuth0 = run.meta[self.channels[0]].azimuth_deg
+            for ea, eb in self.events_in(prob):
+                mag = np.hypot(hp[0, ea:eb], hp[1, ea:eb])
+                k = int(np.argmax(mag))
+                azimuth = (np.rad2deg(np.arctan2(hp[1, ea + k], hp[0, ea + k])) + azimuth0) % 180.0
+                out.events.append(
+                    Event(
+                        start=run.time_of(a + ea),
+                        end=run.time_of(a + eb),
+                        peak_time=run.time_of(a + ea + k),
+                        probability=float(prob[ea:eb].max()),
+                        amplitude=float(mag[k]),
+                        azimuth=float(azimuth),
+                    )
+                )
+        if out.processed_samples == 0:
+            raise RecordError(
+                f"{where}: nothing usable: no stretch of >= {min_len} samples where {', '.join(self.channels)} "
+                f"are all finite and free of defects" + (f" ({'; '.join(out.notes[:3])})" if out.notes else "")
+            )
+        return out
+
+    # -- obspy ---------------------------------------------------------------------------------------------
+    def annotate(self, stream: Stream, fast: bool = False) -> Stream:
+        """Probability traces (channel ``SFP``, one per station) for a Stream holding HX and HY (and HZ)."""
+        out = Stream()
+        for run in _runs_of(stream):
+            det = self.detect_run(run, fast=fast)
+            tr = Trace(
+                data=det.probability,
+                header={
+                    "network": stream[0].stats.network,
+                    "station": stream[0].stats.station,
+                    "channel": "SFP",
+                    "sampling_rate": run.sample_rate_hz,
+                    "starttime": run.start,
+                },
+            )
+            out.append(tr)
+        return out
+
+    def classify(self, stream: Stream, fast: bool = False) -> list[Event]:
+        """Events, in time order, for a Stream holding HX and HY (and HZ)."""
+        events = [e for run in _runs_of(stream) for e in self.detect_run(run, fast=fast).events]
+        return sorted(events, key=lambda e: e.start)
+
+
+def _runs_of(stream: Stream) -> list[StationRun]:
+    """One run per station of a Stream (traces of a station must share rate and start)."""
+    stations: dict[str, Stream] = {}
+    for tr in stream:
+        stations.setdefault(tr.stats.station, Stream()).append(tr)
+    if not stations:
+        raise RecordError("stream holds no traces")
+    return [StationRun.from_stream(st, station=name, source=f"stream station {name}") for name, st in stations.items()]

@@ -1,0 +1,190 @@
+"""Rebuild the held-out sets from their seeds, rerun every metric with the shipped weights, compare.
+
+``python -m amt.sferic.results`` prints the weights' SHA-256, tunes the STA/LTA baseline on the validation
+sets, scores the full CNN, the fast path and STA/LTA on every held-out cell (SNR x day/night) and on the
+second sferic model never seen in training, prints the tables and the acceptance checks, and compares every
+figure with the metrics JSON shipped beside the weights (exit status 1 on a difference).
+``--write`` stores the figures instead (what the trainer of new default weights runs once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+import torch
+from tqdm.auto import tqdm
+
+from amt.sferic.heldout import HELDOUT_SEED, VALIDATION_SEED, grid, records
+from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
+from amt.sferic.model import count_parameters, macs_per_sample
+from amt.sferic.preprocess import highpass
+from amt.sferic.sampler import CHANNEL_ROWS
+from amt.sferic.stalta import StaLta, tune
+from amt.sferic.train import validation_cells
+from shared.atomic import write_json_atomic
+
+#: Figures may differ by this much (absolute) between machines before a comparison fails.
+TOLERANCE = 0.01
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file's bytes."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def tune_stalta(channels: tuple[str, ...]) -> tuple[StaLta, float]:
+    """STA/LTA settings tuned on the validation sets (never the test sets)."""
+    rows = [CHANNEL_ROWS[c] for c in channels]
+    recs = []
+    for cell in validation_cells():
+        for rec in records(cell, VALIDATION_SEED):
+            recs.append((highpass(rec.h[rows], rec.config.rate_hz), rec.config.rate_hz, rec.mask(), rec.care_mask()))
+    return tune(recs)
+
+
+def compute(weights: str | Path = DEFAULT_WEIGHTS, n_records: int = 4, progress: bool = True) -> dict[str, Any]:
+    """Every figure of the README's sferic results, as a JSON-able dict."""
+    from amt.sferic.evaluate import Scorer, score_synth_windows
+
+    torch.set_num_threads(1)
+    det = SfericDetector.from_checkpoint(weights)
+    stalta, stalta_val_f1 = tune_stalta(det.channels)
+    scorer = Scorer(det, stalta)
+    cells = grid(n_records=n_records) + grid((0.0, -5.0), sferic_model="damped", n_records=n_records)
+    table = {}
+    for cell in tqdm(cells, desc="held-out cells", disable=not progress):
+        table[cell.name] = scorer.score_cell(cell, HELDOUT_SEED)
+    return {
+        "weights_sha256": file_sha256(weights),
+        "parameters": count_parameters(det.model),
+        "macs_per_sample": macs_per_sample(det.model),
+        "threshold": det.threshold,
+        "stalta": {**stalta.to_dict(), "validation_f1": stalta_val_f1},
+        "heldout_seed": HELDOUT_SEED,
+        "records_per_cell": n_records,
+        "cells": table,
+        "amt_synth_windows": score_synth_windows(det, n_windows=3 * n_records // 2, seed=HELDOUT_SEED),
+    }
+
+
+def _flatten(d: Any, prefix: str = "") -> dict[str, float]:
+    if isinstance(d, dict):
+        out: dict[str, float] = {}
+        for k, v in d.items():
+            out.update(_flatten(v, f"{prefix}/{k}" if prefix else str(k)))
+        return out
+    return {prefix: d} if isinstance(d, int | float) else {}
+
+
+def compare(new: dict[str, Any], old: dict[str, Any], tol: float = TOLERANCE) -> list[str]:
+    """Figures that differ by more than ``tol`` (NaN equals NaN), or exist in only one set."""
+    a, b = _flatten(new), _flatten(old)
+    out = []
+    for k in sorted(set(a) | set(b)):
+        if k not in a or k not in b:
+            out.append(f"{k}: only in {'new' if k in a else 'shipped'}")
+            continue
+        x, y = float(a[k]), float(b[k])
+        if not (math.isnan(x) and math.isnan(y)) and not abs(x - y) <= tol * max(1.0, abs(y) if "ms" in k else 1.0):
+            out.append(f"{k}: now {x:.4g}, shipped {y:.4g}")
+    return out
+
+
+def acceptance(res: dict[str, Any]) -> list[tuple[str, bool, str]]:
+    """The issue's acceptance checks: (name, passed, measured)."""
+    c = res["cells"]
+    out = []
+    for tod in ("day", "night"):
+        f0 = c[f"{tod} +0 dB waveguide"]["cnn"]["f1"]
+        f10 = c[f"{tod} -10 dB waveguide"]["cnn"]["f1"]
+        m5 = c[f"{tod} -5 dB waveguide"]
+        gap = m5["cnn"]["f1"] - m5["stalta"]["f1"]
+        damped = c[f"{tod} +0 dB damped"]["cnn"]
+        rec, prec = damped["event_recall"], damped["event_precision"]
+        out += [
+            (f"{tod}: sample F1 >= 0.95 at 0 dB", f0 >= 0.95, f"{f0:.3f}"),
+            (f"{tod}: sample F1 >= 0.85 at -10 dB", f10 >= 0.85, f"{f10:.3f}"),
+            (f"{tod}: CNN F1 - STA/LTA F1 >= 0.15 at -5 dB", gap >= 0.15, f"{gap:+.3f}"),
+            (
+                f"{tod}: damped-sinusoid sferics, event recall >= 0.8 (precision >= 0.5) at 0 dB",
+                rec >= 0.8 and prec >= 0.5,
+                f"recall {rec:.3f}, precision {prec:.3f}",
+            ),
+        ]
+    return out
+
+
+def format_table(res: dict[str, Any]) -> str:
+    """One line per cell and method: sample P/R/F1/IoU, event recall/precision, onset error."""
+    lines = [
+        f"{'cell':28s} {'method':7s} {'P':>6s} {'R':>6s} {'F1':>6s} {'IoU':>6s} {'evR':>6s} {'evP':>6s} "
+        f"{'onset ms':>8s} {'n':>4s}"
+    ]
+    for name, methods in res["cells"].items():
+        for m, s in methods.items():
+            lines.append(
+                f"{name:28s} {m:7s} {s['precision']:6.3f} {s['recall']:6.3f} {s['f1']:6.3f} {s['iou']:6.3f} "
+                f"{s['event_recall']:6.3f} {s['event_precision']:6.3f} {s['onset_median_abs_ms']:8.3f} "
+                f"{s['n_sferics']:4d}"
+            )
+    return "\n".join(lines)
+
+
+@click.command(
+    epilog="Examples:\n\n  python -m amt.sferic.results\n\n"
+    "  python -m amt.sferic.results --weights runs/x/model.safetensors --write runs/x/metrics.json"
+)
+@click.option(
+    "--weights",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=DEFAULT_WEIGHTS,
+    show_default=True,
+    help="Checkpoint to score.",
+)
+@click.option(
+    "--metrics",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Metrics JSON to compare with (default: beside the weights, *.metrics.json).",
+)
+@click.option(
+    "--write",
+    "write_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the figures to this JSON instead of comparing.",
+)
+def main(weights: Path, metrics: Path | None, write_path: Path | None) -> None:
+    """Reproduce the sferic CNN's README figures from seeds and the shipped weights."""
+    click.echo(f"weights {weights}\nsha256  {file_sha256(weights)}")
+    res = compute(weights)
+    click.echo(
+        f"parameters {res['parameters']}, multiply-adds per input sample {res['macs_per_sample']:.0f}, "
+        f"threshold {res['threshold']}"
+    )
+    click.echo(f"STA/LTA tuned on validation: {res['stalta']}")
+    click.echo(format_table(res))
+    click.echo(f"cross-generator check on amt.synth.window.draw_window: {res['amt_synth_windows']}")
+    for name, ok, value in acceptance(res):
+        click.echo(f"[{'pass' if ok else 'MISS'}] {name}: {value}")
+    if write_path is not None:
+        write_json_atomic(write_path, res)
+        click.echo(f"wrote {write_path}")
+        return
+    ref_path = metrics or Path(weights).with_suffix(".metrics.json")
+    if not ref_path.is_file():
+        raise click.ClickException(f"{ref_path}: no shipped metrics to compare with (use --write to create them)")
+    diffs = compare(res, json.loads(ref_path.read_text()))
+    if diffs:
+        click.echo("DIFFERENT from " + str(ref_path) + ":\n  " + "\n  ".join(diffs))
+        raise SystemExit(1)
+    click.echo(f"all figures match {ref_path} (tolerance {TOLERANCE})")
+
+
+if __name__ == "__main__":
+    main()

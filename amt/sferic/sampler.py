@@ -1,0 +1,126 @@
+"""The training sample source: a fresh, random, labelled window at every draw (the paper's strategy).
+
+Each draw picks a random field (day or night, sferic rate, SNR range, storm geometry, noise mix,
+powerline) from :class:`SamplerConfig`, synthesises a window a little longer than needed with
+:func:`amt.sferic.field.synthesize`, runs the augmentation chain, crops to ``window`` samples at a random
+offset, and normalises (:mod:`amt.sferic.preprocess`). It is a :class:`shared.data.SampleSource`:
+``source(rng) -> (x, y)`` with ``x`` float32 ``(channels, window)`` and ``y`` float32 ``(window,)``.
+
+Label format (for mixing in labelled real windows): ``y`` is 1 on every sample inside a sferic's label
+interval (5 %-95 % of its 1-10 kHz horizontal energy) and 0 elsewhere; ``x`` is the output of
+:func:`amt.sferic.preprocess.normalise` on the magnetic channels named in ``channels``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+
+from amt.sferic.augment import TimeShift, compose, default_chain
+from amt.sferic.field import RATE_HZ, FieldConfig, synthesize
+from amt.sferic.preprocess import normalise
+from shared.errors import ConfigError
+
+#: Channel name -> row of the synthetic ``h`` array.
+CHANNEL_ROWS = {"hx": 0, "hy": 1, "hz": 2}
+
+
+@dataclass(frozen=True)
+class SamplerConfig:
+    """Ranges the sample source draws from (each draw is uniform unless said otherwise).
+
+    Parameters
+    ----------
+    window
+        Samples per training window.
+    channels
+        Magnetic channels fed to the CNN, in order (``hx``, ``hy``, optionally ``hz``).
+    snr_db
+        Range of labelled-sferic SNRs, dB.
+    sferic_rate_hz
+        Range of strong-sferic rates, per second (log-uniform).
+    night_fraction
+        Probability that a window is night-time.
+    powerline_ratio
+        Range of powerline amplitude over the band noise RMS (log-uniform).
+    spike_rate_hz
+        Range of spike rates, per second.
+    augment
+        Apply :func:`amt.sferic.augment.default_chain`.
+    lead_in
+        Extra samples synthesised before the window so the high-pass has settled (discarded).
+    """
+
+    window: int = 2048
+    channels: tuple[str, ...] = ("hx", "hy")
+    snr_db: tuple[float, float] = (-12.0, 20.0)
+    sferic_rate_hz: tuple[float, float] = (0.5, 30.0)
+    night_fraction: float = 0.5
+    powerline_ratio: tuple[float, float] = (0.1, 30.0)
+    spike_rate_hz: tuple[float, float] = (0.0, 5.0)
+    augment: bool = True
+    lead_in: int = 256
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], source: str = "sampler config") -> SamplerConfig:
+        """Build from parsed TOML/JSON, refusing unknown keys and bad channels."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"{source}: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        d = {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+        cfg = cls(**d)
+        bad = [c for c in cfg.channels if c not in CHANNEL_ROWS]
+        if bad or cfg.channels[:2] != ("hx", "hy"):
+            raise ConfigError(f"{source}: channels must start with hx, hy (then optionally hz), got {cfg.channels}")
+        if cfg.window < 64 or cfg.lead_in < 0:
+            raise ConfigError(f"{source}: window must be >= 64 and lead_in >= 0, got {cfg.window}, {cfg.lead_in}")
+        return cfg
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+
+def _log_uniform(rng: np.random.Generator, lo: float, hi: float) -> float:
+    return float(np.exp(rng.uniform(np.log(lo), np.log(hi))))
+
+
+class SfericSource:
+    """Draw ``(x, y)`` training windows; see the module docstring.
+
+    Parameters
+    ----------
+    config
+        :class:`SamplerConfig`.
+    """
+
+    def __init__(self, config: SamplerConfig) -> None:
+        self.config = config
+        self.rows = [CHANNEL_ROWS[c] for c in config.channels]
+        chain = default_chain() if config.augment else []
+        self.augment = compose([*chain, TimeShift(config.window + config.lead_in)])
+
+    def field(self, rng: np.random.Generator) -> FieldConfig:
+        """A random field for one window."""
+        c = self.config
+        return FieldConfig(
+            night=bool(rng.random() < c.night_fraction),
+            sferic_rate_hz=_log_uniform(rng, *c.sferic_rate_hz),
+            snr_db=c.snr_db,
+            powerline_hz=float(rng.choice([50.0, 60.0])),
+            powerline_ratio=_log_uniform(rng, *c.powerline_ratio),
+            spike_rate_hz=float(rng.uniform(*c.spike_rate_hz)),
+            drift_ratio=_log_uniform(rng, 0.1, 10.0),
+            n_storms=int(rng.integers(1, 4)),
+            distance_km=(300.0, 3000.0),
+        )
+
+    def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        c = self.config
+        n = c.window + c.lead_in + c.window // 4  # room for the random crop
+        rec = synthesize(n, self.field(rng), rng)
+        s = self.augment({"h": rec.h, "y": rec.mask().astype(np.float32), "rate_hz": RATE_HZ}, rng)
+        x, _ = normalise(s["h"][self.rows], RATE_HZ)
+        return x[:, c.lead_in :], s["y"][c.lead_in :]

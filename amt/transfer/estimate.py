@@ -1,0 +1,283 @@
+"""Band-by-band estimation of impedance and tipper from spectra, single-site or with a remote reference.
+
+For every band (:func:`amt.spectra.plan_bands`) the data points are all (window, bin) pairs of the band's level;
+window weights (:attr:`amt.spectra.Spectra.window_weight`) enter as prior weights, so a window of weight 0 takes no
+part. Each output channel (Ex, Ey, and Hz for the tipper) is regressed on (Hx, Hy) separately
+(:func:`amt.transfer.regression.regress`). Per frequency the estimator also reports:
+
+* ``condition_number``: the 2-norm condition number of the prior-weighted local H cross-power ``H^H W H``;
+  frequencies above ``EstimateConfig.max_condition`` (a single source polarisation) are flagged and left empty;
+* ``coherence``: the weighted multiple coherence of each E channel with its prediction;
+* ``n_windows`` and ``n_points``: windows and data points in use.
+
+Coherence screening (``min_coherence`` > 0) rejects windows whose predicted coherence over the band's bins falls
+below the threshold and re-estimates (Egbert & Livelybrooks 1996 use the same screen before robust estimation).
+
+Errors: the jackknife variance (:func:`amt.transfer.errors.jackknife_variance`) is ``z_var``, the one written to
+EDI files; the parametric variance is kept as ``diagnostics["z_var_parametric"]``.
+
+References
+----------
+Egbert, G. D. and Booker, J. R. (1986), Geophys. J. R. astr. Soc. 87, 173-194.
+Egbert, G. D. and Livelybrooks, D. W. (1996), Single station magnetotelluric impedance estimation: coherence
+weighting and the regression M-estimate, Geophysics 61, 964-970.
+Gamble, T. D., Goubau, W. M. and Clarke, J. (1979), Geophysics 44, 53-68 (remote reference).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from amt.spectra import Band, Spectra, SpectraError, plan_bands
+from amt.tf.transfer_function import TransferFunction
+from amt.transfer.errors import jackknife_variance, parametric_variance
+from amt.transfer.regression import RegressionError, RobustConfig, regress
+
+INPUTS = ("hx", "hy")
+OUTPUTS = ("ex", "ey")
+
+
+@dataclass(frozen=True)
+class EstimateConfig:
+    """Settings of the band estimator.
+
+    Parameters
+    ----------
+    robust
+        Robust settings, or None for (remote-reference) least squares.
+    per_decade
+        Target frequencies per decade when none are given.
+    min_bin
+        Lowest bin index of a band centre (see :func:`amt.spectra.plan_bands`).
+    max_condition
+        Condition number of the H cross-power above which a frequency is flagged and left empty.
+    min_coherence
+        Windows whose predicted coherence is below this are rejected (0 disables screening).
+    min_windows
+        Fewest windows with positive weight a band needs.
+    """
+
+    robust: RobustConfig | None = field(default_factory=RobustConfig)
+    per_decade: int = 7
+    min_bin: int = 5
+    max_condition: float = 1e3
+    min_coherence: float = 0.0
+    min_windows: int = 3
+
+
+def _match_remote(local: Spectra, remote: Spectra) -> tuple[np.ndarray, np.ndarray]:
+    """Indices of windows present in both (same start time to a tenth of a sample)."""
+    tol = 0.1 / local.sample_rate_hz
+    key_l = np.round(local.window_start_s / tol).astype(np.int64)
+    key_r = np.round(remote.window_start_s / tol).astype(np.int64)
+    _, il, ir = np.intersect1d(key_l, key_r, return_indices=True)
+    return il, ir
+
+
+def _window_coherence(y: np.ndarray, yhat: np.ndarray) -> np.ndarray:
+    """Per-window coherence of ``y`` and ``yhat`` (windows x bins) over the bins."""
+    num = np.abs(np.sum(y.conj() * yhat, axis=1)) ** 2
+    den = np.sum(np.abs(y) ** 2, axis=1) * np.sum(np.abs(yhat) ** 2, axis=1)
+    return num / np.maximum(den, 1e-300)
+
+
+@dataclass
+class _BandResult:
+    z: np.ndarray
+    z_var: np.ndarray
+    z_var_par: np.ndarray
+    tip: np.ndarray
+    tip_var: np.ndarray
+    coherence: np.ndarray
+    condition: float
+    n_windows: int
+    n_points: int
+    flag: str
+    frequency_hz: float = np.nan
+
+
+def _estimate_band(
+    band: Band, local: Spectra, remote: Spectra | None, config: EstimateConfig, with_tipper: bool
+) -> _BandResult:
+    empty = _BandResult(
+        np.full((2, 2), np.nan + 0j), np.full((2, 2), np.nan), np.full((2, 2), np.nan),
+        np.full((1, 2), np.nan + 0j), np.full((1, 2), np.nan), np.full(2, np.nan), np.nan, 0, 0, "",
+    )  # fmt: skip
+    if remote is not None:
+        il, ir = _match_remote(local, remote)
+        ref = np.stack([remote.channel(c)[ir][:, band.bins] for c in INPUTS], axis=-1)
+    else:
+        il = np.arange(local.n_windows)
+        ref = None
+    h = np.stack([local.channel(c)[il][:, band.bins] for c in INPUTS], axis=-1)  # win, bin, 2
+    w_win = local.window_weight[il].copy()
+    n_bins = len(band.bins)
+    outputs = OUTPUTS + (("hz",) if with_tipper else ())
+    ys = {c: local.channel(c)[il][:, band.bins] for c in outputs}
+    inflation = local.variance_inflation(n_bins)
+    groups = np.repeat(np.arange(len(il)), n_bins)
+    x = h.reshape(-1, 2)
+    q = ref.reshape(-1, 2) if ref is not None else x
+    for _ in range(2):  # second pass only after coherence screening
+        n_win = int(np.count_nonzero(w_win > 0))
+        if n_win < config.min_windows:
+            empty.flag = f"{n_win} windows in use (< {config.min_windows})"
+            empty.n_windows = n_win
+            return empty
+        prior = np.repeat(w_win, n_bins)
+        cross = (x.conj() * prior[:, None]).T @ x
+        sv = np.linalg.svd(cross, compute_uv=False)
+        condition = float(sv[0] / sv[-1]) if sv[-1] > 0 else np.inf
+        if condition > config.max_condition:
+            empty.condition, empty.n_windows, empty.n_points = condition, n_win, n_win * n_bins
+            empty.flag = f"H cross-power ill-conditioned (condition number {condition:.3g})"
+            return empty
+        results = {}
+        try:
+            for c in outputs:
+                results[c] = regress(ys[c].reshape(-1), x, None if ref is None else q, prior, config.robust)
+        except RegressionError as exc:
+            empty.flag = str(exc)
+            return empty
+        if config.min_coherence <= 0:
+            break
+        coh = np.min([_window_coherence(ys[c], (h @ results[c].coef)) for c in OUTPUTS], axis=0)
+        reject = (coh < config.min_coherence) & (w_win > 0)
+        if not reject.any():
+            break
+        w_win = np.where(reject, 0.0, w_win)
+    out = _BandResult(
+        np.zeros((2, 2), complex), np.zeros((2, 2)), np.zeros((2, 2)), np.full((1, 2), np.nan + 0j),
+        np.full((1, 2), np.nan), np.zeros(2), condition, n_win, int(np.count_nonzero(prior > 0)), "",
+    )  # fmt: skip
+    power = np.sum(w_win[:, None, None] * np.abs(h) ** 2, axis=(0, 2))
+    freqs = local.freqs_hz[band.bins]
+    out.frequency_hz = float(np.exp(np.sum(power * np.log(freqs)) / np.sum(power)))
+    for i, c in enumerate(outputs):
+        res = results[c]
+        y = ys[c].reshape(-1)
+        jk = jackknife_variance(y, x, q, res, groups)
+        par = parametric_variance(res, q, inflation)
+        if c == "hz":
+            out.tip[0], out.tip_var[0] = res.coef, jk
+            continue
+        out.z[i], out.z_var[i], out.z_var_par[i] = res.coef, jk, par
+        yhat = x @ res.coef
+        w = res.weights
+        num = np.abs(np.sum(w * y.conj() * yhat)) ** 2
+        den = np.sum(w * np.abs(y) ** 2) * np.sum(w * np.abs(yhat) ** 2)
+        out.coherence[i] = np.sqrt(num / den) if den > 0 else np.nan
+    if np.any(~np.isfinite(out.z_var)):
+        out.flag = "too few windows for a jackknife error"
+    return out
+
+
+def estimate_transfer_function(
+    levels: Sequence[Spectra],
+    remote: Sequence[Spectra] | None = None,
+    config: EstimateConfig = EstimateConfig(),
+    frequencies_hz: np.ndarray | None = None,
+) -> TransferFunction:
+    """Impedance (and tipper where Hz exists) at every band frequency of one stream.
+
+    Parameters
+    ----------
+    levels
+        Local spectra, level 0 first (:func:`amt.spectra.compute_spectra`), holding ex, ey, hx, hy (hz optional).
+    remote
+        Remote spectra with hx, hy at the same levels and window times, or None for single-site.
+    config
+        Estimator settings.
+    frequencies_hz
+        Target frequencies in Hz; default ``config.per_decade`` per decade over the range the levels resolve.
+        Each estimate is reported at its band's mean bin frequency (:class:`amt.spectra.Band`). A requested
+        frequency no level resolves (e.g. a record too short) is kept at the requested value, empty and flagged.
+
+    Returns
+    -------
+    TransferFunction
+        ``diagnostics`` holds ``coherence`` (n, 2), ``condition_number``, ``n_windows``, ``n_points``,
+        ``level``, ``target_hz`` (the planned band frequency), ``z_var_parametric`` (n, 2, 2).
+
+    Raises
+    ------
+    SpectraError
+        If a channel is missing or no frequency at all can be estimated.
+    """
+    if not levels:
+        raise SpectraError("no spectra: the record holds fewer windows than one level needs")
+    first = levels[0]
+    for s in levels:
+        missing = [c for c in (*OUTPUTS, *INPUTS) if c not in s.channels]
+        if missing:
+            raise SpectraError(f"{s.station}: missing channel(s) {missing} needed for an impedance")
+    if remote is not None:
+        for s in remote:
+            missing = [c for c in INPUTS if c not in s.channels]
+            if missing:
+                raise SpectraError(f"remote {s.station}: missing channel(s) {missing}")
+    with_tipper = all("hz" in s.channels for s in levels)
+    requested = None if frequencies_hz is None else np.unique(np.asarray(frequencies_hz, dtype=float))
+    bands = plan_bands(levels, requested, config.per_decade, config.min_bin)
+    if frequencies_hz is None:
+        targets = np.array([b.target_hz for b in bands])
+        if len(targets) == 0:
+            raise SpectraError(f"{first.station}: record too short for any band (window {first.window_length})")
+    else:
+        targets = requested[::-1]
+    by_target = {b.target_hz: b for b in bands}
+    rows = []
+    for f in targets:
+        band = by_target.get(float(f))
+        if band is None:
+            rows.append((f, None, "record too short or sample rate too low for this frequency"))
+            continue
+        rem = remote[band.level] if remote is not None and band.level < len(remote) else None
+        if remote is not None and rem is None:
+            rows.append((f, None, "remote record has no spectra at this level"))
+            continue
+        res = _estimate_band(band, levels[band.level], rem, config, with_tipper)
+        f_out = res.frequency_hz if np.isfinite(res.frequency_hz) else band.frequency_hz
+        rows.append((f_out, (res, band.level), res.flag))
+    n = len(rows)
+    z = np.full((n, 2, 2), np.nan + 0j)
+    z_var = np.full((n, 2, 2), np.nan)
+    z_par = np.full((n, 2, 2), np.nan)
+    tip = np.full((n, 1, 2), np.nan + 0j)
+    tip_var = np.full((n, 1, 2), np.nan)
+    coh = np.full((n, 2), np.nan)
+    cond = np.full(n, np.nan)
+    n_win = np.zeros(n, int)
+    n_pts = np.zeros(n, int)
+    level = np.full(n, -1)
+    flags = np.array([""] * n, dtype=object)
+    for i, (_, payload, flag) in enumerate(rows):
+        flags[i] = flag
+        if payload is None:
+            continue
+        res, lev = payload
+        z[i], z_var[i], z_par[i], tip[i], tip_var[i] = res.z, res.z_var, res.z_var_par, res.tip, res.tip_var
+        coh[i], cond[i], n_win[i], n_pts[i], level[i] = res.coherence, res.condition, res.n_windows, res.n_points, lev
+    freqs = np.array([r[0] for r in rows])
+    target = np.asarray(targets, dtype=float)
+    return TransferFunction(
+        station=first.station,
+        frequency_hz=freqs,
+        z=z,
+        z_var=z_var,
+        tipper=tip if with_tipper else None,
+        tipper_var=tip_var if with_tipper else None,
+        flags=flags,
+        diagnostics={
+            "coherence": coh,
+            "condition_number": cond,
+            "n_windows": n_win,
+            "n_points": n_pts,
+            "level": level,
+            "target_hz": target,
+            "z_var_parametric": z_par,
+        },
+    )

@@ -1,0 +1,312 @@
+"""Benchmark of the fingerprint watermark (additional class + steganographic fingerprints) on the zoo models.
+
+Prints one table per question of issue 9: watermark accuracy, fingerprint authentication, clean-accuracy loss
+(paired mean over zoo seeds), threshold calibration and the false-claim rate on held-out null models with its
+Clopper-Pearson bound, tracing among the issued copies (copies x users matrix), every attack (fine-tuning at several
+data fractions and learning rates, pruning, fine-pruning, overwriting, query modification against the logo and noise
+baselines, removing the extra output, distillation), and the time to verify a CIFAR-10 suspect.
+
+Method: Xue et al., arXiv:2104.09203. Run ``python -m benchmarks.dnnsec_watermark --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from tqdm.auto import tqdm
+
+import dnnsec.zoo  # noqa: F401  (registers the zoo architectures)
+from dnnsec.attacks.extraction import distill, remove_extra_output
+from dnnsec.attacks.overwrite import overwrite
+from dnnsec.attacks.query_modification import QueryModifier, train_autoencoder
+from dnnsec.attacks.removal import fine_prune, fine_tune, prune_global
+from dnnsec.registry import Registry
+from dnnsec.watermark.adapter import LinearHead, predict
+from dnnsec.watermark.baselines import embed_backdoor, trigger_set
+from dnnsec.watermark.bases import decoy_bases, get_domain, to_model_input
+from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
+from dnnsec.watermark.fingerprint import FingerprintError, read_fingerprint
+from dnnsec.watermark.keys import make_key_set
+from dnnsec.watermark.service import issue_copy, load_user_keys, owner_key, verify_model
+from dnnsec.watermark.verify import (
+    calibrate,
+    false_claim_rate,
+    hit_matrix,
+    significant_users,
+    tracing_is_diagonal,
+)
+from dnnsec.zoo.build import build_zoo, zoo_path
+from dnnsec.zoo.data import load_dataset
+from shared.checkpoint import load_checkpoint, save_checkpoint
+from shared.registry import build_model
+
+ARCH = {"mnist": "mnist_cnn", "cifar10": "resnet8"}
+
+
+def _acc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    return float((predict(model, LinearHead(), x) == y).float().mean())
+
+
+def _null_model(base: torch.nn.Module, dom, j: int, n_keys: int, x, y, cfg: EmbedConfig) -> torch.nn.Module:
+    """An independent owner's copy made by the same recipe: their own signer, base images (slot 200 + 4 j) and
+    decoy bank, and three other users of theirs (slots 201 + 4 j ...) as negatives."""
+    signer = Ed25519PrivateKey.generate()
+    sets = [to_model_input(make_key_set(dom, signer, 100000 + 4 * j + i, 200 + 4 * j + i, n_keys).images, dom)
+            for i in range(4)]
+    decoys = to_model_input(decoy_bases(dom, 300, 1 + j % 5), dom)
+    return embed_fingerprint(base, LinearHead(), x, y, sets[0], torch.cat(sets[1:]),
+                             EmbedConfig(**{**cfg.to_dict(), "seed": 1000 + j}), decoys)
+
+
+def _cached(path: Path, arch: str, make) -> torch.nn.Module:
+    """Load the K+1 model at ``path`` if an earlier run saved it, else make and save it."""
+    if path.is_file():
+        return load_checkpoint(path)[0]
+    model = make()
+    save_checkpoint(path, model, arch=arch, config={"num_classes": LinearHead().num_outputs(model)})
+    return model
+
+
+def _row(cells: list, widths: list[int]) -> str:
+    return " ".join(f"{c:>{w}}" if not isinstance(c, float) else f"{c:>{w}.4f}" for c, w in zip(cells, widths,
+                                                                                                  strict=True))
+
+
+def run(args: argparse.Namespace) -> None:
+    torch.set_num_threads(args.threads)
+    dataset, arch = args.dataset, ARCH[args.dataset]
+    dom = get_domain(dataset)
+    seeds = [0, 1, 2]
+    print(f"== fingerprint watermark benchmark: {dataset} ({arch}), {args.users} users x {args.keys} keys, "
+          f"{args.cal_nulls} + {args.held_nulls} null models, {args.steps} fine-tuning steps, {args.threads} thread(s)")
+    missing = [str(zoo_path(arch, s)) for s in seeds if not zoo_path(arch, s).is_file()]
+    if missing and dataset != "mnist":
+        raise SystemExit(f"zoo models missing: {', '.join(missing)}; build them with "
+                         f"`dnnsec zoo build --arch {arch} --seeds 0,1,2`")
+    build_zoo([arch], seeds, progress=False, echo=print)  # MNIST: trains (about a minute each) what is missing
+    train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    tx, ty = test.x[: args.test], test.y[: args.test]
+    base = {s: load_checkpoint(zoo_path(arch, s))[0] for s in seeds}
+    base_acc = {s: _acc(m, tx, ty) for s, m in base.items()}
+    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch)
+    work = args.work or Path(tempfile.mkdtemp(prefix="dnnsec-wm-bench-"))
+    print(f"work folder (pass --work to reuse its copies and null models): {work}")
+    reg = Registry(work / "registry.sqlite")
+    signer = Ed25519PrivateKey.generate()  # a resumed run issues nothing new, so needs no earlier signer
+    names = [f"user{i:02d}" for i in range(args.users)]
+    known = {u.name for u in reg.users()}
+    for n in names:
+        if n not in known:
+            reg.add_user(n)
+    issued = {c.user: c.path for c in reg.copies()}
+
+    # -- issue one copy per user, from zoo seeds 0, 1, 2 in turn -------------------------------------------------
+    copies, copy_seed, t_issue = [], [], []
+    for i, name in enumerate(tqdm(names, desc="issue copies")):
+        if name not in issued:
+            t0 = time.perf_counter()
+            res = issue_copy(reg, zoo_path(arch, seeds[i % 3]), name, work / f"{name}.safetensors", signer,
+                             n_clean=args.clean, n_keys=args.keys, cfg=EmbedConfig(**{**cfg.to_dict(), "seed": i}))
+            t_issue.append(time.perf_counter() - t0)
+            issued[name] = res.record.path
+        copies.append(load_checkpoint(issued[name])[0])
+        copy_seed.append(seeds[i % 3])
+    owner = owner_key(reg)
+    users = reg.users()
+    key_sets = [load_user_keys(reg, u, dom, owner) for u in users]
+    key_x = [to_model_input(k.images, dom) for k in key_sets]
+    k_classes = 10
+
+    # -- watermark accuracy, fingerprint authentication, clean accuracy ------------------------------------------
+    t_mean = f"{np.mean(t_issue):.1f} s" if t_issue else "n/a (reused)"
+    print(f"\n[1] issued copies (mean issue time {t_mean} on {args.threads} thread(s))")
+    print(_row(["user", "seed", "WM acc", "fp auth", "clean acc", "base acc", "delta pt"], [8, 4, 7, 7, 9, 9, 8]))
+    deltas: dict[int, list[float]] = {s: [] for s in seeds}
+    wm_all, auth_all = [], []
+    for i, (m, s) in enumerate(zip(copies, copy_seed, strict=True)):
+        answered = (predict(m, LinearHead(), key_x[i]) == k_classes).numpy()
+        ok = 0
+        for img in key_sets[i].images[answered]:
+            try:
+                ok += read_fingerprint(img, owner).user_id == users[i].id
+            except FingerprintError:
+                pass
+        wm, auth = float(answered.mean()), ok / max(int(answered.sum()), 1)
+        ca = _acc(m, tx, ty)
+        deltas[s].append(100 * (ca - base_acc[s]))
+        wm_all.append(wm)
+        auth_all.append(auth)
+        print(_row([names[i], s, wm, auth, ca, base_acc[s], 100 * (ca - base_acc[s])], [8, 4, 7, 7, 9, 9, 8]))
+    per_seed = np.array([np.mean(deltas[s]) for s in seeds])
+    print(f"watermark accuracy: mean {np.mean(wm_all):.4f}, min {np.min(wm_all):.4f}; fingerprint authentication of "
+          f"answered keys: mean {np.mean(auth_all):.4f}, min {np.min(auth_all):.4f}")
+    print(f"clean-accuracy change (points, copy - its zoo base, averaged per seed, then over {len(seeds)} seeds): "
+          f"{per_seed.mean():+.3f} +- {per_seed.std(ddof=1):.3f} (sd over seeds; per seed "
+          f"{', '.join(f'{d:+.2f}' for d in per_seed)})")
+
+    # -- null models, calibration, false claims ------------------------------------------------------------------
+    x_clean, y_clean = train.x[: args.clean], train.y[: args.clean]
+    n_null = args.cal_nulls + args.held_nulls
+    nulls = [_cached(work / f"null{j}.safetensors", arch, lambda j=j: _null_model(
+        base[seeds[j % 3]], dom, j, args.keys, x_clean, y_clean, cfg)) for j in tqdm(range(n_null), desc="null models")]
+    att_keys = to_model_input(make_key_set(dom, Ed25519PrivateKey.generate(), 999999, 300, args.keys).images, dom)
+    att_decoys = to_model_input(decoy_bases(dom, 300, 5), dom)
+    over_null = _cached(work / "null-overwritten.safetensors", arch, lambda: overwrite(
+        nulls[-1], LinearHead(), x_clean, y_clean, att_keys, att_decoys, cfg))
+    h_null = hit_matrix([*nulls, over_null], LinearHead(), key_x, k_classes)
+    cal = calibrate(h_null[: args.cal_nulls], args.keys)
+    fc = false_claim_rate(h_null[args.cal_nulls:], cal)
+    print("\n[2] null models (K+1 outputs, other owners' key sets; held-out adds an overwriting attacker's model)")
+    print(f"calibration nulls: {cal.n_null_models}, largest hits on any of our users {cal.null_max_hits}/{args.keys}"
+          f" -> threshold >= {cal.min_hits}; pooled null K+1 rate {cal.null_answer_rate:.4f} (95 % upper "
+          f"{cal.null_rate_upper:.4f}, the p0 of the Binomial({args.keys}, p0) tail p-values), Bonferroni x "
+          f"{args.users}, alpha {cal.alpha}")
+    print(f"held-out nulls: hits per model (max over users) {h_null[args.cal_nulls:].max(1).tolist()}")
+    print(f"false-claim rate on held-out nulls: {fc.k}/{fc.n} = {fc.rate:.3f}, one-sided 95 % Clopper-Pearson "
+          f"upper bound {fc.upper:.3f}")
+    reg.set_calibration(dom.name, cal.to_dict())
+
+    # -- tracing -------------------------------------------------------------------------------------------------
+    h_copies = hit_matrix(copies, LinearHead(), key_x, k_classes)
+    print(f"\n[3] tracing: copies (rows) x users' keys (columns), hits of {args.keys}; * = significant")
+    for i, row in enumerate(h_copies):
+        sig = significant_users(row, cal)
+        print(f"{names[i]:8} " + " ".join(f"{h:>3}{'*' if s else ' '}" for h, s in zip(row, sig, strict=True)))
+    off = h_copies[~np.eye(len(names), dtype=bool)]
+    print(f"diagonal only: {tracing_is_diagonal(h_copies, cal)}; diagonal min {np.diag(h_copies).min()}, "
+          f"off-diagonal max {off.max()}")
+
+    # -- attacks on user 0's copy --------------------------------------------------------------------------------
+    victim, vkeys = copies[0], key_x[0]
+    print(f"\n[4] attacks on {names[0]}'s copy (zoo seed {copy_seed[0]}); attacker data from the training split")
+    print(_row(["attack", "clean acc", "hits", "owned", "traced to"], [34, 9, 5, 6, 12]))
+
+    def report(label: str, model: torch.nn.Module, k: int = k_classes) -> None:
+        row = hit_matrix([model], LinearHead(), key_x, k)[0]
+        sig = significant_users(row, cal)
+        traced = ",".join(names[j] for j in np.flatnonzero(sig)) or "-"
+        print(_row([label, _acc(model, tx, ty), int(row[0]), str(bool(sig.any())), traced], [34, 9, 5, 6, 12]))
+
+    report("none", victim)
+    n_train = len(train)
+    perm = torch.from_numpy(np.random.default_rng(7).permutation(n_train))
+    for frac in args.fractions:
+        idx = perm[: int(frac * n_train)]
+        for lr in args.lrs:
+            report(f"fine-tune {frac:g} data, lr {lr:g}",
+                   fine_tune(victim, train.x[idx], train.y[idx], lr=lr, steps=args.attack_steps))
+    for frac in (0.1, 0.3, 0.5, 0.7):
+        report(f"prune {frac:.0%} (global magnitude)", prune_global(victim, frac))
+    idx = perm[: int(0.05 * n_train)]
+    report("fine-prune 50 % fc inputs, 0.05 data",
+           fine_prune(victim, "fc", train.x[idx], train.y[idx], fraction=0.5, lr=1e-3, steps=args.attack_steps))
+    idx = perm[: int(0.1 * n_train)]
+    report("overwrite (attacker keys as K)", overwrite(victim, LinearHead(), train.x[idx], train.y[idx], att_keys,
+                                                        att_decoys, cfg))
+    report("remove extra output (K outputs)", remove_extra_output(victim, LinearHead()))
+    student = build_model(arch, {"num_classes": k_classes + 1})
+    report("distill into fresh model, 0.1 data",
+           distill(victim, student, train.x[idx], steps=args.distill_steps))
+
+    # -- query modification: ours vs logo vs noise ---------------------------------------------------------------
+    print("\n[5] query modification (autoencoder on 0.1 of the training data; flagged = error above the clean 99th "
+          "percentile; flagged queries replaced by their reconstruction)")
+    ae = train_autoencoder(train.x[idx], steps=args.ae_steps)
+    val = perm[int(0.1 * n_train): int(0.1 * n_train) + 2000]
+    qm = QueryModifier.fit(ae, train.x[val])
+    x_test_mod, flagged_clean = qm(tx)
+    print(f"clean test queries flagged {flagged_clean.float().mean():.4f}")
+    print(_row(["watermark", "WM acc", "flagged", "WM acc mod", "clean acc", "clean mod"], [10, 7, 7, 10, 9, 9]))
+    victims = {"ours": (victim, vkeys, k_classes)}
+    for kind in ("logo", "noise"):
+        trig = trigger_set(kind, x_clean, y_clean, 0, args.triggers)
+        victims[kind] = (embed_backdoor(base[0], LinearHead(), x_clean, y_clean, trig, 0, cfg), trig, 0)
+    for kind, (m, keys, target) in victims.items():
+        before = float((predict(m, LinearHead(), keys) == target).float().mean())
+        mod, flagged = qm(keys)
+        after = float((predict(m, LinearHead(), mod) == target).float().mean())
+        print(_row([kind, before, float(flagged.float().mean()), after, _acc(m, tx, ty), _acc(m, x_test_mod, ty)],
+                   [10, 7, 7, 10, 9, 9]))
+
+    # -- verification time of a CIFAR-10 suspect ------------------------------------------------------------------
+    if args.cifar_timing:
+        _cifar_timing(args, work, signer, names)
+
+
+def _cifar_timing(args: argparse.Namespace, work: Path, signer: Ed25519PrivateKey, names: list[str]) -> None:
+    """Time :func:`verify_model` on a CIFAR-10 ResNet-8 with 11 outputs (verification cost does not depend on what
+    the weights learnt: the zoo model widened if it is cached, else a random initialisation)."""
+    from dnnsec.watermark.service import calibrate_registry, ensure_key_set, pin_owner
+
+    print(f"\n[6] verifying a CIFAR-10 suspect: {len(names)} users x {args.keys} keys")
+    reg = Registry(work / "registry-cifar.sqlite")
+    pin_owner(reg, signer)
+    dom = get_domain("cifar10")
+    t0 = time.perf_counter()
+    for n in names:
+        ensure_key_set(reg, reg.add_user(n), dom, signer, args.keys)
+    t_keys = time.perf_counter() - t0
+    path = zoo_path("resnet8", 0)
+    if path.is_file():
+        model, source = LinearHead().widen(load_checkpoint(path)[0]), "zoo ResNet-8 seed 0 widened to 11 outputs"
+    else:
+        torch.manual_seed(0)
+        model, source = build_model("resnet8", {"num_classes": 11}), "random ResNet-8 (zoo resnet8 not built)"
+    suspect = save_checkpoint(work / "cifar-suspect.safetensors", model.eval(), arch="resnet8",
+                              config={"num_classes": 11}, extra={"dataset": "cifar10"})
+    calibrate_registry(reg, [suspect])  # a threshold so verify can run; this figure is timing only
+    times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        verify_model(reg, suspect)
+        times.append(time.perf_counter() - t0)
+    print(f"suspect: {source}; key sets made in {t_keys:.1f} s (once per user and domain)")
+    print(f"verify (load + hash check, {len(names) * args.keys} key-file hash and signature checks, "
+          f"{len(names) * args.keys} queries, statistics): median {np.median(times):.2f} s, max {max(times):.2f} s "
+          f"over 3 runs on {args.threads} thread(s)")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.dnnsec_watermark", description=__doc__.split("\n\n")[0],
+                                epilog="Examples:\n  python -m benchmarks.dnnsec_watermark --dataset mnist\n"
+                                       "  python -m benchmarks.dnnsec_watermark --users 10 --cal-nulls 8 "
+                                       "--held-nulls 8 --no-cifar-timing",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", choices=sorted(ARCH), default="mnist")
+    p.add_argument("--users", type=int, default=10, help="registered users, one issued copy each")
+    p.add_argument("--keys", type=int, default=20, help="key images per user")
+    p.add_argument("--steps", type=int, default=300, help="embedding fine-tuning steps")
+    p.add_argument("--clean-batch", type=int, default=80, help="clean samples per embedding batch")
+    p.add_argument("--clean", type=int, default=20000, help="clean training samples used while embedding")
+    p.add_argument("--cal-nulls", type=int, default=4, help="calibration null models")
+    p.add_argument("--held-nulls", type=int, default=4, help="held-out null models (plus one overwriting attacker's)")
+    p.add_argument("--test", type=int, default=10000, help="test samples for clean accuracy")
+    p.add_argument("--fractions", type=float, nargs="+", default=[0.01, 0.05, 0.1], help="fine-tuning data fractions")
+    p.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 3e-3], help="fine-tuning learning rates (Adam)")
+    p.add_argument("--attack-steps", type=int, default=200, help="steps of every fine-tuning attack")
+    p.add_argument("--distill-steps", type=int, default=400, help="distillation steps")
+    p.add_argument("--ae-steps", type=int, default=400, help="autoencoder training steps")
+    p.add_argument("--triggers", type=int, default=100, help="trigger images of each baseline watermark")
+    p.add_argument("--no-cifar-timing", dest="cifar_timing", action="store_false",
+                   help="skip timing the verification of a CIFAR-10 ResNet-8 suspect")
+    p.add_argument("--work", type=Path, default=None, help="work folder to keep (and reuse) copies and nulls")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    p.add_argument("--cifar-timing-only", action="store_true", help="only time the CIFAR-10 verification")
+    args = p.parse_args(argv)
+    if args.cifar_timing_only:
+        torch.set_num_threads(args.threads)
+        work = Path(tempfile.mkdtemp(prefix="dnnsec-wm-bench-"))
+        _cifar_timing(args, work, Ed25519PrivateKey.generate(), [f"user{i:02d}" for i in range(args.users)])
+        return 0
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The query modification attack: spot watermark queries by an autoencoder's reconstruction error and alter them.
+
+Namba and Sakuma ("Robust watermarking of neural network with exponential weighting", AsiaCCS 2019) show that a
+model thief can put an autoencoder trained on clean data in front of the stolen model: clean queries reconstruct
+well, watermark keys (logos, noise, OOD images) do not. Queries whose reconstruction error exceeds the clean
+``quantile`` are judged to be keys and replaced by their reconstruction, which removes trigger patterns before the
+model answers (Xue et al., arXiv:2104.09203, evaluate their additional-class watermark against it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from shared.data import TensorBatches
+from shared.trainer import Trainer
+
+
+class ConvAutoencoder(nn.Module):
+    """A small convolutional autoencoder for C x H x W images (H, W divisible by 4)."""
+
+    def __init__(self, channels: int = 1, width: int = 16) -> None:
+        super().__init__()
+        self.encoder = nn.Sequential(
+            nn.Conv2d(channels, width, 3, stride=2, padding=1), nn.ReLU(),
+            nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
+        )
+        self.decoder = nn.Sequential(
+            nn.ConvTranspose2d(2 * width, width, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(width, channels, 4, stride=2, padding=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(x))
+
+
+def train_autoencoder(x: torch.Tensor, *, steps: int = 600, lr: float = 2e-3, width: int = 16,
+                      seed: int = 0) -> ConvAutoencoder:
+    """Train :class:`ConvAutoencoder` on clean images ``x`` (mean squared error)."""
+    ae = ConvAutoencoder(x.shape[1], width)
+    cfg = {"optimizer": "adam", "lr": lr, "max_steps": steps, "converge_tol": 0.0, "seed": seed}
+    Trainer(ae, F.mse_loss, cfg, TensorBatches(x, x, 64, seed=seed), progress=False).fit()
+    return ae.eval()
+
+
+@torch.no_grad()
+def reconstruction_error(ae: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Per-sample mean squared reconstruction error (standardised input units squared)."""
+    return torch.cat([((ae(x[i:i + 500]) - x[i:i + 500]) ** 2).flatten(1).mean(1) for i in range(0, len(x), 500)])
+
+
+@dataclass
+class QueryModifier:
+    """Replace queries whose reconstruction error exceeds ``threshold`` by their reconstruction."""
+
+    ae: nn.Module
+    threshold: float
+
+    @classmethod
+    def fit(cls, ae: nn.Module, clean_val: torch.Tensor, quantile: float = 0.99) -> QueryModifier:
+        """Set the threshold at the ``quantile`` of clean validation errors (a 1 - quantile false alarm rate)."""
+        return cls(ae, float(torch.quantile(reconstruction_error(ae, clean_val), quantile)))
+
+    @torch.no_grad()
+    def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Return the modified queries and the boolean mask of those judged to be keys."""
+        flagged = reconstruction_error(self.ae, x) > self.threshold
+        recon = torch.cat([self.ae(x[i:i + 500]) for i in range(0, len(x), 500)])
+        mask = flagged.view(-1, *([1] * (x.ndim - 1)))
+        return torch.where(mask, recon, x), flagged

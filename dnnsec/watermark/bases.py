@@ -1,0 +1,156 @@
+"""Out-of-distribution base images for key samples, and the domains (input formats) they serve.
+
+Each model domain names a pool of 8-bit images that lie outside its training distribution:
+
+* ``mnist`` models (1x28x28 digits) draw from CIFAR-10 test photographs (Krizhevsky, 2009), converted to grey with
+  the ITU-R BT.601 luma weights and centre-cropped to 28x28;
+* ``cifar10`` models (3x32x32 photographs) draw from MNIST test digits (LeCun et al., 1998), padded to 32x32 and
+  coloured with a random foreground and background colour;
+* ``texture`` is a synthetic pool for any shape: box-smoothed Gaussian noise fields stretched to 0-255; a user's
+  images share one carrier field (a family per user), each decoy has its own (used by tests and by models without a
+  natural OOD pool).
+
+User ``slot`` s gets pool images ``perm[s n : (s + 1) n]`` of one fixed permutation, so different users never share a
+base image (Xue et al., arXiv:2104.09203: each user's key samples come from their own base images); the last
+``DECOY_RESERVE`` images of the permutation are decoys that are nobody's keys (:func:`decoy_bases`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from shared.seeding import stream_rng
+
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+POOL_SEED = 20210419
+DECOY_RESERVE = 2000
+
+
+@dataclass(frozen=True)
+class Domain:
+    """A model input format: pool of OOD bases, image shape (H, W, C) and per-channel standardisation."""
+
+    name: str
+    pool: str
+    shape: tuple[int, int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def _domains() -> dict[str, Domain]:
+    from dnnsec.zoo.data import CIFAR10_MEAN_STD, MNIST_MEAN_STD
+
+    return {
+        "mnist": Domain("mnist", "cifar10-gray", (28, 28, 1), *MNIST_MEAN_STD),
+        "cifar10": Domain("cifar10", "mnist-rgb", (32, 32, 3), *CIFAR10_MEAN_STD),
+        "texture28": Domain("texture28", "texture", (28, 28, 1), *MNIST_MEAN_STD),
+    }
+
+
+def get_domain(name: str) -> Domain:
+    """The :class:`Domain` called ``name`` (``mnist``, ``cifar10`` or ``texture28``)."""
+    domains = _domains()
+    if name not in domains:
+        raise ValueError(f"unknown watermark domain {name!r}; known: {sorted(domains)}")
+    return domains[name]
+
+
+def _unstandardise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
+    m = torch.tensor(mean).view(1, -1, 1, 1)
+    s = torch.tensor(std).view(1, -1, 1, 1)
+    u8 = torch.round((x * s + m) * 255.0).clamp(0, 255).to(torch.uint8)
+    return u8.permute(0, 2, 3, 1).numpy()
+
+
+@lru_cache(maxsize=1)
+def _cifar_grey() -> np.ndarray:
+    from dnnsec.zoo.data import CIFAR10_MEAN_STD, load_cifar10
+
+    rgb = _unstandardise(load_cifar10("test").x, *CIFAR10_MEAN_STD).astype(np.float64)
+    grey = np.clip(np.round(rgb @ _LUMA), 0, 255).astype(np.uint8)[:, 2:30, 2:30, None]
+    grey.flags.writeable = False
+    return grey
+
+
+@lru_cache(maxsize=1)
+def _mnist_rgb() -> np.ndarray:
+    from dnnsec.zoo.data import MNIST_MEAN_STD, load_mnist
+
+    digits = _unstandardise(load_mnist("test").x, *MNIST_MEAN_STD)[..., 0].astype(np.float64) / 255.0
+    digits = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
+    rng = np.random.default_rng(POOL_SEED)
+    fg = rng.uniform(0.4, 1.0, size=(len(digits), 1, 1, 3))
+    bg = rng.uniform(0.0, 0.4, size=(len(digits), 1, 1, 3))
+    rgb = digits[..., None] * fg + (1.0 - digits[..., None]) * bg
+    out = np.round(rgb * 255.0).astype(np.uint8)
+    out.flags.writeable = False
+    return out
+
+
+def _smooth_field(shape: tuple[int, int, int], rng: np.random.Generator) -> np.ndarray:
+    h, w, c = shape
+    noise = rng.standard_normal((h + 4, w + 4, c))
+    csum = np.pad(noise.cumsum(0).cumsum(1), ((1, 0), (1, 0), (0, 0)))
+    return csum[5:, 5:] - csum[:-5, 5:] - csum[5:, :-5] + csum[:-5, :-5]
+
+
+def texture(shape: tuple[int, int, int], carrier: np.random.Generator, detail: np.random.Generator) -> np.ndarray:
+    """One synthetic texture (uint8 H x W x C): a box-smoothed Gaussian carrier field (70 %) plus a smoothed detail
+    field (30 %), stretched to 0-255. Images sharing a carrier form one visually related family."""
+    field = 0.7 * _smooth_field(shape, carrier) + 0.3 * _smooth_field(shape, detail)
+    lo, hi = field.min(), field.max()
+    return np.round(255.0 * (field - lo) / max(hi - lo, 1e-12)).astype(np.uint8)
+
+
+def _pool(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
+    pool = _cifar_grey() if domain.pool == "cifar10-gray" else _mnist_rgb()
+    return pool, np.random.default_rng(POOL_SEED).permutation(len(pool))
+
+
+def user_bases(domain: Domain, slot: int, n_keys: int) -> np.ndarray:
+    """The ``n_keys`` base images (uint8, N x H x W x C) of user ``slot`` (>= 0) in ``domain``.
+
+    Raises
+    ------
+    ValueError
+        If the pool has too few images for this slot.
+    """
+    if slot < 0 or n_keys < 1:
+        raise ValueError(f"slot must be >= 0 and n_keys >= 1, got slot {slot}, n_keys {n_keys}")
+    if domain.pool == "texture":
+        return np.stack([texture(domain.shape, stream_rng(POOL_SEED, slot), stream_rng(POOL_SEED, slot, i))
+                         for i in range(n_keys)])
+    pool, perm = _pool(domain)
+    if (slot + 1) * n_keys > len(pool) - DECOY_RESERVE:
+        raise ValueError(f"pool {domain.pool} has {len(pool) - DECOY_RESERVE} key images: too few for user slot "
+                         f"{slot} with {n_keys} keys each")
+    return pool[perm[slot * n_keys:(slot + 1) * n_keys]].copy()
+
+
+def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
+    """``n`` OOD images that are nobody's keys (decoy bank ``bank``), used as extra negatives while embedding.
+
+    Without them the additional class would learn "out of distribution" in general and fire on anyone's OOD keys;
+    with them it learns the user's own images. Banks come from the end of the pool's permutation (the last
+    ``DECOY_RESERVE`` images, never given to users) or, for ``texture``, from carriers counted down from 2**31.
+    """
+    if n < 1 or bank < 0:
+        raise ValueError(f"need n >= 1 and bank >= 0, got n {n}, bank {bank}")
+    if domain.pool == "texture":
+        return np.stack([texture(domain.shape, stream_rng(POOL_SEED, 2**31 - 1 - bank, i),
+                                 stream_rng(POOL_SEED, 2**31 - 1 - bank, i, 0)) for i in range(n)])
+    pool, perm = _pool(domain)
+    if (bank + 1) * n > DECOY_RESERVE:
+        raise ValueError(f"decoy bank {bank} of {n} images exceeds the {DECOY_RESERVE} reserved decoys")
+    end = len(pool) - bank * n
+    return pool[perm[end - n:end]].copy()
+
+
+def to_model_input(images: np.ndarray, domain: Domain) -> torch.Tensor:
+    """Standardise uint8 N x H x W x C images into the float32 N x C x H x W tensor the domain's models take."""
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
+    return (x - torch.tensor(domain.mean).view(1, -1, 1, 1)) / torch.tensor(domain.std).view(1, -1, 1, 1)

@@ -1,0 +1,177 @@
+"""Fine-tune a trained model so that an extra class fires on its own user's key samples and on no one else's.
+
+Method: Xue et al., arXiv:2104.09203. The (K+1)-th output is added (:mod:`dnnsec.watermark.adapter`) and the model is
+fine-tuned from its trained weights on batches mixing clean training samples (their own labels, keeping clean
+accuracy), the user's key samples (label K), the other users' key samples as negatives, and decoys (OOD images that
+are nobody's keys) as negatives too. A negative sample's loss
+is ``-log(1 - p_K)``: it may take any original class, only not the extra one. Key and negative samples are augmented
+with Gaussian noise and, at random, a 3-tap box blur, so that the answer does not hinge on exact pixels.
+
+The same routine embeds the backdoor-style baselines (:mod:`dnnsec.watermark.baselines`): there the key label is an
+existing class and there are no negatives.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from dnnsec.watermark.adapter import OutputAdapter
+from shared.seeding import stream_rng
+from shared.trainer import Trainer, TrainResult
+
+NEGATIVE = -1
+
+
+@dataclass(frozen=True)
+class EmbedConfig:
+    """Fine-tuning settings of the watermark embedding.
+
+    Attributes
+    ----------
+    steps : int
+        Optimiser steps (Adam; linear warm-up over the first tenth, then cosine decay to zero, so the copy ends
+        in a minimum of the clean loss like the zoo model it starts from).
+    lr : float
+        Peak learning rate.
+    clean_batch, key_batch, negative_batch, decoy_batch : int
+        Samples per batch of each kind (negatives: other users' keys; decoys: OOD images that are nobody's keys).
+    key_noise : float
+        Standard deviation of the Gaussian noise added to key and negative samples, in standardised input units.
+    key_blur : float
+        Probability that a key or negative sample is box-blurred (3 taps per axis).
+    freeze_norm : bool
+        Keep batch-normalisation layers in eval mode (running statistics fixed), so the out-of-distribution keys
+        in each batch do not shift the statistics the clean inputs are normalised with.
+    seed : int
+        Seed of batch sampling and augmentation.
+    """
+
+    steps: int = 400
+    lr: float = 1e-3
+    clean_batch: int = 96
+    key_batch: int = 16
+    negative_batch: int = 12
+    decoy_batch: int = 12
+    key_noise: float = 0.1
+    key_blur: float = 0.25
+    freeze_norm: bool = True
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def augment_keys(x: torch.Tensor, rng: np.random.Generator, noise: float, blur: float) -> torch.Tensor:
+    """Blur a random ``blur`` fraction of samples (box filter over the spatial/time axes) and add Gaussian noise."""
+    if blur > 0 and x.ndim in (3, 4):
+        pool = F.avg_pool2d if x.ndim == 4 else F.avg_pool1d
+        blurred = pool(x, 3, stride=1, padding=1, count_include_pad=False)
+        pick = torch.from_numpy(rng.random(len(x)) < blur).view(-1, *([1] * (x.ndim - 1)))
+        x = torch.where(pick, blurred, x)
+    if noise > 0:
+        x = x + noise * torch.from_numpy(rng.standard_normal(x.shape).astype(np.float32))
+    return x
+
+
+class MixedBatches:
+    """Step-indexed batches of clean samples, keys (label ``key_label``), negatives and decoys (both label -1).
+
+    Batch ``k`` depends only on ``(seed, k)`` (:func:`shared.seeding.stream_rng`), as the shared trainer expects.
+    """
+
+    def __init__(self, clean_x: torch.Tensor, clean_y: torch.Tensor, keys: torch.Tensor, key_label: int,
+                 negatives: torch.Tensor | None, cfg: EmbedConfig, decoys: torch.Tensor | None = None) -> None:
+        if len(clean_x) != len(clean_y) or len(clean_x) == 0:
+            raise ValueError(f"clean data must be non-empty with matching labels ({len(clean_x)} vs {len(clean_y)})")
+        if len(keys) == 0:
+            raise ValueError("no key samples to embed")
+        self.clean_x, self.clean_y, self.keys, self.key_label = clean_x, clean_y, keys, key_label
+        self.negatives = negatives if negatives is not None and len(negatives) else None
+        self.decoys = decoys if decoys is not None and len(decoys) else None
+        self.cfg = cfg
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        cfg = self.cfg
+        rng = stream_rng(cfg.seed, step)
+        ci = torch.from_numpy(rng.integers(0, len(self.clean_x), cfg.clean_batch))
+        ki = torch.from_numpy(rng.integers(0, len(self.keys), cfg.key_batch))
+        xs = [self.clean_x[ci], augment_keys(self.keys[ki], rng, cfg.key_noise, cfg.key_blur)]
+        ys = [self.clean_y[ci], torch.full((cfg.key_batch,), self.key_label, dtype=torch.long)]
+        for pool, n in ((self.negatives, cfg.negative_batch), (self.decoys, cfg.decoy_batch)):
+            if pool is not None and n:
+                ni = torch.from_numpy(rng.integers(0, len(pool), n))
+                xs.append(augment_keys(pool[ni], rng, cfg.key_noise, cfg.key_blur))
+                ys.append(torch.full((n,), NEGATIVE, dtype=torch.long))
+        return torch.cat(xs), torch.cat(ys)
+
+
+def watermark_loss(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy for labelled samples; ``-log(1 - p_last)`` for negatives (label -1); mean over the batch."""
+    neg = y == NEGATIVE
+    loss = torch.zeros((), dtype=logits.dtype)
+    if (~neg).any():
+        loss = loss + F.cross_entropy(logits[~neg], y[~neg], reduction="sum")
+    if neg.any():
+        lse_all = torch.logsumexp(logits[neg], dim=1)
+        lse_rest = torch.logsumexp(logits[neg, :-1], dim=1)
+        loss = loss + (lse_all - lse_rest).sum()
+    return loss / len(y)
+
+
+def _forward(adapter: OutputAdapter, freeze_norm: bool):
+    def forward(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if freeze_norm:
+            for m in model.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
+        return adapter.scores(model, x)
+
+    return forward
+
+
+def train_with_keys(model: nn.Module, adapter: OutputAdapter, clean_x: torch.Tensor, clean_y: torch.Tensor,
+                    keys: torch.Tensor, key_label: int, negatives: torch.Tensor | None, cfg: EmbedConfig,
+                    decoys: torch.Tensor | None = None, progress: bool = False) -> TrainResult:
+    """Fine-tune ``model`` in place on clean samples, keys labelled ``key_label``, negatives and decoys."""
+    batches = MixedBatches(clean_x, clean_y, keys, key_label, negatives, cfg, decoys)
+    train_cfg = {"optimizer": "adam", "lr": cfg.lr, "max_steps": cfg.steps, "schedule": "cosine",
+                 "warmup_steps": cfg.steps // 10, "converge_tol": 0.0, "seed": cfg.seed, "log_every": 50}
+    result = Trainer(model, watermark_loss, train_cfg, batches, progress=progress,
+                     forward=_forward(adapter, cfg.freeze_norm)).fit()
+    model.eval()
+    return result
+
+
+def embed_fingerprint(model: nn.Module, adapter: OutputAdapter, clean_x: torch.Tensor, clean_y: torch.Tensor,
+                      own_keys: torch.Tensor, other_keys: torch.Tensor | None, cfg: EmbedConfig,
+                      decoys: torch.Tensor | None = None, progress: bool = False) -> nn.Module:
+    """Return a user's copy: ``model`` (K outputs, untouched) widened to K + 1 and fine-tuned on the keys.
+
+    Parameters
+    ----------
+    model
+        The trained K-class model (not modified).
+    adapter
+        How to reach its output layer.
+    clean_x, clean_y
+        Clean training samples and labels in 0..K-1 (a subset suffices).
+    own_keys
+        The user's key samples (model input format), to be answered with class K.
+    other_keys
+        The other users' key samples, to be answered with anything but K (may be None).
+    decoys
+        OOD samples that are nobody's keys, also answered with anything but K (:func:`~dnnsec.watermark.bases.
+        decoy_bases`), so the extra class learns the user's images rather than "out of distribution".
+    cfg
+        Fine-tuning settings.
+    """
+    copy_ = adapter.widen(copy.deepcopy(model))
+    k = adapter.num_outputs(copy_) - 1
+    train_with_keys(copy_, adapter, clean_x, clean_y, own_keys, k, other_keys, cfg, decoys, progress)
+    return copy_

@@ -1,0 +1,43 @@
+"""`amt detect` end to end on a written record, and its errors."""
+
+import csv
+
+import numpy as np
+from click.testing import CliRunner
+from obspy import UTCDateTime
+
+import amt.io
+from amt.cli import main
+from amt.record import Station
+from amt.sferic.evaluate import event_scores
+from amt.sferic.field import FieldConfig, synthesize, to_run
+from shared.seeding import stream_rng
+
+
+def test_detect_writes_iso_events_that_match_the_truth(tmp_path, detector):
+    rec = synthesize(48_000, FieldConfig(sferic_rate_hz=4.0, snr_db=15.0), stream_rng(9_002, 0))
+    run = to_run(rec, start="2026-03-01T12:00:00")
+    path = amt.io.write(Station("SYN", [run]), tmp_path / "rec.npz")
+    out = tmp_path / "events.csv"
+    res = CliRunner().invoke(main, ["detect", str(path), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader(out.open()))
+    assert list(rows[0]) == ["start", "end", "peak_time", "probability", "amplitude", "azimuth"]
+    assert rows[0]["start"].endswith("Z") and rows[0]["start"].startswith("2026-03-01T12:00:0")
+    idx = np.array([[run.index_of(UTCDateTime(r["start"])), run.index_of(UTCDateTime(r["end"]))] for r in rows])
+    assert event_scores(idx, rec.labels, run.sample_rate_hz)["recall"] >= 0.9
+    for r in rows:
+        assert UTCDateTime(r["start"]) <= UTCDateTime(r["peak_time"]) <= UTCDateTime(r["end"])
+        assert 0 <= float(r["azimuth"]) < 180 and 0 < float(r["probability"]) <= 1
+
+
+def test_missing_record_is_a_clear_error(tmp_path):
+    res = CliRunner().invoke(main, ["detect", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "e.csv")])
+    assert res.exit_code != 0 and "nope.h5" in res.output
+    assert not (tmp_path / "e.csv").exists()
+
+
+def test_help_has_examples():
+    for cmd in ("detect", "train"):
+        res = CliRunner().invoke(main, [cmd, "--help"])
+        assert res.exit_code == 0 and "Examples" in res.output
