@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: install
-	$(PY) -m shared.example --out $(OUT)/example
+	$(PY) -m field_examples.amt_field_demo --out $(OUT)/demo
 
 test: install
 	@$(PY) -m pytest -n 2 --dist loadfile -p no:cacheprovider; rc=$$?; \

@@ -36,9 +36,9 @@ from dnnsec.watermark.keys import make_key_set
 from dnnsec.watermark.service import issue_copy, load_user_keys, owner_key, verify_model
 from dnnsec.watermark.verify import (
     calibrate,
+    evidence_matrix,
     false_claim_rate,
-    hit_matrix,
-    significant_users,
+    significant,
     tracing_is_diagonal,
 )
 from dnnsec.zoo.build import build_zoo, zoo_path
@@ -159,39 +159,44 @@ def run(args: argparse.Namespace) -> None:
     att_decoys = to_model_input(decoy_bases(dom, 300, 5), dom)
     over_null = _cached(work / "null-overwritten.safetensors", arch, lambda: overwrite(
         nulls[-1], LinearHead(), x_clean, y_clean, att_keys, att_decoys, cfg))
-    h_null = hit_matrix([*nulls, over_null], LinearHead(), key_x, k_classes)
-    cal = calibrate(h_null[: args.cal_nulls], args.keys)
-    fc = false_claim_rate(h_null[args.cal_nulls:], cal)
+    h_null, p_null = evidence_matrix([*nulls, over_null], LinearHead(), key_x, k_classes)
+    cal = calibrate(p_null[: args.cal_nulls])
+    fc = false_claim_rate(p_null[args.cal_nulls:], cal)
     print("\n[2] null models (K+1 outputs, other owners' key sets; held-out adds an overwriting attacker's model)")
-    print(f"calibration nulls: {cal.n_null_models}, largest hits on any of our users {cal.null_max_hits}/{args.keys}"
-          f" -> threshold >= {cal.min_hits}; pooled null K+1 rate {cal.null_answer_rate:.4f} (95 % upper "
-          f"{cal.null_rate_upper:.4f}, the p0 of the Binomial({args.keys}, p0) tail p-values), Bonferroni x "
-          f"{args.users}, alpha {cal.alpha}")
-    print(f"held-out nulls: hits per model (max over users) {h_null[args.cal_nulls:].max(1).tolist()}")
+    print(f"test per user: one-sided exact Mann-Whitney rank test of the user's K+1 margins against the other "
+          f"{args.users - 1} users' keys (exact under exchangeability of pool images among users), Bonferroni x "
+          f"{args.users}")
+    print(f"calibration nulls: {cal.n_null_models}; smallest Bonferroni p over them and all users "
+          f"{cal.null_min_p:.3g} -> significant below {cal.p_threshold:.3g} (alpha {cal.alpha})")
+    print(f"keys answered K+1 by the nulls: pooled rate {h_null.sum() / (h_null.size * args.keys):.3f} "
+          f"(a null model answers K+1 to OOD images too, so hits alone cannot tell users apart)")
+    held_min = ", ".join(f"{v:.3g}" for v in p_null[args.cal_nulls:].min(1))
+    print(f"held-out nulls: smallest Bonferroni p per model {held_min}")
     print(f"false-claim rate on held-out nulls: {fc.k}/{fc.n} = {fc.rate:.3f}, one-sided 95 % Clopper-Pearson "
           f"upper bound {fc.upper:.3f}")
     reg.set_calibration(dom.name, cal.to_dict())
 
     # -- tracing -------------------------------------------------------------------------------------------------
-    h_copies = hit_matrix(copies, LinearHead(), key_x, k_classes)
-    print(f"\n[3] tracing: copies (rows) x users' keys (columns), hits of {args.keys}; * = significant")
+    h_copies, p_copies = evidence_matrix(copies, LinearHead(), key_x, k_classes)
+    print(f"\n[3] tracing: copies (rows) x users' keys (columns): keys answered K+1 of {args.keys}; * = significant")
+    sig = significant(p_copies, cal)
     for i, row in enumerate(h_copies):
-        sig = significant_users(row, cal)
-        print(f"{names[i]:8} " + " ".join(f"{h:>3}{'*' if s else ' '}" for h, s in zip(row, sig, strict=True)))
-    off = h_copies[~np.eye(len(names), dtype=bool)]
-    print(f"diagonal only: {tracing_is_diagonal(h_copies, cal)}; diagonal min {np.diag(h_copies).min()}, "
-          f"off-diagonal max {off.max()}")
+        print(f"{names[i]:8} " + " ".join(f"{h:>3}{'*' if s_ else ' '}" for h, s_ in zip(row, sig[i], strict=True)))
+    off = ~np.eye(len(names), dtype=bool)
+    print(f"diagonal only: {tracing_is_diagonal(p_copies, cal)}; largest diagonal Bonferroni p "
+          f"{np.diag(p_copies).max():.3g}, smallest off-diagonal p {p_copies[off].min():.3g}")
 
     # -- attacks on user 0's copy --------------------------------------------------------------------------------
     victim, vkeys = copies[0], key_x[0]
     print(f"\n[4] attacks on {names[0]}'s copy (zoo seed {copy_seed[0]}); attacker data from the training split")
-    print(_row(["attack", "clean acc", "hits", "owned", "traced to"], [34, 9, 5, 6, 12]))
+    print(_row(["attack", "clean acc", "hits", "p user0", "owned", "traced to"], [34, 9, 5, 8, 6, 12]))
 
-    def report(label: str, model: torch.nn.Module, k: int = k_classes) -> None:
-        row = hit_matrix([model], LinearHead(), key_x, k)[0]
-        sig = significant_users(row, cal)
+    def report(label: str, model: torch.nn.Module) -> None:
+        hits, p = evidence_matrix([model], LinearHead(), key_x, k_classes)
+        sig = significant(p[0], cal)
         traced = ",".join(names[j] for j in np.flatnonzero(sig)) or "-"
-        print(_row([label, _acc(model, tx, ty), int(row[0]), str(bool(sig.any())), traced], [34, 9, 5, 6, 12]))
+        print(_row([label, _acc(model, tx, ty), int(hits[0, 0]), f"{p[0, 0]:.2g}", str(bool(sig.any())), traced],
+                   [34, 9, 5, 8, 6, 12]))
 
     report("none", victim)
     n_train = len(train)

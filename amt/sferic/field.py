@@ -27,7 +27,7 @@ scaled to its drawn SNR, so the SNR of every label is exact. Sferics below -20 d
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.fft
@@ -391,11 +391,6 @@ def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> Sy
         spikes = np.flatnonzero(rng.random(n_samples) < cfg.spike_rate_hz / rate)
         noise[:, spikes] += rng.choice([-1, 1], (3, len(spikes))) * rng.uniform(20, 200, (3, len(spikes)))
     return SynthRecord(h=noise, labels=labels, noise_power_nt2=p_n, config=cfg, spikes=spikes)
-
-
-def with_snr(cfg: FieldConfig, snr_db: float | tuple[float, float]) -> FieldConfig:
-    """A copy of ``cfg`` with another SNR."""
-    return replace(cfg, snr_db=snr_db)
 
 
 def to_run(

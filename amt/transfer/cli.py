@@ -65,8 +65,12 @@ def summary(tf) -> list[dict]:
         "Examples:\n\n"
         "  amt process site01.h5 --out results/\n\n"
         "  amt process site01.h5 --remote site02.h5 --out results/\n\n"
+        "  amt process site01.h5 --out results/ --mode both --detections events.csv\n\n"
+        "  amt process site01.h5 --out results/ --dead-band 1000 5000 --mode compensated\n\n"
         "Writes DIR/<station>.edi (jackknife variances; flagged frequencies as the EDI empty value 1.0E32) and "
-        "DIR/<station>.json (one record per frequency)."
+        "DIR/<station>.json (one record per frequency). compensated (the default) estimates the dead band from "
+        "windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA); both also "
+        "writes DIR/<station>_conventional.edi and .json."
     )
 )
 @click.argument("record", type=click.Path(exists=True, path_type=Path))
@@ -77,13 +81,23 @@ def summary(tf) -> list[dict]:
 @click.option(
     "--mode",
     type=click.Choice(["conventional", "compensated", "both"]),
-    default="conventional",
+    default="compensated",
     show_default=True,
-    help="conventional: robust estimate from all windows; compensated (dead-band sferic compensation) is not "
-    "implemented yet.",
+    help="conventional: robust estimate from all windows; compensated: the dead band from sferic windows "
+    "(amt.deadband); both: the two side by side.",
 )
-@click.option("--detections", type=click.Path(exists=True, path_type=Path), help="Sferic detections (compensated).")
-def process(record: Path, remote: Path | None, out_dir: Path, mode: str, detections: Path | None) -> None:
+@click.option("--detections", type=click.Path(exists=True, path_type=Path), help="Sferic events CSV (amt detect).")
+@click.option(
+    "--dead-band", nargs=2, type=float, default=None, help="Dead-band edges LOW HIGH in Hz (default: from the data)."
+)
+def process(
+    record: Path,
+    remote: Path | None,
+    out_dir: Path,
+    mode: str,
+    detections: Path | None,
+    dead_band: tuple[float, float] | None,
+) -> None:
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
     from tqdm import tqdm
 
@@ -93,19 +107,32 @@ def process(record: Path, remote: Path | None, out_dir: Path, mode: str, detecti
     from amt.transfer import process_station
     from shared.atomic import write_json_atomic
 
-    if mode != "conventional":
-        raise click.UsageError(f"--mode {mode} is not implemented yet (sferic compensation); use conventional")
-    if detections is not None:
-        raise click.UsageError("--detections is used only by --mode compensated, which is not implemented yet")
+    if mode == "conventional" and (detections is not None or dead_band is not None):
+        raise click.UsageError("--detections and --dead-band are used only by --mode compensated or both")
     try:
         with tqdm(total=3, desc=f"amt process {record.name}", disable=None) as bar:
             station = _read(record)
             rem = _read(remote) if remote is not None else None
             bar.update(1)
             tf = process_station(station, rem)
+            if mode != "conventional":
+                from amt.deadband.process import compensate_record
+
+                conventional, tf = tf, compensate_record(station, rem, tf, detections, dead_band)
             bar.update(1)
+            rows = summary(tf)
+            if mode != "conventional":
+                from amt.deadband.compensate import summary_fields
+
+                rows = [r | extra for r, extra in zip(rows, summary_fields(tf), strict=True)]
             edi = write_transfer_function(tf, out_dir / f"{tf.station}.edi")
-            write_json_atomic(out_dir / f"{tf.station}.json", {"station": tf.station, "frequencies": summary(tf)})
+            write_json_atomic(out_dir / f"{tf.station}.json", {"station": tf.station, "frequencies": rows})
+            if mode == "both":
+                name = f"{tf.station}_conventional"
+                write_transfer_function(conventional, out_dir / f"{name}.edi")
+                write_json_atomic(
+                    out_dir / f"{name}.json", {"station": tf.station, "frequencies": summary(conventional)}
+                )
             bar.update(1)
     except (RecordError, TransferFunctionError) as exc:
         raise click.ClickException(str(exc)) from exc

@@ -137,7 +137,7 @@ def issue(model: Path, user: str, out: Path, sign_key: Path, domain: str | None,
 @click.command()
 @click.argument("nulls", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--domain", default=None, help="Watermark domain (default: the models' data set).")
-@click.option("--alpha", default=0.01, show_default=True, help="Family-wise level of the Bonferroni binomial test.")
+@click.option("--alpha", default=0.01, show_default=True, help="Family-wise level over users (Bonferroni).")
 @click.option("--owner-key", type=click.Path(path_type=Path), default=None,
               help="Owner public key (default: the one pinned in the registry).")
 @_registry_option

@@ -98,3 +98,15 @@ def test_failed_save_leaves_no_file(tmp_path):
     with pytest.raises(CheckpointError, match="JSON"):
         save_checkpoint(tmp_path / "m.safetensors", linear(3), arch="test_linear", config={"n": object()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_writes_get_the_ordinary_file_mode(tmp_path):
+    import os
+
+    from shared.atomic import write_bytes_atomic
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    p = write_bytes_atomic(tmp_path / "x.bin", b"abc")
+    assert p.read_bytes() == b"abc"
+    assert (p.stat().st_mode & 0o777) == (0o666 & ~mask)

@@ -106,14 +106,17 @@ def test_two_streams_merge_at_the_crossover() -> None:
     assert np.all(np.abs(rho[~many] / truth[~many] - 1) < 0.10)
 
 
-def test_cli_writes_edi_and_summary_and_refuses_compensated(tmp_path: Path, shared_data: Path) -> None:
+def test_cli_writes_edi_and_summary(tmp_path: Path, shared_data: Path) -> None:
     from amt.transfer.cli import process
 
     record = shared_data / "amt" / "emtf_synthetic" / "test1.asc"
     runner = CliRunner()
-    refused = runner.invoke(process, [str(record), "--out", str(tmp_path / "no"), "--mode", "compensated"])
-    assert refused.exit_code != 0 and "not implemented" in refused.output
+    refused = runner.invoke(
+        process, [str(record), "--out", str(tmp_path / "no"), "--mode", "conventional", "--dead-band", "1000", "5000"]
+    )
+    assert refused.exit_code != 0 and "--dead-band" in refused.output
     assert not (tmp_path / "no").exists()
+    # test1 never reaches the AMT dead band: the default (compensated) mode gives the conventional estimate
     done = runner.invoke(process, [str(record), "--out", str(tmp_path / "o")])
     assert done.exit_code == 0, done.output
     edi = read_transfer_function(tmp_path / "o" / "test1.edi")

@@ -1,0 +1,1 @@
+"""Runnable field-processing, protected-distribution and report scripts."""
