@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= outputs
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench results zoo clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,12 @@ lint: install
 bench: install
 	@for b in benchmarks/*.py; do m=$$(basename $$b .py); [ "$$m" = __init__ ] && continue; \
 	  echo "== benchmarks.$$m"; $(PY) -m benchmarks.$$m || exit 1; done
+
+results: install
+	$(PY) -m amt.sferic.results
+
+zoo: install
+	$(VENV)/bin/dnnsec zoo build --arch mnist_cnn,resnet8 --seeds 0,1,2
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis .ruff_cache

@@ -12,6 +12,7 @@ Method: Xue et al., arXiv:2104.09203. Run ``python -m benchmarks.dnnsec_watermar
 from __future__ import annotations
 
 import argparse
+import copy
 import tempfile
 import time
 from pathlib import Path
@@ -23,9 +24,11 @@ from tqdm.auto import tqdm
 
 import dnnsec.zoo  # noqa: F401  (registers the zoo architectures)
 from dnnsec.attacks.extraction import distill, remove_extra_output
+from dnnsec.attacks.fineprune import fine_prune
+from dnnsec.attacks.finetune import finetune
 from dnnsec.attacks.overwrite import overwrite
+from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.attacks.query_modification import QueryModifier, train_autoencoder
-from dnnsec.attacks.removal import fine_prune, fine_tune, prune_global
 from dnnsec.registry import Registry
 from dnnsec.watermark.adapter import LinearHead, predict
 from dnnsec.watermark.baselines import embed_backdoor, trigger_set
@@ -205,9 +208,11 @@ def run(args: argparse.Namespace) -> None:
         idx = perm[: int(frac * n_train)]
         for lr in args.lrs:
             report(f"fine-tune {frac:g} data, lr {lr:g}",
-                   fine_tune(victim, train.x[idx], train.y[idx], lr=lr, steps=args.attack_steps))
+                   finetune(copy.deepcopy(victim), train.x[idx], train.y[idx], lr=lr, steps=args.attack_steps))
     for frac in (0.1, 0.3, 0.5, 0.7):
-        report(f"prune {frac:.0%} (global magnitude)", prune_global(victim, frac))
+        pruned = copy.deepcopy(victim)
+        global_magnitude_prune(pruned, frac)
+        report(f"prune {frac:.0%} (global magnitude)", pruned.eval())
     idx = perm[: int(0.05 * n_train)]
     report("fine-prune 50 % fc inputs, 0.05 data",
            fine_prune(victim, "fc", train.x[idx], train.y[idx], fraction=0.5, lr=1e-3, steps=args.attack_steps))
@@ -250,7 +255,8 @@ def _cifar_timing(args: argparse.Namespace, work: Path, signer: Ed25519PrivateKe
     from dnnsec.watermark.service import calibrate_registry, ensure_key_set, pin_owner
 
     print(f"\n[6] verifying a CIFAR-10 suspect: {len(names)} users x {args.keys} keys")
-    reg = Registry(work / "registry-cifar.sqlite")
+    work = Path(tempfile.mkdtemp(prefix="cifar-timing-", dir=work))
+    reg = Registry(work / "registry.sqlite")
     pin_owner(reg, signer)
     dom = get_domain("cifar10")
     t0 = time.perf_counter()

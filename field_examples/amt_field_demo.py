@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         json.dumps(
             {
-                "frequencies": int(len(tf.frequency_hz)),
+                "frequencies": len(tf.frequency_hz),
                 "flagged": int((~good).sum()),
                 "median_rho_xy_error_outside_dead_band_pct": round(100 * float(np.median(err[~dead])), 2)
                 if (~dead).any()

@@ -15,8 +15,11 @@ from typing import Any
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
+def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it to ``path``, on error delete it.
+
+    The file gets permission bits ``mode`` (e.g. ``0o600`` for secrets) or, by default, those a plain
+    ``open()`` would give under the current umask.
 
     Examples
     --------
@@ -30,8 +33,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
-        if tmp.exists():  # mkstemp creates 0600; give the file the mode a plain open() would
-            os.chmod(tmp, 0o666 & ~_umask())
+        if tmp.exists():  # mkstemp creates 0600
+            os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -44,9 +47,9 @@ def _umask() -> int:
     return mask
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
-    with atomic_path(path) as tmp:
+def write_bytes_atomic(path: str | Path, data: bytes, mode: int | None = None) -> Path:
+    """Write ``data`` to ``path`` atomically (permission bits ``mode``, see :func:`atomic_path`); return the path."""
+    with atomic_path(path, mode) as tmp:
         with open(tmp, "wb") as fh:
             fh.write(data)
             fh.flush()

@@ -22,7 +22,7 @@ from shared.losses import WeightedBCELoss, pos_weight_from_labels
 from shared.metrics import binary_scores, pr_auc, roc_auc
 from shared.registry import register_model
 from shared.seeding import seed_everything, stream_rng
-from shared.trainer import Trainer, TrainConfig
+from shared.trainer import TrainConfig, Trainer
 
 
 @register_model("example_mlp")

@@ -22,7 +22,7 @@ def test_test1_columns_are_hx_hy_hz_ex_ey_in_nt_and_mv_per_km():
     assert run.channels == ("ex", "ey", "hx", "hy", "hz")
     first = [float(v) for v in ASC.read_text().split("\n", 1)[0].split()]
     # H as written; E negated: EMTF's synthetic E sign is opposite to ours (see amt.io.emtf_ascii)
-    assert [run.data[c][0] for c in ("hx", "hy", "hz", "ex", "ey")] == first[:3] + [-first[3], -first[4]]
+    assert [run.data[c][0] for c in ("hx", "hy", "hz", "ex", "ey")] == [*first[:3], -first[3], -first[4]]
     raw = amt.io.read(ASC, negate_electric=False).runs[0]
     assert [raw.data[c][0] for c in ("hx", "hy", "hz", "ex", "ey")] == first
     assert run.meta["ex"].extra["sign_converted"] and not raw.meta["ex"].extra["sign_converted"]

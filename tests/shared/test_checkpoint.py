@@ -11,7 +11,9 @@ from shared.registry import build_model, register_model
 @register_model("test_bn_cnn")
 def bn_cnn(width: int = 4) -> torch.nn.Module:
     return torch.nn.Sequential(
-        torch.nn.Conv1d(2, width, 5, padding=2), torch.nn.BatchNorm1d(width), torch.nn.ReLU(),
+        torch.nn.Conv1d(2, width, 5, padding=2),
+        torch.nn.BatchNorm1d(width),
+        torch.nn.ReLU(),
         torch.nn.Conv1d(width, 1, 1),
     )
 
@@ -31,8 +33,9 @@ def _trained_model():
 
 def test_round_trip_is_bit_exact(tmp_path):
     m = _trained_model()
-    path = save_checkpoint(tmp_path / "m.safetensors", m, arch="test_bn_cnn", config={"width": 6},
-                           extra={"note": "unit test"})
+    path = save_checkpoint(
+        tmp_path / "m.safetensors", m, arch="test_bn_cnn", config={"width": 6}, extra={"note": "unit test"}
+    )
     loaded, meta = load_checkpoint(path, expected_arch="test_bn_cnn")
     a, b = m.state_dict(), loaded.state_dict()
     assert a.keys() == b.keys()
@@ -60,7 +63,7 @@ def test_tampered_weights_are_refused(tmp_path):
     raw = bytearray(path.read_bytes())
     raw[-3] ^= 0xFF  # a byte inside the last tensor's data
     path.write_bytes(bytes(raw))
-    with pytest.raises(CheckpointError, match="sha256.*tampered"):
+    with pytest.raises(CheckpointError, match=r"sha256.*tampered"):
         load_checkpoint(path)
 
 

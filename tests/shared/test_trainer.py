@@ -9,7 +9,7 @@ from shared.data import RandomBatches, TensorBatches
 from shared.errors import ConfigError, TrainingError
 from shared.losses import WeightedBCELoss
 from shared.registry import register_model
-from shared.trainer import Trainer, TrainConfig
+from shared.trainer import TrainConfig, Trainer
 
 
 class Scalar(torch.nn.Module):
@@ -29,8 +29,9 @@ def _constant_batches():
 
 def test_stops_by_convergence_on_a_plateau():
     # loss = w^2 + 1 plateaus at 1 once w ~ 0
-    cfg = TrainConfig(lr=0.1, max_steps=5000, optimizer="sgd", momentum=0.0, converge_tol=1e-4,
-                      converge_patience=50, smoothing=0.0)
+    cfg = TrainConfig(
+        lr=0.1, max_steps=5000, optimizer="sgd", momentum=0.0, converge_tol=1e-4, converge_patience=50, smoothing=0.0
+    )
     tr = Trainer(Scalar(3.0), lambda w, y: w**2 + 1.0, cfg, _constant_batches(), progress=False)
     res = tr.fit()
     assert res.stopped_by == "converged"
@@ -41,8 +42,9 @@ def test_stops_by_convergence_on_a_plateau():
 def test_keeps_training_while_loss_still_improves():
     # loss = w^2 under SGD shrinks by (1 - 2 lr)^2 per step: relative change per 50-step window
     # is 1 - 0.998^100 = 18 % forever, far above the 1 % tolerance, so only the budget stops it.
-    cfg = TrainConfig(lr=0.001, max_steps=600, optimizer="sgd", momentum=0.0, converge_tol=0.01,
-                      converge_patience=50, smoothing=0.0)
+    cfg = TrainConfig(
+        lr=0.001, max_steps=600, optimizer="sgd", momentum=0.0, converge_tol=0.01, converge_patience=50, smoothing=0.0
+    )
     tr = Trainer(Scalar(3.0), lambda w, y: w**2, cfg, _constant_batches(), progress=False)
     res = tr.fit()
     assert res.stopped_by == "max_steps"
@@ -54,7 +56,10 @@ def test_keeps_training_while_loss_still_improves():
 @register_model("test_dropout_mlp")
 def dropout_mlp(n_hidden: int = 16) -> torch.nn.Module:
     return torch.nn.Sequential(
-        torch.nn.Linear(3, n_hidden), torch.nn.ReLU(), torch.nn.Dropout(0.2), torch.nn.Linear(n_hidden, 1),
+        torch.nn.Linear(3, n_hidden),
+        torch.nn.ReLU(),
+        torch.nn.Dropout(0.2),
+        torch.nn.Linear(n_hidden, 1),
         torch.nn.Flatten(0),
     )
 
@@ -67,10 +72,12 @@ def _sample(rng):
 def _trainer(tmp_path, model=None, log="log.jsonl"):
     torch.manual_seed(0)
     model = model or dropout_mlp()
-    cfg = TrainConfig(lr=0.01, max_steps=60, schedule="cosine", warmup_steps=5, grad_clip=1.0,
-                      converge_tol=0.0, seed=3, log_every=5)
-    return Trainer(model, WeightedBCELoss(2.0), cfg, RandomBatches(_sample, 16, seed=7),
-                   log_path=tmp_path / log, progress=False)
+    cfg = TrainConfig(
+        lr=0.01, max_steps=60, schedule="cosine", warmup_steps=5, grad_clip=1.0, converge_tol=0.0, seed=3, log_every=5
+    )
+    return Trainer(
+        model, WeightedBCELoss(2.0), cfg, RandomBatches(_sample, 16, seed=7), log_path=tmp_path / log, progress=False
+    )
 
 
 def test_resume_reproduces_the_identical_loss_sequence(tmp_path):
@@ -110,12 +117,12 @@ def test_nan_loss_is_reported_with_its_step():
 
 
 def test_config_with_unknown_key_names_it():
-    with pytest.raises(ConfigError, match="unknown key.*'learning_rate'"):
+    with pytest.raises(ConfigError, match=r"unknown key.*'learning_rate'"):
         TrainConfig.from_dict({"lr": 0.1, "max_steps": 10, "learning_rate": 0.1})
 
 
 def test_config_with_missing_key_names_it():
-    with pytest.raises(ConfigError, match="missing required key.*'max_steps'"):
+    with pytest.raises(ConfigError, match=r"missing required key.*'max_steps'"):
         TrainConfig.from_dict({"lr": 0.1})
 
 
