@@ -1,11 +1,15 @@
 """The main AMT job end to end on a generated field record with known truth.
 
 1. Synthesise a daytime 24 kHz record over a real measured earth (``tf_edi_quantec.edi``, 1 Hz - 10 kHz),
-   written as raw counts through a coil + receiver response, as a field logger would (``amt synth``).
+   two storm centres 1000 km away at bearings 30 and 90 deg (20 flashes/s) plus 50 global flashes/s, coil
+   and electrode noise, spikes and drift (no powerline), written as raw counts through a coil + receiver
+   response as a field logger would (``amt synth``).
 2. Write it to MTH5 and read it back through ``amt.io.read`` (the path any field file takes).
-3. Estimate the impedance robustly (spectra with calibration, Huber + redescending M-estimation,
-   jackknife errors) and write an EDI and a per-frequency JSON summary (``amt process``).
-4. Plot apparent resistivity and phase against the truth, and print where everything is.
+3. Estimate the impedance robustly (spectra with calibration, Huber + redescending M-estimation with leverage
+   control, jackknife errors): the conventional estimate.
+4. Detect sferics with the shipped CNN and re-estimate the dead band from the windows that hold them: the
+   compensated estimate (``amt process --mode both``). Write both EDIs and JSON summaries.
+5. Plot apparent resistivity and phase of both against the truth, and print where everything is.
 
 Run ``python -m field_examples.amt_field_demo --out outputs/demo`` (``--help`` for options).
 """
@@ -19,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 import amt.io
+from amt.deadband.process import compensate_record
 from amt.response import apparent_resistivity, phase_deg
-from amt.synth import Site, SynthConfig, generate, parse_earth
+from amt.synth import NoiseModel, Site, Storm, SynthConfig, generate, parse_earth
 from amt.tf.files import write_transfer_function
 from amt.transfer import process_station
 from amt.transfer.cli import summary
@@ -50,13 +55,27 @@ def plot_against_truth(tf, earth, path: Path, title: str) -> Path:
         a2.plot(fine, ph_t[:, i, j], "-", color=col, lw=1, alpha=0.6)
     a1.set(xscale="log", yscale="log", ylabel="apparent resistivity (ohm-m)", title=title)
     a2.set(xscale="log", xlabel="frequency (Hz)", ylabel="phase (deg)")
-    a2.axvspan(1e3, 5e3, color="0.9", zorder=0, label="dead band")
+    dead = np.asarray(tf.diagnostics.get("dead_band", np.zeros(len(f), bool)), bool)
+    if dead.any():
+        a2.axvspan(f[dead].min(), f[dead].max(), color="0.9", zorder=0, label="dead band (found from the data)")
     a1.legend(fontsize=7, ncol=2)
     a2.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _with_dead_band(tf, compensated):
+    """``tf`` with the compensated estimate's dead-band mask in its diagnostics (for shading the plot)."""
+    import dataclasses
+
+    mask = compensated.diagnostics.get("dead_band")
+    return tf if mask is None else dataclasses.replace(tf, diagnostics={**tf.diagnostics, "dead_band": mask})
+
+
+def _pct(x: np.ndarray, stat=np.median) -> float | None:
+    return round(100 * float(stat(x)), 2) if x.size else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,9 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
-    parser.add_argument("--duration", type=float, default=20.0, help="record length, s")
-    parser.add_argument("--sferic-rate", type=float, default=5.0, help="strong sferics per second")
-    parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--duration", type=float, default=8.0, help="record length, s")
+    parser.add_argument("--sferic-rate", type=float, default=20.0, help="storm flashes per second")
+    parser.add_argument("--seed", type=int, default=3, help="random seed")
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
@@ -77,11 +96,26 @@ def main(argv: list[str] | None = None) -> int:
     edi = data_root() / "amt" / "transfer_functions" / "tf_edi_quantec.edi"
     spec = f"edi:{edi}" if edi.is_file() else "layers:100,1000,10/300,2000"
     earth = parse_earth(spec)
+    noise = NoiseModel(
+        h_floor_nt=2e-6,
+        h_corner_hz=100.0,
+        e_floor_mv_km=2e-4,
+        e_corner_hz=10.0,
+        powerline_h_nt=0.0,
+        powerline_e_mv_km=0.0,
+        spike_rate_hz=0.05,
+        spike_h_nt=0.5,
+        spike_e_mv_km=5.0,
+        drift_h_nt=1.0,
+        drift_e_mv_km=10.0,
+    )
     cfg = SynthConfig(
         duration_s=args.duration,
         rate_hz=24000.0,
         sferic_rate_hz=args.sferic_rate,
-        sites=(Site(name="DEMO", earth=earth),),
+        background_rate_hz=50.0,
+        storms=(Storm(30.0, 1000.0, 50.0), Storm(90.0, 1000.0, 50.0)),
+        sites=(Site(name="DEMO", earth=earth, noise=noise),),
         counts=True,
         seed=args.seed,
     )
@@ -96,40 +130,36 @@ def main(argv: list[str] | None = None) -> int:
         f"units {station.runs[0].meta['hx'].units}",
         flush=True,
     )
-    tf = process_station(station)
-    edi_out = write_transfer_function(tf, out / "DEMO.edi")
-    summary_out = write_json_atomic(out / "DEMO.json", summary(tf))
-
-    good = np.array([not flag for flag in tf.flags])
-    rho, _ = apparent_resistivity(tf.z, tf.frequency_hz)
-    rho_t, _ = apparent_resistivity(earth.impedance(tf.frequency_hz), tf.frequency_hz)
-    err = np.abs(rho[:, 0, 1] / rho_t[:, 0, 1] - 1)[good]
-    dead = ((tf.frequency_hz >= 1e3) & (tf.frequency_hz <= 5e3))[good]
-    plot = plot_against_truth(tf, earth, out / "DEMO_rho_phase.png", f"DEMO: {len(synth.labels)} labelled sferics")
-
-    print(
-        json.dumps(
-            {
-                "frequencies": len(tf.frequency_hz),
-                "flagged": int((~good).sum()),
-                "median_rho_xy_error_outside_dead_band_pct": round(100 * float(np.median(err[~dead])), 2)
-                if (~dead).any()
-                else None,
-                "median_rho_xy_error_in_dead_band_pct": round(100 * float(np.median(err[dead])), 2)
-                if dead.any()
-                else None,
-            },
-            indent=2,
+    conventional = process_station(station)
+    compensated = compensate_record(station, None, conventional)
+    outputs = {"record (MTH5)": record, "sferic labels": labels}
+    figures = {}
+    for name, tf in (("conventional", conventional), ("compensated", compensated)):
+        stem = "DEMO" if name == "compensated" else "DEMO_conventional"
+        outputs[f"{name} EDI"] = write_transfer_function(tf, out / f"{stem}.edi")
+        outputs[f"{name} JSON"] = write_json_atomic(out / f"{stem}.json", summary(tf))
+        outputs[f"{name} plot"] = plot_against_truth(
+            tf if name == "compensated" else _with_dead_band(tf, compensated),
+            earth,
+            out / f"{stem}_rho_phase.png",
+            f"DEMO, {name}",
         )
-    )
-    for name, p in (
-        ("record (MTH5)", record),
-        ("sferic labels", labels),
-        ("EDI", edi_out),
-        ("summary JSON", summary_out),
-        ("rho/phase plot", plot),
-    ):
-        print(f"{name:16s}: {p}")
+        f = tf.frequency_hz
+        good = np.array([not flag for flag in tf.flags])
+        rho, _ = apparent_resistivity(tf.z, f)
+        rho_t, _ = apparent_resistivity(earth.impedance(f), f)
+        err = np.abs(rho[:, 0, 1] / rho_t[:, 0, 1] - 1)
+        dead = np.asarray(compensated.diagnostics.get("dead_band", np.zeros(len(f), bool)), bool)
+        figures[name] = {
+            "frequencies": len(f),
+            "flagged": int((~good).sum()),
+            "median_rho_xy_error_in_dead_band_pct": _pct(err[dead & good]),
+            "median_rho_xy_error_outside_dead_band_pct": _pct(err[~dead & good]),
+            "worst_rho_xy_error_outside_dead_band_pct": _pct(err[~dead & good], np.max),
+        }
+    print(json.dumps(figures, indent=2))
+    for name, p in outputs.items():
+        print(f"{name:18s}: {p}")
     return 0
 
 
