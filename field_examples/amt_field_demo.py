@@ -25,7 +25,7 @@ import numpy as np
 import amt.io
 from amt.deadband.process import compensate_record
 from amt.response import apparent_resistivity, phase_deg
-from amt.synth import NoiseModel, Site, Storm, SynthConfig, generate, parse_earth
+from amt.synth import QUIET_SITE_NO_POWERLINE, Site, Storm, SynthConfig, generate, parse_earth
 from amt.tf.files import write_transfer_function
 from amt.transfer import process_station
 from amt.transfer.cli import summary
@@ -96,26 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     edi = data_root() / "amt" / "transfer_functions" / "tf_edi_quantec.edi"
     spec = f"edi:{edi}" if edi.is_file() else "layers:100,1000,10/300,2000"
     earth = parse_earth(spec)
-    noise = NoiseModel(
-        h_floor_nt=2e-6,
-        h_corner_hz=100.0,
-        e_floor_mv_km=2e-4,
-        e_corner_hz=10.0,
-        powerline_h_nt=0.0,
-        powerline_e_mv_km=0.0,
-        spike_rate_hz=0.05,
-        spike_h_nt=0.5,
-        spike_e_mv_km=5.0,
-        drift_h_nt=1.0,
-        drift_e_mv_km=10.0,
-    )
     cfg = SynthConfig(
         duration_s=args.duration,
         rate_hz=24000.0,
         sferic_rate_hz=args.sferic_rate,
         background_rate_hz=50.0,
         storms=(Storm(30.0, 1000.0, 50.0), Storm(90.0, 1000.0, 50.0)),
-        sites=(Site(name="DEMO", earth=earth, noise=noise),),
+        sites=(Site(name="DEMO", earth=earth, noise=QUIET_SITE_NO_POWERLINE),),
         counts=True,
         seed=args.seed,
     )

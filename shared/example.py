@@ -11,6 +11,7 @@ Run ``python -m shared.example --out DIR`` (``--help`` for options).
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 import numpy as np
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fig, ax = plt.subplots(figsize=(6, 3.5))
     ax.semilogy(result.losses, lw=0.5, alpha=0.5, label="loss per step")
-    ema = np.array([r["smoothed_loss"] for r in map(_json, log_path.read_text().splitlines()) if "loss" in r])
+    ema = np.array([r["smoothed_loss"] for r in map(json.loads, log_path.read_text().splitlines()) if "loss" in r])
     ax.semilogy(np.arange(1, len(ema) + 1) * cfg.log_every, ema, lw=1.5, label="smoothed")
     ax.set_xlabel("step")
     ax.set_ylabel("weighted BCE")
@@ -119,12 +120,6 @@ def main(argv: list[str] | None = None) -> int:
     print(f"training log               : {log_path}")
     print(f"loss plot                  : {plot}")
     return 0
-
-
-def _json(line: str) -> dict:
-    import json
-
-    return json.loads(line)
 
 
 if __name__ == "__main__":

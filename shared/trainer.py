@@ -209,7 +209,9 @@ class Trainer:
         if hasattr(self.batches, "batch"):
             return self.batches.batch(step)
         if self._iter is None:
-            self._iter = iter(self.batches if isinstance(self.batches, Iterable) else [])
+            if not isinstance(self.batches, Iterable):
+                raise TrainingError(f"batches must have batch(step) or be iterable, got {type(self.batches).__name__}")
+            self._iter = iter(self.batches)
         try:
             return next(self._iter)
         except StopIteration as exc:

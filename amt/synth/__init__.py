@@ -12,12 +12,13 @@ from amt.synth.earth import LayeredEarth, MeasuredEarth, parse_earth
 from amt.synth.errors import SynthError
 from amt.synth.field import FieldGenerator, Site, SynthConfig, Synthesis, generate
 from amt.synth.labels import SfericLabel, masks
-from amt.synth.noise import QUIET, NoiseModel
+from amt.synth.noise import QUIET, QUIET_SITE_NO_POWERLINE, NoiseModel
 from amt.synth.storms import Storm
 from amt.synth.window import Window, draw_window
 
 __all__ = [
     "QUIET",
+    "QUIET_SITE_NO_POWERLINE",
     "FieldGenerator",
     "LayeredEarth",
     "MeasuredEarth",

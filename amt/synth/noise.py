@@ -108,6 +108,24 @@ class NoiseModel:
 #: No noise at all (for truth and tests).
 QUIET = NoiseModel().scaled(0.0)
 
+#: A quiet site without powerline: coil self-noise 2e-6 nT/sqrt(Hz) white above 100 Hz, electrode noise
+#: 2e-4 (mV/km)/sqrt(Hz) above 10 Hz, spikes 0.05/s (0.5 nT on H, 5 mV/km on E), drift 1 nT and 10 mV/km. Powerline
+#: harmonics (E/H = 50 mV/km/nT at every frequency) would be a second coherent source in every band, so dead-band
+#: studies leave them out.
+QUIET_SITE_NO_POWERLINE = NoiseModel(
+    h_floor_nt=2e-6,
+    h_corner_hz=100.0,
+    e_floor_mv_km=2e-4,
+    e_corner_hz=10.0,
+    powerline_h_nt=0.0,
+    powerline_e_mv_km=0.0,
+    spike_rate_hz=0.05,
+    spike_h_nt=0.5,
+    spike_e_mv_km=5.0,
+    drift_h_nt=1.0,
+    drift_e_mv_km=10.0,
+)
+
 
 class ChannelNoise:
     """Noise of one channel of one station at one rate, addressed by global sample index.

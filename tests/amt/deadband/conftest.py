@@ -20,24 +20,12 @@ import numpy as np
 import pytest
 
 from amt.deadband import detect_events, events_from_labels
-from amt.synth import NoiseModel, Site, Storm, SynthConfig, generate, parse_earth
+from amt.synth import QUIET_SITE_NO_POWERLINE, Site, Storm, SynthConfig, generate, parse_earth
 from amt.transfer import process_station
 from shared.paths import data_root
 
 EDI = data_root() / "amt" / "transfer_functions" / "tf_edi_quantec.edi"
-NOISE = NoiseModel(
-    h_floor_nt=2e-6,
-    h_corner_hz=100.0,
-    e_floor_mv_km=2e-4,
-    e_corner_hz=10.0,
-    powerline_h_nt=0.0,
-    powerline_e_mv_km=0.0,
-    spike_rate_hz=0.05,
-    spike_h_nt=0.5,
-    spike_e_mv_km=5.0,
-    drift_h_nt=1.0,
-    drift_e_mv_km=10.0,
-)
+NOISE = QUIET_SITE_NO_POWERLINE  # the noise stated in the module docstring
 TWO_STORMS = (Storm(azimuth_deg=30.0, distance_km=1000.0, radius_km=50.0), Storm(90.0, 1000.0, 50.0))
 ONE_STORM = (Storm(azimuth_deg=30.0, distance_km=1000.0, radius_km=50.0),)
 
