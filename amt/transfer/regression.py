@@ -12,7 +12,11 @@ Robust estimation is iteratively reweighted least squares in three parts:
 2. a Huber M-estimate (``k = 1.5`` robust scale units; Egbert & Booker 1986), the scale re-estimated from the
    median absolute residual at every iteration;
 3. a redescending stage with Thomson's weight ``exp(exp(-chi^2)) exp(-exp(chi (u - chi)))``, ``chi`` the
-   ``1 - 1/n`` quantile of the Rayleigh distribution of ``|r| / sigma`` (Chave & Thomson 1989), the scale held.
+   ``1 - 1/n`` quantile of the Rayleigh distribution of ``|r| / sigma`` (Chave & Thomson 1989), the scale held;
+4. re-admission of good leverage points: where the natural signal is impulsive (AMT sferics), the windows that
+   carry it are exactly the high-leverage ones, and bounded influence alone would fit the noise between them.
+   Cut points that agree with one another are restored and the Huber and Thomson stages rerun with the leverage
+   weights held (:func:`_readmit_good_leverage`).
 
 References
 ----------
@@ -24,10 +28,12 @@ Chave, A. D. and Thomson, D. J. (2004), Bounded influence magnetotelluric respon
 J. Int. 157, 988-1006.
 Gamble, T. D., Goubau, W. M. and Clarke, J. (1979), Magnetotellurics with a remote magnetic reference,
 Geophysics 44, 53-68.
+Rousseeuw, P. J. and van Zomeren, B. C. (1990), J. Am. Stat. Assoc. 85, 633-639 (good and bad leverage points).
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +60,9 @@ class RobustConfig:
         Whether leverage weights are applied.
     redescend
         Whether the Thomson redescending stage follows the Huber stage.
+    readmit
+        Whether leverage points that agree with one another (impulsive natural sources) are restored after the
+        leverage stage (:func:`_readmit_good_leverage`); only with ``leverage``.
     min_tail_count
         The cut-offs of the redescending and leverage weights sit at the ``1 - 1/n`` quantile of the
         Rayleigh and Gamma(p) distributions (Chave & Thomson 2004), with ``n`` at least this many (so that a band
@@ -66,6 +75,7 @@ class RobustConfig:
     leverage: bool = True
     redescend: bool = True
     min_tail_count: int = 100
+    readmit: bool = True
 
 
 @dataclass
@@ -196,9 +206,58 @@ def regress(
                 break
         return c, aa, sigma
 
-    coef, a, sigma = step("huber")
-    if robust.redescend:
-        coef, a, sigma = step("thomson")
+    def stages() -> tuple[np.ndarray, np.ndarray, float]:
+        c, aa, s = step("huber")
+        if robust.redescend:
+            c, aa, s = step("thomson")
+        return c, aa, s
+
+    coef, a, sigma = stages()
+    if robust.leverage and robust.readmit:
+        readmitted = _readmit_good_leverage(y, x, q, w0, w_lev, sigma, chi_res, robust)
+        if readmitted is not None:
+            w_lev, w_rob = readmitted, np.ones(n)
+            coef, a = _solve(y, x, q, w0 * w_lev)
+            robust = dataclasses.replace(robust, leverage=False)  # the leverage weights are final from here
+            coef, a, sigma = stages()
     w = w0 * w_lev * w_rob
     r = y - x @ coef
     return RegressionResult(coef, w, r, sigma, a)
+
+
+def _readmit_good_leverage(
+    y: np.ndarray,
+    x: np.ndarray,
+    q: np.ndarray,
+    w0: np.ndarray,
+    w_lev: np.ndarray,
+    sigma: float,
+    chi: float,
+    robust: RobustConfig,
+) -> np.ndarray | None:
+    """Leverage weights with the good leverage points restored, or None when there is nothing to restore.
+
+    A point the leverage stage cut (weight below 1/2) is a *good* leverage point when it agrees with the other
+    cut points (Rousseeuw & van Zomeren 1990 separate good from bad leverage points by their robust residual):
+    a bounded-influence fit on the cut points alone explains more than half of its output power, and its residual
+    under that fit is small on the scale ``sigma`` of the full fit. Impulsive natural sources (sferics) make good
+    leverage points: E follows H through the same impedance, so they fit one another. Spikes on H are bad ones:
+    E does not follow, so either the subset fit follows the spikes to a near-zero impedance that explains none
+    of their output, or it follows the sferics and leaves the spikes a residual of the spike's size. A restored
+    point's leverage weight is raised to the Thomson weight of its standardised residual under the subset fit.
+
+    Rousseeuw, P. J. and van Zomeren, B. C. (1990), Unmasking multivariate outliers and leverage points, J. Am.
+    Stat. Assoc. 85, 633-639.
+    """
+    cut = (w_lev < 0.5) & (w0 > 0)
+    if np.count_nonzero(cut) <= 4 * x.shape[1] or sigma <= 0:
+        return None
+    try:  # bounded influence on the cut points alone: the largest of them (spikes among them) are cut again
+        sub = regress(y[cut], x[cut], q[cut], w0[cut], dataclasses.replace(robust, readmit=False))
+    except RegressionError:
+        return None
+    r2, y2 = np.abs(sub.residuals) ** 2, np.abs(y[cut]) ** 2
+    explained = r2 < 0.5 * y2  # more than half of the point's output power follows from its input
+    restored = w_lev.copy()
+    restored[cut] = np.where(explained, np.maximum(w_lev[cut], thomson_weight(np.sqrt(r2) / sigma, chi)), w_lev[cut])
+    return restored if np.any(restored > w_lev) else None

@@ -62,6 +62,30 @@ def sources(rng: np.random.Generator, n: int, rate: float) -> np.ndarray:
     return s / s.std(axis=1, keepdims=True)
 
 
+def impulsive_sources(
+    rng: np.random.Generator, n: int, rate: float, fraction: float, block: int, amplitude: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-variance red background H (2, n) plus strong transients in ``fraction`` of the ``block``-sample blocks.
+
+    Each transient is red noise under a Hann taper filling its block, ``amplitude`` times the background's standard
+    deviation, linearly polarised at a random azimuth: the impulsive natural signal of the AMT band (sferics).
+
+    Returns
+    -------
+    h, background
+        The total H and the background alone (to shape noise by), both (2, n) in nT.
+    """
+    background = sources(rng, n, rate)
+    h = background.copy()
+    for b in rng.choice(n // block, round(fraction * (n // block)), replace=False):
+        burst = _coloured(rng, block, rate) * np.hanning(block)
+        azimuth = rng.uniform(0.0, np.pi)
+        h[:, b * block : (b + 1) * block] += amplitude * np.outer(
+            [np.cos(azimuth), np.sin(azimuth)], burst / burst.std()
+        )
+    return h, background
+
+
 def make_run(
     h: np.ndarray,
     rate: float,

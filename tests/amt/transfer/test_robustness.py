@@ -7,7 +7,8 @@ import pytest
 
 from amt.spectra import SpectraConfig, compute_spectra
 from amt.transfer import EstimateConfig, estimate_transfer_function
-from tests.amt.transfer.synthetic import halfspace_z, make_run, noise_like, sources, spike_windows
+from amt.transfer.regression import RobustConfig
+from tests.amt.transfer.synthetic import halfspace_z, impulsive_sources, make_run, noise_like, sources, spike_windows
 
 RATE = 100.0
 N = 2**15
@@ -34,6 +35,26 @@ def test_robust_stays_within_3_percent_of_truth_while_ols_does_not(channels) -> 
     assert np.max(_rho_errors(ols, 100.0, 300.0)) > 0.03
 
 
+def test_impulsive_signal_is_readmitted_not_cut_as_leverage() -> None:
+    """Sferic-like transients in 10 % of the blocks carry the signal: they are the high-leverage points.
+
+    Bounded influence alone cuts them and fits the noisy background (rho_a ~40 % low here); re-admitting the cut
+    points that agree with one another restores the estimate. The residual few per cent come from transients that
+    a spectral window cuts in two (E = Z * H is a convolution), which the Thomson stage then weighs down.
+    """
+    rng = np.random.default_rng(1)
+    h, background = impulsive_sources(rng, N, RATE, fraction=0.1, block=128, amplitude=30.0)
+    run, _ = make_run(h, RATE, rho_yx_ohm_m=300.0, rng=rng, e_noise=0.0, h_noise=0.0)
+    quiet, _ = make_run(background, RATE, rho_yx_ohm_m=300.0, rng=rng, e_noise=0.0, h_noise=0.0)
+    for c in ("ex", "ey", "hx", "hy"):  # noise at half the background's level, the same in every window
+        run.data[c] = run.data[c] + 0.5 * noise_like(quiet.data[c], rng)
+    levels = compute_spectra(run, ONE_LEVEL)
+    readmitted = estimate_transfer_function(levels, frequencies_hz=FREQS)
+    bounded = EstimateConfig(robust=RobustConfig(readmit=False))
+    assert np.max(_rho_errors(estimate_transfer_function(levels, config=bounded, frequencies_hz=FREQS), 100, 300)) > 0.3
+    assert np.max(_rho_errors(readmitted, 100.0, 300.0)) <= 0.08
+
+
 def test_window_weights_remove_spiked_windows_for_ols() -> None:
     rng = np.random.default_rng(5)
     run, _ = make_run(sources(rng, N, RATE), RATE, rng=rng)
@@ -55,13 +76,14 @@ def test_window_weights_remove_spiked_windows_for_ols() -> None:
 
 
 def test_remote_reference_removes_the_bias_of_noisy_local_h() -> None:
-    """0 dB noise on local H: single-site rho_a is biased to about 1/4; remote reference is unbiased.
+    """0 dB noise on local H: single-site rho_a is biased to about 1/4; remote reference is within 5 % of the truth.
 
-    Remote reference pays in variance (the local H noise stays in the residual), so the record is 4x longer and
-    the check is on the median over bands and components (<= 5 %), each band within 10 %.
+    Remote reference pays in variance (the local H noise stays in the residual), so the record is 16x longer
+    (5,243 s at 100 Hz): the jackknife error of rho_a is then 1.2-2.4 % per band, and every band and component
+    lands within 5 %.
     """
     rng = np.random.default_rng(21)
-    h = sources(rng, 4 * N, RATE)
+    h = sources(rng, 16 * N, RATE)
     local, _ = make_run(h, RATE, rng=rng, h_noise=0.0, e_noise=0.05, station="LOC")
     for c, i in (("hx", 0), ("hy", 1)):  # 0 dB: noise as strong as the signal on local H
         local.data[c] = h[i] + noise_like(h[i], rng)
@@ -71,8 +93,7 @@ def test_remote_reference_removes_the_bias_of_noisy_local_h() -> None:
     rr = estimate_transfer_function(loc, remote=rem, frequencies_hz=FREQS)
     ratio_single = (np.abs(single.z[:, 0, 1]) / np.abs(halfspace_z(single.frequency_hz, 100.0)[:, 0, 1])) ** 2
     assert np.all(ratio_single < 0.5)  # biased low (about 1/4 at 0 dB)
-    assert np.median(_rho_errors(rr)) <= 0.05
-    assert np.max(_rho_errors(rr)) <= 0.10
+    assert np.max(_rho_errors(rr)) <= 0.05
 
 
 def test_errors_are_honest_over_seeded_realisations() -> None:
