@@ -11,9 +11,13 @@ noise, or by a robust estimator that treats the rare energetic sferic windows as
   ``s_i = max(0, 1 - N / P_i)`` with ``P_i = sum_bins |Hx|^2 + |Hy|^2`` and ``N`` the median of ``P`` over windows
   holding no event (the noise floor). The weights use H only, local (or, with a remote reference, the remote H):
   never E, the response variable, which would bias the estimate towards windows that fit it;
-* the band is then estimated by :func:`amt.transfer.estimate_transfer_function` with these prior window weights
-  (by default a Huber + Thomson M-estimate without leverage control: the sferic windows are the leverage points
-  wanted here, and the weights already bound them).
+* the band is then estimated by :func:`amt.transfer.estimate_transfer_function` with these prior window weights,
+  by default a Huber M-estimate with neither leverage control nor a redescending stage. The sferic windows are
+  the leverage points wanted here, and the weights already bound them. A redescending (Thomson) stage would
+  reject the strongest sferics, whose residuals grow with their amplitude (a transient cut by a window edge
+  leaves part of ``E = Z * H`` outside the window), and leave the weakest windows, whose H noise biases ``|Z|``
+  low: measured on the synthetic daytime record with 2 sferics/s, rho_yx 8.9 % low at 1.3 kHz with it and
+  within 3.1 % without it.
 
 Outside the dead band every frequency is the conventional estimate from all windows
 (:func:`amt.transfer.process_station`). Per dead-band frequency the result reports the number of sferics used,
@@ -53,7 +57,8 @@ class CompensationConfig:
     Parameters
     ----------
     estimate
-        Estimator of the dead-band frequencies (default: robust without leverage control).
+        Estimator of the dead-band frequencies (default: Huber M-estimate without leverage control or
+        redescending stage; see the module notes).
     conventional
         Estimator of every other frequency (the conventional default).
     spectra
@@ -77,7 +82,9 @@ class CompensationConfig:
         With a remote reference, weight windows by the remote H energy (else by the local H energy).
     """
 
-    estimate: EstimateConfig = field(default_factory=lambda: EstimateConfig(robust=RobustConfig(leverage=False)))
+    estimate: EstimateConfig = field(
+        default_factory=lambda: EstimateConfig(robust=RobustConfig(leverage=False, redescend=False))
+    )
     conventional: EstimateConfig = field(default_factory=EstimateConfig)
     spectra: SpectraConfig = field(default_factory=SpectraConfig)
     dead_band_spectra: SpectraConfig = field(default_factory=lambda: SpectraConfig(window_length=256, overlap=64))

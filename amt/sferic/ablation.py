@@ -23,12 +23,13 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "window 1024": {"sampler.window": 1024},
     "window 4096": {"sampler.window": 4096},
     "shallow 8-16": {"model.widths": [8, 16]},
-    "narrow 4-8-12-16": {"model.widths": [4, 8, 12, 16]},
-    "wide 16-32-48-64": {"model.widths": [16, 32, 48, 64]},
+    "depth 3, 8-16-24-32": {"model.widths": [8, 16, 24, 32]},
+    "narrow 4-8-12-16-20-24": {"model.widths": [4, 8, 12, 16, 20, 24]},
+    "wide 16-32-48-64-80-96": {"model.widths": [16, 32, 48, 64, 80, 96]},
     "kernel 3": {"model.kernel_size": 3},
     "kernel 15": {"model.kernel_size": 15},
     "pos_weight 1 (unweighted)": {"pos_weight": 1.0},
-    "pos_weight 10": {"pos_weight": 10.0},
+    "pos_weight auto": {"pos_weight": "auto"},
     "no augmentation": {"sampler.augment": False},
 }
 

@@ -3,7 +3,11 @@
 A *sample* is a dict with ``"h"`` (``(3, n)`` Hx, Hy, Hz in nT, float64), ``"y"`` (``(n,)`` per-sample
 sferic label) and ``"rate_hz"``. Each augmentation fires with probability ``p`` and returns a new dict;
 the label changes only where the augmentation moves samples (:class:`TimeShift`). Random noise, powerline,
-spikes and channel dropout leave the labels alone: the network must learn that they are not sferics.
+impulse trains, spikes and channel dropout leave the labels alone: the network must learn that they are not
+sferics. Added noise and interference are sized against the sample's *band noise power*: the horizontal power
+in the 1-10 kHz label band outside the labelled sferics (:func:`band_noise_power`), the ``P_n`` of the
+synthetic-field issue's SNR. Sizing them against the total power instead (dominated by powerline and drift,
+which the high-pass removes) would bury labelled sferics far below their drawn SNR while keeping their labels.
 
 Examples
 --------
@@ -22,6 +26,8 @@ from functools import reduce
 
 import numpy as np
 
+from amt.sferic.field import LABEL_BAND_HZ, band_limit, sferic_waveforms
+
 Sample = dict
 Augmentation = Callable[[Sample, np.random.Generator], Sample]
 
@@ -37,6 +43,19 @@ def compose(chain: Sequence[Augmentation]) -> Augmentation:
 
 def _horizontal_power(h: np.ndarray) -> float:
     return float(np.mean(h[0] ** 2 + h[1] ** 2)) or 1.0
+
+
+def band_noise_power(s: Sample) -> float:
+    """Horizontal power in the label band (1-10 kHz) outside the labelled samples, nT^2 (``P_n``).
+
+    The sample is Hann-tapered before the FFT band-pass so that strong powerline and drift below the band do
+    not leak into it; the taper's own weight is divided out.
+    """
+    taper = np.hanning(s["h"].shape[1])
+    hb = band_limit(s["h"][:2] * taper, s["rate_hz"], LABEL_BAND_HZ)
+    quiet = (np.asarray(s["y"]) < 0.5) if np.any(np.asarray(s["y"]) < 0.5) else np.ones(taper.size, dtype=bool)
+    weight = float(np.sum(taper[quiet] ** 2))
+    return (float(np.sum((hb[0] ** 2 + hb[1] ** 2)[quiet])) / weight if weight > 0 else 0.0) or 1.0
 
 
 @dataclass(frozen=True)
@@ -94,7 +113,10 @@ class RotateHorizontal:
 
 @dataclass(frozen=True)
 class AddNoise:
-    """Add white Gaussian noise at a random SNR (dB) relative to the sample's horizontal power."""
+    """Add white Gaussian noise whose label-band power is ``snr_db`` (dB, drawn) below the band noise power.
+
+    At the lower bound of 0 dB the noise power doubles, so a labelled sferic loses at most 3 dB of SNR.
+    """
 
     snr_db: tuple[float, float] = (0.0, 30.0)
     p: float = 0.5
@@ -102,13 +124,15 @@ class AddNoise:
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
         if rng.random() >= self.p:
             return s
-        power = _horizontal_power(s["h"]) / 10 ** (rng.uniform(*self.snr_db) / 10)
-        return {**s, "h": s["h"] + np.sqrt(power / 2) * rng.standard_normal(s["h"].shape)}
+        target = band_noise_power(s) / 10 ** (rng.uniform(*self.snr_db) / 10)
+        noise = rng.standard_normal(s["h"].shape)
+        nb = band_limit(noise[:2], s["rate_hz"], LABEL_BAND_HZ)
+        return {**s, "h": s["h"] + noise * np.sqrt(target / float(np.mean(nb[0] ** 2 + nb[1] ** 2)))}
 
 
 @dataclass(frozen=True)
 class Powerline:
-    """Add 50 or 60 Hz with odd harmonics up to ``max_hz``; amplitude log-uniform relative to the RMS."""
+    """Add 50 or 60 Hz with odd harmonics up to ``max_hz``; amplitude log-uniform relative to the band noise RMS."""
 
     ratio: tuple[float, float] = (0.1, 30.0)
     max_hz: float = 3000.0
@@ -120,11 +144,63 @@ class Powerline:
         n = s["h"].shape[1]
         t = np.arange(n) / s["rate_hz"]
         f0 = float(rng.choice([50.0, 60.0]))
-        amp = np.sqrt(_horizontal_power(s["h"])) * np.exp(rng.uniform(*np.log(self.ratio)))
+        amp = np.sqrt(band_noise_power(s)) * np.exp(rng.uniform(*np.log(self.ratio)))
         out = s["h"].copy()
         for k in range(1, int(self.max_hz / f0) + 1, 2):
             out += (amp / k**1.5) * np.sin(2 * np.pi * k * f0 * t + rng.uniform(0, 2 * np.pi, (3, 1)))
         return {**s, "h": out}
+
+
+def _pulse(rng: np.random.Generator, rate_hz: float) -> np.ndarray:
+    """One interference pulse (unit peak): a sferic-like waveguide transient or a decaying noise burst.
+
+    Half the trains repeat a waveform of :func:`amt.sferic.field.sferic_waveforms` itself, so that only the
+    strict repetition, not the shape, tells interference from sferics; the other half repeat a random
+    low-passed noise burst with an exponential envelope (time constant 0.05-1 ms).
+    """
+    if rng.random() < 0.5:
+        wave = sferic_waveforms(np.array([rng.uniform(3e5, 3e6)]), bool(rng.random() < 0.5), rate_hz, "waveguide", rng)
+        start, m = int(np.argmax(np.abs(wave[0]) > 0.01 * np.abs(wave[0]).max())), round(4e-3 * rate_hz)
+        seg = wave[0, start : start + m]
+        pulse = seg * np.hanning(2 * seg.size)[seg.size :]  # 4 ms, tapered
+    else:
+        tau = np.exp(rng.uniform(np.log(0.05e-3), np.log(1e-3))) * rate_hz
+        t = np.arange(max(int(5 * tau), 4))
+        smooth = np.ones(int(rng.integers(1, 7)))
+        pulse = np.convolve(rng.standard_normal(t.size) * np.exp(-t / tau), smooth / smooth.size, mode="same")
+    return pulse / (np.abs(pulse).max() or 1.0)
+
+
+@dataclass(frozen=True)
+class ImpulseTrain:
+    """Add a train of identical pulses at a mains-related rate (interference, not sferics: labels unchanged).
+
+    Rectifiers, switching supplies and electric fences radiate one pulse per mains cycle or half cycle; the
+    Phoenix MTU-5C bench recording carries such a train at 120 Hz (60 Hz mains). The repetition rate is drawn
+    from ``rates_hz``, the peak amplitude log-uniform in ``ratio`` times the band noise RMS, the amplitude of
+    each pulse jitters by 10 %, its onset by up to one sample, and the train keeps one direction (a fixed
+    source) with a small Hz part.
+    """
+
+    rates_hz: tuple[float, ...] = (50.0, 60.0, 100.0, 120.0, 150.0, 180.0)
+    ratio: tuple[float, float] = (2.0, 100.0)
+    p: float = 0.3
+
+    def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
+        if rng.random() >= self.p:
+            return s
+        n, rate = s["h"].shape[1], s["rate_hz"]
+        period = rate / float(rng.choice(self.rates_hz))
+        pulse = _pulse(rng, rate)
+        onsets = np.round(np.arange(rng.uniform(-pulse.size, period), n, period)).astype(np.int64)
+        onsets = np.clip(onsets + rng.integers(-1, 2, onsets.size), -pulse.size, n)
+        train = np.zeros(n + 2 * pulse.size)
+        for t0, a in zip(onsets, 1.0 + 0.1 * rng.standard_normal(onsets.size), strict=True):
+            train[t0 + pulse.size : t0 + 2 * pulse.size] += a * pulse
+        az = rng.uniform(0, 2 * np.pi)
+        gains = np.array([np.cos(az), np.sin(az), rng.uniform(-0.3, 0.3)])
+        amp = np.sqrt(band_noise_power(s)) * np.exp(rng.uniform(*np.log(self.ratio)))
+        return {**s, "h": s["h"] + amp * gains[:, None] * train[pulse.size : pulse.size + n][None, :]}
 
 
 @dataclass(frozen=True)
@@ -166,6 +242,7 @@ def default_chain() -> list[Augmentation]:
         RotateHorizontal(),
         AddNoise(),
         Powerline(),
+        ImpulseTrain(),
         ChannelDropout(),
         Spikes(),
     ]

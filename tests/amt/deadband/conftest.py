@@ -3,8 +3,9 @@
 Every setting is stated here, and each test names the record it uses:
 
 * 4 s at 24 kHz, day-time waveguide (h = 70 km, first cutoff ``c / 2h`` = 2.14 kHz), seed 3;
-* storm flashes 20/s from storm centres 1000 km away (radius 50 km) at bearings 30 and 90 degrees (two storms,
-  60 degrees apart) or at 30 degrees only (one storm); global background 50 flashes/s from everywhere;
+* storm flashes 20/s (2/s in the sparse record) from storm centres 1000 km away (radius 50 km) at bearings 30
+  and 90 degrees (two storms, 60 degrees apart) or at 30 degrees only (one storm); global background 50
+  flashes/s from everywhere;
 * earth: the measured impedance of ``tf_edi_quantec.edi`` (``shared.paths.data_root()``);
 * noise (:class:`amt.synth.NoiseModel`): coil self-noise 2e-6 nT/sqrt(Hz) white above a 100 Hz corner, electrode
   noise 2e-4 (mV/km)/sqrt(Hz) above 10 Hz, on each channel independently; no powerline (its harmonics, E/H = 50
@@ -36,11 +37,11 @@ def earth():
     return parse_earth(f"edi:{EDI}")
 
 
-def config(storms: tuple[Storm, ...]) -> SynthConfig:
+def config(storms: tuple[Storm, ...], sferic_rate_hz: float = 20.0) -> SynthConfig:
     return SynthConfig(
         duration_s=4.0,
         rate_hz=24000.0,
-        sferic_rate_hz=20.0,
+        sferic_rate_hz=sferic_rate_hz,
         background_rate_hz=50.0,
         night=False,
         storms=storms,
@@ -53,8 +54,8 @@ def config(storms: tuple[Storm, ...]) -> SynthConfig:
 class Record:
     """A synthetic record with its conventional estimate, CNN detections and true-label events."""
 
-    def __init__(self, storms: tuple[Storm, ...]) -> None:
-        self.synthesis = generate(config(storms))
+    def __init__(self, storms: tuple[Storm, ...], sferic_rate_hz: float = 20.0) -> None:
+        self.synthesis = generate(config(storms, sferic_rate_hz))
         self.station = self.synthesis.stations[0]
         self.earth = self.synthesis.config.sites[0].earth
         self.conventional = process_station(self.station)
@@ -68,6 +69,12 @@ class Record:
 @pytest.fixture(scope="session")
 def two_storms() -> Record:
     return Record(TWO_STORMS)
+
+
+@pytest.fixture(scope="session")
+def two_storms_sparse() -> Record:
+    """The two-storm record with 2 storm sferics/s instead of 20."""
+    return Record(TWO_STORMS, sferic_rate_hz=2.0)
 
 
 @pytest.fixture(scope="session")

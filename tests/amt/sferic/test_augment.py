@@ -6,15 +6,18 @@ import pytest
 from amt.sferic.augment import (
     AddNoise,
     ChannelDropout,
+    ImpulseTrain,
     Polarity,
     Powerline,
     RotateHorizontal,
     ScaleAmplitude,
     Spikes,
     TimeShift,
+    band_noise_power,
     compose,
     default_chain,
 )
+from amt.sferic.field import band_limit
 
 
 @pytest.fixture
@@ -63,11 +66,36 @@ def test_scale_amplitude_stays_within_bounds(sample):
         np.testing.assert_allclose(out["h"], ratio * sample["h"])
 
 
-def test_noise_at_the_drawn_snr(sample):
-    out = AddNoise(snr_db=(10.0, 10.0), p=1.0)(sample, np.random.default_rng(1))
-    added = out["h"][:2] - sample["h"][:2]
-    snr = 10 * np.log10(np.mean(sample["h"][0] ** 2 + sample["h"][1] ** 2) / np.mean(added[0] ** 2 + added[1] ** 2))
-    assert abs(snr - 10.0) < 0.5
+def _band_power(h):
+    hb = band_limit(h[:2], 24000.0)
+    return float(np.mean(hb[0] ** 2 + hb[1] ** 2))
+
+
+def test_noise_at_the_drawn_snr_against_the_band_noise_not_the_powerline(sample):
+    t = np.arange(1000) / 24000.0
+    loud = {**sample, "h": sample["h"] + 300.0 * np.sin(2 * np.pi * 50.0 * t)}  # powerline dominates the power
+    out = AddNoise(snr_db=(10.0, 10.0), p=1.0)(loud, np.random.default_rng(1))
+    added = out["h"] - loud["h"]
+    quiet = sample["y"] < 0.5
+    hb = band_limit(sample["h"][:2], 24000.0)
+    p_n = np.mean(hb[0][quiet] ** 2 + hb[1][quiet] ** 2)
+    assert abs(10 * np.log10(p_n / _band_power(added)) - 10.0) < 0.5
+    assert abs(band_noise_power(loud) / p_n - 1.0) < 0.05
+
+
+def test_impulse_train_repeats_one_pulse_at_a_mains_rate_and_leaves_labels_alone(sample):
+    n = 4800
+    base = {**sample, "h": np.random.default_rng(2).standard_normal((3, n)), "y": np.zeros(n, dtype=np.float32)}
+    for seed in range(6):
+        out = ImpulseTrain(p=1.0)(base, np.random.default_rng(seed))
+        np.testing.assert_array_equal(out["y"], base["y"])
+        added = out["h"][:2] - base["h"][:2]
+        assert np.abs(added).max() >= 2.0 * np.sqrt(band_noise_power(base)) * 0.5
+        mag = np.hypot(*added)
+        acf = np.correlate(mag, mag, mode="full")[n - 1 :]
+        lag = 128 + int(np.argmax(acf[128 : n // 2]))  # strongest repetition beyond one pulse (<= 5 ms)
+        periods = [24000.0 / r for r in ImpulseTrain.rates_hz]
+        assert any(abs(lag - k * t) <= 2 * k for t in periods for k in (1, 2, 3))
 
 
 def test_powerline_adds_energy_at_50_or_60_hz_only_harmonics(sample):
