@@ -95,9 +95,12 @@ def time_24k(seconds: float) -> list[tuple[str, float, int]]:
         path = Path(tmp) / "hour.h5"
         t0 = time.perf_counter()
         write(station, path)
+        t_write = time.perf_counter() - t0
+        del station  # the file is the only copy from here on, as for a user
+        t0 = time.perf_counter()
         tf = process_station(read(path))
         write_transfer_function(tf, Path(tmp) / "hour.edi")
-        with_io = time.perf_counter() - t0
+        with_io = t_write + time.perf_counter() - t0
     n_freq = tf.n_frequencies
     return [("in memory", in_memory, n_freq), ("MTH5 write + read + process + EDI", with_io, n_freq)]
 

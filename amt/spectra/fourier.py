@@ -22,7 +22,7 @@ import numpy as np
 
 from amt.record import RecordError, Station, StationRun
 from amt.spectra.decimation import decimate_segments
-from amt.spectra.prewhiten import apply_filter, filter_response, fit_prediction_error_filter
+from amt.spectra.prewhiten import apply_filter_slice, filter_response, fit_prediction_error_filter
 from amt.spectra.windows import bin_correlation, taper, window_starts
 
 
@@ -230,17 +230,20 @@ def compute_spectra(
         if config.prewhiten_order > 0:
             p = config.prewhiten_order
             filters = [fit_prediction_error_filter(x, segments, p) for x in data]
-            pre = np.vstack([apply_filter(x, segments, f) for x, f in zip(data, filters, strict=True)])
             used = [(i0 + p, i1) for i0, i1 in segments if i1 - i0 > p]
-        else:
-            pre = data
         starts = window_starts(used, length, overlap)
         if len(starts) < (config.min_windows if min_windows is None else min_windows):
             break
         coef = np.empty((len(starts), len(names), length // 2), np.complex64)
         for i0 in range(0, len(starts), _CHUNK_WINDOWS):  # bounded memory for hour-long 24 kHz records
-            idx = starts[i0 : i0 + _CHUNK_WINDOWS, None] + np.arange(length)[None, :]
-            blocks = _detrend_linear(pre[:, idx].transpose(1, 0, 2))  # windows, channels, samples
+            chunk = starts[i0 : i0 + _CHUNK_WINDOWS]
+            lo, hi = int(chunk[0]), int(chunk[-1]) + length
+            if filters is None:
+                part = data[:, lo:hi]
+            else:  # prewhiten only the samples this chunk's windows span
+                part = np.vstack([apply_filter_slice(x, lo, hi, f) for x, f in zip(data, filters, strict=True)])
+            idx = (chunk - lo)[:, None] + np.arange(length)[None, :]
+            blocks = _detrend_linear(part[:, idx].transpose(1, 0, 2))  # windows, channels, samples
             coef[i0 : i0 + _CHUNK_WINDOWS] = np.fft.rfft(blocks * w, axis=-1)[:, :, 1:] * (scale / np.sqrt(rate))
         freqs = np.fft.rfftfreq(length, 1.0 / rate)[1:]
         for c, name in enumerate(names):

@@ -26,22 +26,24 @@ def fit_prediction_error_filter(x: np.ndarray, segments: Sequence[tuple[int, int
         seg = x[i0:i1] - np.mean(x[i0:i1])
         if len(seg) <= order:
             continue
-        full = scipy.signal.correlate(seg, seg, mode="full", method="fft")
-        mid = len(seg) - 1
-        acf += full[mid : mid + order + 1]
-        count += len(seg)
+        n = len(seg)  # lags 0..order directly: O(n order), no FFT of the whole (perhaps hour-long) segment
+        acf += [np.dot(seg[: n - k], seg[k:]) for k in range(order + 1)]
+        count += n
     if count == 0 or acf[0] <= 0:
         return np.array([1.0])
     coeffs = scipy.linalg.solve_toeplitz(acf[:order], acf[1 : order + 1])
     return np.concatenate(([1.0], -coeffs))
 
 
-def apply_filter(x: np.ndarray, segments: Sequence[tuple[int, int]], pef: np.ndarray) -> np.ndarray:
-    """Filter each segment with ``pef`` (causal FIR); samples outside segments stay as they are."""
-    out = x.copy()
-    for i0, i1 in segments:
-        out[i0:i1] = scipy.signal.lfilter(pef, [1.0], x[i0:i1])
-    return out
+def apply_filter_slice(x: np.ndarray, lo: int, hi: int, pef: np.ndarray) -> np.ndarray:
+    """Causal FIR ``pef`` applied to ``x``, returned for samples ``lo..hi-1`` only (needs ``lo >= len(pef) - 1``).
+
+    Equal to filtering each good segment as a whole wherever the ``len(pef) - 1`` samples before a returned sample
+    lie in its segment (true of every window of :func:`amt.spectra.compute_spectra`, whose windows start ``p``
+    samples into a segment), without filtering, or copying, the whole record.
+    """
+    p = len(pef) - 1
+    return scipy.signal.lfilter(pef, [1.0], x[lo - p : hi])[p:]
 
 
 def filter_response(pef: np.ndarray, freq_hz: np.ndarray, sample_rate_hz: float) -> np.ndarray:
