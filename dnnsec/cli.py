@@ -137,23 +137,31 @@ def keygen(out: Path, pin: str | None) -> None:
 @click.option("--samples", default=512, show_default=True, help="Training samples that guide the search.")
 @click.option("--n-params", default=50, show_default=True, help="Most parameters to perturb.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the sample subset.")
+@click.option("--segmenter", is_flag=True, help="MODEL is a binary per-sample segmenter (output (N, 1, T) logits, "
+              "--data labels (N, T) in {0, 1}), not a classifier.")
+@click.option("--threshold", default=0.5, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="With --segmenter: the probability at which the model decides 'positive'.")
 @click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Seal the key file with this password "
               "(or env DNNSEC_KEY_PASSWORD).")
 @click.option("--ask-password", is_flag=True, help="Prompt for the key-file password.")
 def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None, data: str | None, samples: int,
-            n_params: int, seed: int, password: str | None, ask_password: bool) -> None:
+            n_params: int, seed: int, segmenter: bool, threshold: float, password: str | None,
+            ask_password: bool) -> None:
     """Encrypt checkpoint MODEL (AdvParams) into a signed package and a separate key file.
 
     \b
     Examples:
       dnnsec encrypt ~/.cache/amt-dnnsec/zoo/mnist_cnn-seed0.safetensors --out cnn.dnnpkg --key cnn.key \\
           --sign-key alice.key --owner alice
-      dnnsec encrypt sferic.safetensors --data windows.safetensors --out s.dnnpkg --key s.key \\
-          --sign-key alice.key --ask-password
+      dnnsec encrypt sferic.safetensors --data windows.safetensors --segmenter --threshold 0.98 \\
+          --out s.dnnpkg --key s.key --sign-key alice.key --ask-password
     """
+    import functools
+    import math
     import os
 
     from dnnsec.package.protected import encrypt_checkpoint
+    from dnnsec.protect.advparams import binary_segmenter_decisions, classifier_decisions
     from dnnsec.zoo.data import DataError, load_samples
     from shared.checkpoint import read_sidecar
 
@@ -162,11 +170,15 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
         source = data or (read_sidecar(model).get("extra") or {}).get("dataset")
         if not source:
             raise ValueError(f"{model}: checkpoint names no training data set; pass --data")
-        x, y = load_samples(source, samples, seed)
+        x, y = load_samples(source, samples, seed, label_ndim=2 if segmenter else 1)
+        decisions = classifier_decisions
+        if segmenter:
+            logit = math.log(threshold / (1 - threshold))
+            decisions = functools.partial(binary_segmenter_decisions, threshold_logit=logit)
         signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
         report = encrypt_checkpoint(model, package_out=out, key_out=key, signer=signer,
                                     owner=owner or sign_key.stem, x=x, y=y, n_params=n_params,
-                                    password=_password(password, ask_password, True))
+                                    password=_password(password, ask_password, True), decisions=decisions)
     except (*_ERRORS, DataError) as exc:
         _fail(exc)
     click.echo(f"package {report.package} (id {report.package_id}), key {report.key}")

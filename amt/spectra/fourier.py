@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from amt.record import RecordError, Station, StationRun
 from amt.spectra.decimation import decimate_segments
@@ -207,6 +208,13 @@ def compute_spectra(
     list of Spectra
         Level 0 first; may be empty if even level 0 holds too few windows.
     """
+    with threadpool_limits(limits=1, user_api="blas"):  # thin products: threads do not pay, and spin under load
+        return _compute_spectra(run, config, channels, min_windows)
+
+
+def _compute_spectra(
+    run: StationRun, config: SpectraConfig, channels: Sequence[str] | None, min_windows: int | None
+) -> list[Spectra]:
     names = tuple(channels) if channels is not None else run.channels
     where = run.source or f"station {run.station} run {run.run}"
     missing = [c for c in names if c not in run.data]

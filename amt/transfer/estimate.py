@@ -13,6 +13,10 @@ part. Each output channel (Ex, Ey, and Hz for the tipper) is regressed on (Hx, H
 Coherence screening (``min_coherence`` > 0) rejects windows whose predicted coherence over the band's bins falls
 below the threshold and re-estimates (Egbert & Livelybrooks 1996 use the same screen before robust estimation).
 
+BLAS runs single-threaded here: the regressions' matrices are n x 2, too thin for threads to pay, and on a
+shared machine OpenBLAS threads spin against other work (measured on test1 under load: 0.18 s with one thread,
+0.50 s with two).
+
 Errors: the jackknife variance (:func:`amt.transfer.errors.jackknife_variance`) is ``z_var``, the one written to
 EDI files; the parametric variance is kept as ``diagnostics["z_var_parametric"]``.
 
@@ -30,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from amt.spectra import Band, Spectra, SpectraError, plan_bands
 from amt.tf.transfer_function import TransferFunction
@@ -175,6 +180,26 @@ def _estimate_band(
     return out
 
 
+def _estimate_target(
+    f: float,
+    by_target: dict[float, Band],
+    levels: Sequence[Spectra],
+    remote: Sequence[Spectra] | None,
+    config: EstimateConfig,
+    with_tipper: bool,
+) -> tuple[float, tuple[_BandResult, int] | None, str]:
+    """``(frequency, (band result, level) or None, flag)`` of one target frequency."""
+    band = by_target.get(f)
+    if band is None:
+        return f, None, "record too short or sample rate too low for this frequency"
+    rem = remote[band.level] if remote is not None and band.level < len(remote) else None
+    if remote is not None and rem is None:
+        return f, None, "remote record has no spectra at this level"
+    res = _estimate_band(band, levels[band.level], rem, config, with_tipper)
+    f_out = res.frequency_hz if np.isfinite(res.frequency_hz) else band.frequency_hz
+    return f_out, (res, band.level), res.flag
+
+
 def estimate_transfer_function(
     levels: Sequence[Spectra],
     remote: Sequence[Spectra] | None = None,
@@ -229,19 +254,8 @@ def estimate_transfer_function(
     else:
         targets = requested[::-1]
     by_target = {b.target_hz: b for b in bands}
-    rows = []
-    for f in targets:
-        band = by_target.get(float(f))
-        if band is None:
-            rows.append((f, None, "record too short or sample rate too low for this frequency"))
-            continue
-        rem = remote[band.level] if remote is not None and band.level < len(remote) else None
-        if remote is not None and rem is None:
-            rows.append((f, None, "remote record has no spectra at this level"))
-            continue
-        res = _estimate_band(band, levels[band.level], rem, config, with_tipper)
-        f_out = res.frequency_hz if np.isfinite(res.frequency_hz) else band.frequency_hz
-        rows.append((f_out, (res, band.level), res.flag))
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [_estimate_target(float(f), by_target, levels, remote, config, with_tipper) for f in targets]
     n = len(rows)
     z = np.full((n, 2, 2), np.nan + 0j)
     z_var = np.full((n, 2, 2), np.nan)

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from dnnsec.atomic import atomic_write_bytes
 from dnnsec.package.container import Package, PackageError, package_bytes, read_package
-from dnnsec.protect.advparams import search_perturbations
+from dnnsec.protect.advparams import Decisions, classifier_decisions, search_perturbations
 from dnnsec.protect.key import KeyEntry, ProtectionKey, float_bits, key_to_bytes, read_key, restore_state
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
 from shared.registry import build_model
@@ -56,11 +56,16 @@ def _versions() -> dict[str, str]:
 
 
 def encrypt_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_params: int = 50,
-                  candidates: int = 8, progress: bool = True
+                  candidates: int = 8, progress: bool = True, decisions: Decisions = classifier_decisions
                   ) -> tuple[dict[str, torch.Tensor], list[KeyEntry], str, object]:
-    """Encrypt ``model`` in place; return (encrypted state, key entries, protected hash, search result)."""
+    """Encrypt ``model`` in place; return (encrypted state, key entries, protected hash, search result).
+
+    ``decisions`` maps the model's output and ``y`` to per-decision logits and targets (see
+    :func:`dnnsec.protect.advparams.search_perturbations`).
+    """
     protected_sha256 = state_sha256(model.state_dict())
-    result = search_perturbations(model, x, y, n_params=n_params, candidates=candidates, progress=progress)
+    result = search_perturbations(model, x, y, n_params=n_params, candidates=candidates, progress=progress,
+                                  decisions=decisions)
     entries = [KeyEntry(p.name, p.index, float_bits(torch.tensor(p.original, dtype=torch.float32)))
                for p in result.perturbations]
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
@@ -70,7 +75,8 @@ def encrypt_model(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, *, n
 def encrypt_checkpoint(checkpoint: str | os.PathLike, *, package_out: str | os.PathLike,
                        key_out: str | os.PathLike, signer: Ed25519PrivateKey, owner: str,
                        x: torch.Tensor, y: torch.Tensor, n_params: int = 50, candidates: int = 8,
-                       password: str | None = None, progress: bool = True) -> EncryptReport:
+                       password: str | None = None, progress: bool = True,
+                       decisions: Decisions = classifier_decisions) -> EncryptReport:
     """Encrypt a checkpoint into a signed package and a key file (both written atomically).
 
     Parameters
@@ -89,10 +95,16 @@ def encrypt_checkpoint(checkpoint: str | os.PathLike, *, package_out: str | os.P
         Largest number of encrypted positions.
     password : str, optional
         Seal the key file with scrypt + AES-GCM.
+    decisions : callable
+        Maps the model's output and ``y`` to per-decision logits (M, classes) and targets (M,):
+        :func:`~dnnsec.protect.advparams.classifier_decisions` (default) or
+        :func:`~dnnsec.protect.advparams.binary_segmenter_decisions` for a per-sample binary segmenter (such as
+        the 1-D sferic CNN); the report's accuracies are then per-sample accuracies.
     """
     model, meta = load_checkpoint(checkpoint)
     state, entries, protected_sha256, result = encrypt_model(model, x, y, n_params=n_params,
-                                                             candidates=candidates, progress=progress)
+                                                             candidates=candidates, progress=progress,
+                                                             decisions=decisions)
     if not entries:
         raise ValueError(f"{checkpoint}: no parameter perturbation lowered the model's accuracy on the search batch")
     package_id = uuid.uuid4().hex

@@ -15,11 +15,22 @@ whichever the gradient sign ``g`` favours), so every perturbed value stays insid
 1st-99th percentile range and is no outlier. The ``candidates`` best-scored positions over all layers are tried
 exactly and the one that raises ``J`` most is kept. The search ends after ``n_params`` positions or when no
 candidate raises ``J``.
+
+Models other than classifiers
+-----------------------------
+The search is generic over any ``torch.nn.Module``: a *decisions* adapter maps the model's raw output and the
+labels to per-decision logits ``(M, classes)`` and integer targets ``(M,)``, and both ``J`` and the reported
+accuracy are computed over those ``M`` decisions. :func:`classifier_decisions` (the default) takes a classifier's
+logits ``(N, classes)`` and class indices ``(N,)`` as they are (``M = N``); :func:`binary_segmenter_decisions`
+turns a per-sample binary segmenter's single logit per time sample (``(N, 1, T)`` or ``(N, T)``) and its 0/1 labels
+``(N, T)`` into two-class logits ``[b, z]`` per sample (``M = N T``; ``b`` is the decision threshold in logit
+units, 0 by default), so ``J`` is the capped wrong-side margin of every sample and accuracy is per-sample accuracy.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -48,7 +59,8 @@ class SearchResult:
     objective : list of float
         The surrogate ``J`` on the search batch before any perturbation and after each one.
     accuracy : list of float
-        Accuracy (fraction) on the search batch before any perturbation and after each one.
+        Accuracy (fraction of the decisions, e.g. of samples for a segmenter) on the search batch before any
+        perturbation and after each one.
     seconds : float
         Wall-clock time of the search, s.
     """
@@ -57,6 +69,44 @@ class SearchResult:
     objective: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     seconds: float = 0.0
+
+
+#: Maps ``(model output, labels)`` to per-decision logits ``(M, classes)`` and integer targets ``(M,)``.
+Decisions = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
+def classifier_decisions(logits: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """A classifier's decisions as they are: logits ``(N, classes)`` and class indices ``(N,)`` (``M = N``)."""
+    return logits, y
+
+
+def binary_segmenter_decisions(logits: torch.Tensor, y: torch.Tensor, threshold_logit: float = 0.0
+                               ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-sample decisions of a binary segmenter as two-class logits ``[b, z]`` (``M = N T``).
+
+    Parameters
+    ----------
+    logits : torch.Tensor
+        One logit ``z`` per time sample (logit units), shape ``(N, 1, T)`` or ``(N, T)``.
+    y : torch.Tensor
+        Labels ``(N, T)`` in {0, 1} (any dtype).
+    threshold_logit : float
+        The model's decision threshold ``b`` in logit units: a sample is positive when ``z > b``. The default 0
+        is probability 0.5 (``[0, z]``); a detector deciding at probability ``p`` uses ``b = log(p / (1 - p))``,
+        so that the search attacks the decisions the detector actually makes.
+
+    Returns
+    -------
+    logits : torch.Tensor
+        ``(N T, 2)``: column 0 is ``b``, column 1 is ``z``.
+    targets : torch.Tensor
+        ``(N T,)`` int64 class indices.
+    """
+    z = logits.squeeze(1) if logits.ndim == 3 and logits.shape[1] == 1 else logits
+    if z.shape != y.shape:
+        raise ValueError(f"segmenter output {tuple(logits.shape)} does not match labels {tuple(y.shape)}")
+    z = z.reshape(-1)
+    return torch.stack([torch.full_like(z, threshold_logit), z], dim=1), y.reshape(-1).long()
 
 
 def wrong_margin_objective(logits: torch.Tensor, y: torch.Tensor, margin_cap: float) -> torch.Tensor:
@@ -80,16 +130,19 @@ def percentile_bounds(model: nn.Module, low_pct: float = 1.0, high_pct: float = 
 
 def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_params: int = 50,
                          candidates: int = 8, margin_cap: float = 2.0, low_pct: float = 1.0,
-                         high_pct: float = 99.0, progress: bool = True) -> SearchResult:
+                         high_pct: float = 99.0, progress: bool = True,
+                         decisions: Decisions = classifier_decisions) -> SearchResult:
     """Choose and apply (in place) up to ``n_params`` adversarial parameter perturbations.
 
     Parameters
     ----------
     model : nn.Module
-        Any trained classifier returning logits of shape (N, classes); modified in place. It is evaluated in
-        eval mode (batch-norm running statistics) and left in eval mode.
+        Any trained model whose output ``decisions`` understands (by default a classifier returning logits
+        of shape (N, classes)); modified in place. It is evaluated in eval mode (batch-norm running
+        statistics) and left in eval mode.
     x, y : torch.Tensor
-        A search batch of inputs and integer labels (a few hundred training samples suffice).
+        A search batch of inputs and labels (a few hundred training samples suffice; for a classifier, class
+        indices (N,); for a binary segmenter, 0/1 masks (N, T)).
     n_params : int
         Largest number of positions to perturb.
     candidates : int
@@ -100,6 +153,9 @@ def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
         Percentile bounds (per cent) of each layer's original values that perturbed values may reach.
     progress : bool
         Show a tqdm progress bar.
+    decisions : callable
+        Maps ``(model(x), y)`` to per-decision logits (M, classes) and targets (M,), see :data:`Decisions`;
+        :func:`classifier_decisions` (default) or :func:`binary_segmenter_decisions`.
 
     Returns
     -------
@@ -121,9 +177,9 @@ def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
 
     def evaluate() -> tuple[float, float]:
         with torch.no_grad():
-            logits = model(x)
-            return (float(wrong_margin_objective(logits, y, margin_cap)),
-                    float((logits.argmax(1) == y).float().mean()))
+            logits, target = decisions(model(x), y)
+            return (float(wrong_margin_objective(logits, target, margin_cap)),
+                    float((logits.argmax(1) == target).float().mean()))
 
     current, acc = evaluate()
     result.objective.append(current)
@@ -131,7 +187,7 @@ def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     bar = tqdm(total=n_params, desc="encrypting", unit="param", disable=not progress)
     for _ in range(n_params):
         model.zero_grad(set_to_none=True)
-        wrong_margin_objective(model(x), y, margin_cap).backward()
+        wrong_margin_objective(*decisions(model(x), y), margin_cap).backward()
         scores, targets = [], []
         with torch.no_grad():
             for n in names:

@@ -178,18 +178,21 @@ def load_dataset(name: str, split: str = "train") -> ImageSet:
     return DATASETS[name](split)
 
 
-def load_samples(source: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+def load_samples(source: str, n: int, seed: int = 0, label_ndim: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
     """``n`` seeded training samples ``(x, y)`` from a zoo data set name or a safetensors file.
 
     Parameters
     ----------
     source : str
         ``"mnist"``, ``"cifar10"``, or the path of a ``.safetensors`` file holding a float tensor ``x``
-        (N, ...) and an integer tensor ``y`` (N,) (e.g. any model's own data, such as 1-D sferic windows).
+        (N, ...) and an integer tensor ``y`` (N,) (e.g. any model's own data), or (N, T) per-sample labels of a
+        segmenter such as the 1-D sferic CNN (``label_ndim=2``).
     n : int
         Number of samples (all of them if the source holds fewer).
     seed : int
         Seed of the random subset.
+    label_ndim : int
+        Dimensions ``y`` must have: 1 for class labels, 2 for per-sample labels.
     """
     if source in DATASETS:
         data = load_dataset(source, "train")
@@ -208,7 +211,10 @@ def load_samples(source: str, n: int, seed: int = 0) -> tuple[torch.Tensor, torc
         if "x" not in tensors or "y" not in tensors:
             raise DataError(f"{path}: needs tensors 'x' and 'y', found {sorted(tensors)}")
         x, y = tensors["x"].float(), tensors["y"].long()
-        if len(x) != len(y) or y.ndim != 1:
-            raise DataError(f"{path}: x has {len(x)} samples but y has shape {tuple(y.shape)}")
+        if len(x) != len(y) or y.ndim != label_ndim:
+            raise DataError(
+                f"{path}: x has {len(x)} samples but y has shape {tuple(y.shape)} (need {label_ndim}-D labels, "
+                f"one entry per sample first)"
+            )
     idx = torch.from_numpy(np.sort(np.random.default_rng(seed).permutation(len(y))[:n]))
     return x[idx].clone(), y[idx].clone()
