@@ -15,14 +15,14 @@ import scipy.signal
 
 
 def decimate_segments(
-    data: np.ndarray, segments: Sequence[tuple[int, int]], factor: int
+    data: Sequence[np.ndarray], segments: Sequence[tuple[int, int]], factor: int
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Decimate ``data`` (channels x samples) segment by segment.
+    """Decimate ``data`` (channels x samples) segment by segment, one channel at a time (bounded temporaries).
 
     Parameters
     ----------
     data
-        ``(n_channels, n_samples)`` float array at the input rate.
+        ``(n_channels, n_samples)`` float array, or a sequence of equally long 1-D channels, at the input rate.
     segments
         Half-open good ranges ``[i0, i1)`` at the input rate.
     factor
@@ -34,20 +34,19 @@ def decimate_segments(
         The decimated array on the output grid (samples outside segments are NaN) and the good ranges at the
         output rate. Segments shorter than ``8 * factor`` samples are dropped (too short to filter).
     """
-    n_out = data.shape[1] // factor + 1
-    out = np.full((data.shape[0], n_out), np.nan)
+    n_out = len(data[0]) // factor + 1
+    out = np.full((len(data), n_out), np.nan)
     new_segments: list[tuple[int, int]] = []
     for i0, i1 in segments:
         if i1 - i0 < 8 * factor:
             continue
         # align the decimated grid to global multiples of ``factor`` so that all segments share one grid
         first = -(-i0 // factor) * factor
-        seg = data[:, first:i1]
-        n_keep = seg.shape[1] // factor
+        n_keep = (i1 - first) // factor
         if n_keep < 8:
             continue
-        filtered = scipy.signal.decimate(seg, factor, ftype="fir", axis=1, zero_phase=True)[:, :n_keep]
         j0 = first // factor
-        out[:, j0 : j0 + n_keep] = filtered
+        for c, x in enumerate(data):
+            out[c, j0 : j0 + n_keep] = scipy.signal.decimate(x[first:i1], factor, ftype="fir", zero_phase=True)[:n_keep]
         new_segments.append((j0, j0 + n_keep))
     return out, new_segments

@@ -224,7 +224,7 @@ def _compute_spectra(
     w = taper(config.taper, length)
     scale = np.sqrt(2.0 / np.sum(w**2))
     correlation = bin_correlation(w)
-    data = run.array(names)
+    data = [np.asarray(run.data[c], dtype=float) for c in names]  # the record's own arrays: no stacked copy
     segments = run.good_segments(min_samples=length, channels=names)
     rate = run.sample_rate_hz
     start_s = run.start.timestamp
@@ -247,7 +247,7 @@ def _compute_spectra(
             chunk = starts[i0 : i0 + _CHUNK_WINDOWS]
             lo, hi = int(chunk[0]), int(chunk[-1]) + length
             if filters is None:
-                part = data[:, lo:hi]
+                part = np.vstack([x[lo:hi] for x in data])
             else:  # prewhiten only the samples this chunk's windows span
                 part = np.vstack([apply_filter_slice(x, lo, hi, f) for x, f in zip(data, filters, strict=True)])
             idx = (chunk - lo)[:, None] + np.arange(length)[None, :]
