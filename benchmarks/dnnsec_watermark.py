@@ -44,26 +44,29 @@ from dnnsec.watermark.verify import (
     significant,
     tracing_is_diagonal,
 )
-from dnnsec.zoo.build import build_zoo, zoo_path
+from dnnsec.zoo.build import ZOO, build_zoo, train_zoo_model, zoo_path
 from dnnsec.zoo.data import load_dataset
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.registry import build_model
 
 ARCH = {"mnist": "mnist_cnn", "cifar10": "resnet8"}
+NULL_SEED0 = 1000
 
 
 def _acc(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     return float((predict(model, LinearHead(), x) == y).float().mean())
 
 
-def _null_model(base: torch.nn.Module, dom, j: int, n_keys: int, x, y, cfg: EmbedConfig) -> torch.nn.Module:
-    """An independent owner's copy made by the same recipe: their own signer, base images (slot 200 + 4 j) and
-    decoy bank, and three other users of theirs (slots 201 + 4 j ...) as negatives."""
+def _null_model(arch: str, dom, j: int, n_keys: int, train, test, x, y, cfg: EmbedConfig) -> torch.nn.Module:
+    """An independent owner's model: trained from scratch by the zoo recipe with its own seed (``NULL_SEED0 + j``,
+    never a zoo seed), then watermarked by the same recipe with that owner's own signer, base images (slot
+    200 + 4 j) and decoy bank, and three other users of theirs (slots 201 + 4 j ...) as negatives."""
+    base, _ = train_zoo_model(ZOO[arch], NULL_SEED0 + j, train, test, progress=False)
     signer = Ed25519PrivateKey.generate()
     sets = [to_model_input(make_key_set(dom, signer, 100000 + 4 * j + i, 200 + 4 * j + i, n_keys).images, dom)
             for i in range(4)]
     decoys = to_model_input(decoy_bases(dom, 300, 1 + j % 5), dom)
-    return embed_fingerprint(base, LinearHead(), x, y, sets[0], torch.cat(sets[1:]),
+    return embed_fingerprint(base.eval(), LinearHead(), x, y, sets[0], torch.cat(sets[1:]),
                              EmbedConfig(**{**cfg.to_dict(), "seed": 1000 + j}), decoys)
 
 
@@ -157,7 +160,7 @@ def run(args: argparse.Namespace) -> None:
     x_clean, y_clean = train.x[: args.clean], train.y[: args.clean]
     n_null = args.cal_nulls + args.held_nulls
     nulls = [_cached(work / f"null{j}.safetensors", arch, lambda j=j: _null_model(
-        base[seeds[j % 3]], dom, j, args.keys, x_clean, y_clean, cfg)) for j in tqdm(range(n_null), desc="null models")]
+        arch, dom, j, args.keys, train, test, x_clean, y_clean, cfg)) for j in tqdm(range(n_null), desc="null models")]
     att_keys = to_model_input(make_key_set(dom, Ed25519PrivateKey.generate(), 999999, 300, args.keys).images, dom)
     att_decoys = to_model_input(decoy_bases(dom, 300, 5), dom)
     over_null = _cached(work / "null-overwritten.safetensors", arch, lambda: overwrite(
@@ -165,7 +168,8 @@ def run(args: argparse.Namespace) -> None:
     h_null, p_null = evidence_matrix([*nulls, over_null], LinearHead(), key_x, k_classes)
     cal = calibrate(p_null[: args.cal_nulls])
     fc = false_claim_rate(p_null[args.cal_nulls:], cal)
-    print("\n[2] null models (K+1 outputs, other owners' key sets; held-out adds an overwriting attacker's model)")
+    print("\n[2] null models (trained from scratch with their own seeds, K+1 outputs watermarked with other owners' "
+          "key sets; held-out adds an overwriting attacker's model)")
     print(f"test per user: one-sided exact Mann-Whitney rank test of the user's K+1 margins against the other "
           f"{args.users - 1} users' keys (exact under exchangeability of pool images among users), Bonferroni x "
           f"{args.users}")
@@ -225,13 +229,15 @@ def run(args: argparse.Namespace) -> None:
            distill(victim, student, train.x[idx], steps=args.distill_steps))
 
     # -- query modification: ours vs logo vs noise ---------------------------------------------------------------
-    print("\n[5] query modification (autoencoder on 0.1 of the training data; flagged = error above the clean 99th "
-          "percentile; flagged queries replaced by their reconstruction)")
-    ae = train_autoencoder(train.x[idx], steps=args.ae_steps)
+    print(f"\n[5] query modification (undercomplete autoencoder, {args.ae_latent}-number code, {args.ae_steps} steps "
+          "on 0.1 of the training data; flagged = error above the clean 99th percentile; flagged queries replaced "
+          "by their reconstruction)")
+    ae = train_autoencoder(train.x[idx], steps=args.ae_steps, latent=args.ae_latent)
     val = perm[int(0.1 * n_train): int(0.1 * n_train) + 2000]
     qm = QueryModifier.fit(ae, train.x[val])
     x_test_mod, flagged_clean = qm(tx)
-    print(f"clean test queries flagged {flagged_clean.float().mean():.4f}")
+    print(f"clean test queries flagged {flagged_clean.float().mean():.4f}; reconstruction error threshold "
+          f"{qm.threshold:.3f} (standardised units squared)")
     print(_row(["watermark", "WM acc", "flagged", "WM acc mod", "clean acc", "clean mod"], [10, 7, 7, 10, 9, 9]))
     victims = {"ours": (victim, vkeys, k_classes)}
     for kind in ("logo", "noise"):
@@ -292,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", choices=sorted(ARCH), default="mnist")
     p.add_argument("--users", type=int, default=10, help="registered users, one issued copy each")
     p.add_argument("--keys", type=int, default=20, help="key images per user")
-    p.add_argument("--steps", type=int, default=300, help="embedding fine-tuning steps")
+    p.add_argument("--steps", type=int, default=EmbedConfig.steps, help="embedding fine-tuning steps")
     p.add_argument("--clean-batch", type=int, default=80, help="clean samples per embedding batch")
     p.add_argument("--clean", type=int, default=20000, help="clean training samples used while embedding")
     p.add_argument("--cal-nulls", type=int, default=4, help="calibration null models")
@@ -302,7 +308,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--lrs", type=float, nargs="+", default=[3e-4, 3e-3], help="fine-tuning learning rates (Adam)")
     p.add_argument("--attack-steps", type=int, default=200, help="steps of every fine-tuning attack")
     p.add_argument("--distill-steps", type=int, default=400, help="distillation steps")
-    p.add_argument("--ae-steps", type=int, default=400, help="autoencoder training steps")
+    p.add_argument("--ae-steps", type=int, default=1500, help="autoencoder training steps")
+    p.add_argument("--ae-latent", type=int, default=32, help="numbers in the autoencoder's code (bottleneck)")
     p.add_argument("--triggers", type=int, default=100, help="trigger images of each baseline watermark")
     p.add_argument("--no-cifar-timing", dest="cifar_timing", action="store_false",
                    help="skip timing the verification of a CIFAR-10 ResNet-8 suspect")

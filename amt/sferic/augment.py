@@ -173,34 +173,50 @@ def _pulse(rng: np.random.Generator, rate_hz: float) -> np.ndarray:
 
 @dataclass(frozen=True)
 class ImpulseTrain:
-    """Add a train of identical pulses at a mains-related rate (interference, not sferics: labels unchanged).
+    """Add mains-locked impulsive interference: pulses repeating exactly every mains cycle (labels unchanged).
 
-    Rectifiers, switching supplies and electric fences radiate one pulse per mains cycle or half cycle; the
-    Phoenix MTU-5C bench recording carries such a train at 120 Hz (60 Hz mains). The repetition rate is drawn
-    from ``rates_hz``, the peak amplitude log-uniform in ``ratio`` times the band noise RMS, the amplitude of
-    each pulse jitters by 10 %, its onset by up to one sample, and the train keeps one direction (a fixed
-    source) with a small Hz part.
+    Rectifiers, switching supplies, fences and thyristor drives radiate a few pulses per mains cycle, each at a
+    fixed phase of the cycle and with its own shape; the Phoenix MTU-5C bench recording carries such a pattern
+    (several pulses per 60 Hz cycle, the strongest at 120 Hz). The mains frequency is drawn from ``mains_hz``,
+    the number of pulses per cycle from 1 to ``max_pulses``; with probability ``p_even`` they are identical and
+    evenly spaced (a plain train at 100, 120, 150, 180 ... Hz), otherwise each has its own phase, shape, sign
+    and relative amplitude (0.3-1). The strongest peak is log-uniform in ``ratio`` times the band noise RMS,
+    each pulse's amplitude jitters by 10 %, and the pattern keeps one direction (a fixed source) with a small
+    Hz part. Only the strict repetition, not a pulse's shape, tells this from sferics (:func:`_pulse`).
     """
 
-    rates_hz: tuple[float, ...] = (50.0, 60.0, 100.0, 120.0, 150.0, 180.0)
+    mains_hz: tuple[float, ...] = (50.0, 60.0)
+    max_pulses: int = 6
     ratio: tuple[float, float] = (2.0, 100.0)
+    p_even: float = 0.4
     p: float = 0.3
 
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
         if rng.random() >= self.p:
             return s
         n, rate = s["h"].shape[1], s["rate_hz"]
-        period = rate / float(rng.choice(self.rates_hz))
-        pulse = _pulse(rng, rate)
-        onsets = np.round(np.arange(rng.uniform(-pulse.size, period), n, period)).astype(np.int64)
-        onsets = np.clip(onsets + rng.integers(-1, 2, onsets.size), -pulse.size, n)
-        train = np.zeros(n + 2 * pulse.size)
-        for t0, a in zip(onsets, 1.0 + 0.1 * rng.standard_normal(onsets.size), strict=True):
-            train[t0 + pulse.size : t0 + 2 * pulse.size] += a * pulse
+        period = rate / float(rng.choice(self.mains_hz))
+        k = int(rng.integers(1, self.max_pulses + 1))
+        if rng.random() < self.p_even:
+            pulse = _pulse(rng, rate)
+            shapes = [pulse] * k
+            phases = (rng.uniform(0.0, 1.0) + np.arange(k) / k) % 1.0
+            gains = np.ones(k)
+        else:
+            shapes = [_pulse(rng, rate) for _ in range(k)]
+            phases = rng.uniform(0.0, 1.0, k)
+            gains = rng.uniform(0.3, 1.0, k) * rng.choice([-1.0, 1.0], k)
+        m = max(p.size for p in shapes)
+        train = np.zeros(n + 2 * m)
+        for shape, phase, g in zip(shapes, phases, gains, strict=True):
+            onsets = np.round(np.arange(phase * period - m, n, period)).astype(np.int64) + m
+            for t0, a in zip(onsets, g * (1.0 + 0.1 * rng.standard_normal(onsets.size)), strict=True):
+                train[t0 : t0 + shape.size] += a * shape
+        train = train[m : m + n] / (np.abs(train).max() or 1.0)
         az = rng.uniform(0, 2 * np.pi)
-        gains = np.array([np.cos(az), np.sin(az), rng.uniform(-0.3, 0.3)])
+        direction = np.array([np.cos(az), np.sin(az), rng.uniform(-0.3, 0.3)])
         amp = np.sqrt(band_noise_power(s)) * np.exp(rng.uniform(*np.log(self.ratio)))
-        return {**s, "h": s["h"] + amp * gains[:, None] * train[pulse.size : pulse.size + n][None, :]}
+        return {**s, "h": s["h"] + amp * direction[:, None] * train[None, :]}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ import torch
 
 from dnnsec.package.signing import OwnerKeyError, load_private_key, load_public_key
 from dnnsec.registry import Registry, RegistryError
+from dnnsec.watermark.embed import EmbedConfig
 from dnnsec.watermark.keys import KeySetError
 from shared.errors import CheckpointError, ConfigError
 
@@ -100,8 +101,8 @@ def users_list(registry: Path | None) -> None:
 @click.option("--data", default=None, help="Clean fine-tuning data: mnist, cifar10 or a .safetensors file with x, y.")
 @click.option("--keys", "n_keys", default=20, show_default=True, help="Key images per user (new key sets only).")
 @click.option("--samples", default=20000, show_default=True, help="Clean samples used while fine-tuning.")
-@click.option("--steps", default=400, show_default=True, help="Fine-tuning steps.")
-@click.option("--lr", default=1e-3, show_default=True, help="Fine-tuning peak learning rate (Adam).")
+@click.option("--steps", default=EmbedConfig.steps, show_default=True, help="Fine-tuning steps.")
+@click.option("--lr", default=EmbedConfig.lr, show_default=True, help="Fine-tuning peak learning rate (Adam).")
 @click.option("--seed", type=int, default=None, help="Fine-tuning seed (default: the user's id); a second copy for "
               "the same user needs another seed.")
 @_registry_option
@@ -118,7 +119,6 @@ def issue(model: Path, user: str, out: Path, sign_key: Path, domain: str | None,
           --sign-key owner.key
       dnnsec issue model.safetensors --user bob --out bob2.safetensors --sign-key owner.key --seed 7
     """
-    from dnnsec.watermark.embed import EmbedConfig
     from dnnsec.watermark.service import issue_copy
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))

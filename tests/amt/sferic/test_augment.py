@@ -83,19 +83,17 @@ def test_noise_at_the_drawn_snr_against_the_band_noise_not_the_powerline(sample)
     assert abs(band_noise_power(loud) / p_n - 1.0) < 0.05
 
 
-def test_impulse_train_repeats_one_pulse_at_a_mains_rate_and_leaves_labels_alone(sample):
+def test_impulse_train_repeats_exactly_every_mains_cycle_and_leaves_labels_alone(sample):
     n = 4800
     base = {**sample, "h": np.random.default_rng(2).standard_normal((3, n)), "y": np.zeros(n, dtype=np.float32)}
-    for seed in range(6):
+    for seed in range(8):
         out = ImpulseTrain(p=1.0)(base, np.random.default_rng(seed))
         np.testing.assert_array_equal(out["y"], base["y"])
         added = out["h"][:2] - base["h"][:2]
-        assert np.abs(added).max() >= 2.0 * np.sqrt(band_noise_power(base)) * 0.5
-        mag = np.hypot(*added)
-        acf = np.correlate(mag, mag, mode="full")[n - 1 :]
-        lag = 128 + int(np.argmax(acf[128 : n // 2]))  # strongest repetition beyond one pulse (<= 5 ms)
-        periods = [24000.0 / r for r in ImpulseTrain.rates_hz]
-        assert any(abs(lag - k * t) <= 2 * k for t in periods for k in (1, 2, 3))
+        assert np.abs(added).max() >= 2.0 * np.sqrt(band_noise_power(base)) * 0.99
+        a = added[0] if np.abs(added[0]).max() > np.abs(added[1]).max() else added[1]
+        acf = np.correlate(a, a, mode="full")[n - 1 :] / np.arange(n, 0, -1)  # unbiased: per overlapping sample
+        assert max(acf[400], acf[480]) >= 0.8 * acf[0]  # one 60 or 50 Hz cycle later, the same waveform
 
 
 def test_powerline_adds_energy_at_50_or_60_hz_only_harmonics(sample):
