@@ -129,32 +129,34 @@ class SfericDetector:
             return predict_proba(self.model, x, self.window, self.margin)
         return self._fast_probability(hp, x)
 
-    def _fast_probability(self, hp: np.ndarray, x: np.ndarray, length: int = 1024) -> np.ndarray:
+    def _fast_probability(self, hp: np.ndarray, x: np.ndarray, batch: int = 32) -> np.ndarray:
+        """CNN probability on the STA/LTA candidates only, each read with ``margin`` samples of context.
+
+        Candidates are batched by their padded length; when they would cost the CNN more samples than the whole
+        segment (dense sferics), the segment is read whole instead, so the fast path is never the slower one.
+        """
         n = x.shape[1]
         p = np.zeros(n, dtype=np.float32)
         cand = FAST_PROPOSER.events(hp, self.rate_hz)
         if not len(cand):
             return p
-        pad = self.margin
+        pad, k = self.margin, self.model.multiple
         mask = np.zeros(n, dtype=bool)
         for a, b in cand:
             mask[max(a - pad // 2, 0) : b + pad // 2] = True
-        regions = runs(mask)
-        short = [(a, b) for a, b in regions if b - a + 2 * pad <= length]
-        for a, b in regions:
-            if b - a + 2 * pad > length:
-                lo, hi = max(a - pad, 0), min(b + pad, n)
-                p[a:b] = predict_proba(self.model, x[:, lo:hi], self.window, self.margin)[a - lo : b - lo]
-        k = self.model.multiple
+        regions = sorted(runs(mask), key=lambda r: r[1] - r[0])
+        need = [-(-(b - a + 2 * pad) // k) * k for a, b in regions]
+        if sum(need) >= n:
+            return predict_proba(self.model, x, self.window, self.margin)
         with torch.no_grad():
-            for i in range(0, len(short), 64):
-                group = short[i : i + 64]
-                starts = [max(min(a - pad, n - length), 0) // k * k for a, _ in group]
-                batch = np.zeros((len(group), x.shape[0], length), dtype=np.float32)
+            for i in range(0, len(regions), batch):
+                group, length = regions[i : i + batch], need[min(i + batch, len(regions)) - 1]
+                starts = [max(a - pad, 0) // k * k for a, _ in group]
+                chunk = np.zeros((len(group), x.shape[0], length), dtype=np.float32)
                 for j, s in enumerate(starts):
                     seg = x[:, s : s + length]
-                    batch[j, :, : seg.shape[1]] = seg
-                prob = torch.sigmoid(self.model(torch.from_numpy(batch))).numpy()
+                    chunk[j, :, : seg.shape[1]] = seg
+                prob = torch.sigmoid(self.model(torch.from_numpy(chunk))).numpy()
                 for (a, b), s, q in zip(group, starts, prob, strict=True):
                     p[a:b] = q[a - s : b - s]
         return p
