@@ -262,8 +262,9 @@ def compensate(
     if dead_band_hz is None and local:
         top = max(local)
         dead_band_hz = find_dead_band(local[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
-    tf = replace(
+    tf = replace(  # a copy: the caller's conventional estimate is never modified
         conventional,
+        frequency_hz=conventional.frequency_hz.copy(),
         z=conventional.z.copy(),
         z_var=conventional.z_var.copy(),
         tipper=None if conventional.tipper is None else conventional.tipper.copy(),

@@ -87,9 +87,12 @@ def test_compensated_within_5_percent_and_2_deg_with_2_sferics_per_second(two_st
 
 
 def test_compensated_within_5_percent_and_2_deg_over_the_nominal_1_to_5_khz(two_storms) -> None:
+    before = {k: np.copy(getattr(two_storms.conventional, k)) for k in ("frequency_hz", "z", "z_var", "flags")}
     result = compensate(
         two_storms.station, two_storms.detections, dead_band_hz=NOMINAL_HZ, conventional=two_storms.conventional
     )
+    for k, v in before.items():  # the given conventional estimate is not modified
+        np.testing.assert_array_equal(getattr(two_storms.conventional, k), v)
     assert result.compensated.diagnostics["dead_band"].sum() >= 5
     _check_against_truth(two_storms, result)
 
