@@ -133,7 +133,7 @@ class SfericDetector:
         """CNN probability on the STA/LTA candidates only, each read with ``margin`` samples of context.
 
         Candidates are batched by their padded length; when they would cost the CNN more samples than the whole
-        segment (dense sferics), the segment is read whole instead, so the fast path is never the slower one.
+        segment (dense sferics), the segment is read whole instead, and the STA/LTA pass is the only extra cost.
         """
         n = x.shape[1]
         p = np.zeros(n, dtype=np.float32)
