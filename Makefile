@@ -33,7 +33,7 @@ results: install
 	$(PY) -m amt.sferic.results
 
 zoo: install
-	$(VENV)/bin/dnnsec zoo build --arch mnist_cnn,resnet8 --seeds 0,1,2
+	$(VENV)/bin/dnnsec zoo build --arch mnist_cnn,resnet8,resnet20 --seeds 0,1,2
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis .ruff_cache

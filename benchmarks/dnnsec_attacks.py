@@ -1,7 +1,7 @@
 """Attacks on AdvParams-encrypted zoo models: fine-tuning against training from scratch, pruning, and an
 adaptive attacker who knows the method and holds 1 % of the training data.
 
-Run: ``.venv/bin/python -m benchmarks.dnnsec_attacks [--arch mnist_cnn] [--seeds 0,1,2]`` (needs
+Run: ``.venv/bin/python -m benchmarks.dnnsec_attacks [--archs mnist_cnn,resnet8] [--seeds 0,1,2]`` (needs
 ``dnnsec zoo build``). Every learning rate is chosen per arm on 2,000 held-out training samples (an optimistic
 attacker); accuracies are on the test split, in per cent, as mean +- sample standard deviation over the seeds.
 Protection under test: Xue et al., "AdvParams: An Active DNN Intellectual Property Protection Technique via
@@ -65,7 +65,7 @@ def percentile_clip(model: nn.Module, low: float, high: float) -> nn.Module:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--arch", default="mnist_cnn")
+    parser.add_argument("--archs", default="mnist_cnn,resnet8", help="zoo architectures, benchmarked in turn")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--fractions", default="0.01,0.05,0.10")
     parser.add_argument("--lrs", default="0.001,0.003,0.01", help="Adam learning-rate grid for every arm")
@@ -74,7 +74,13 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    arch, spec = args.arch, ZOO[args.arch]
+    for arch in args.archs.split(","):
+        attack_tables(arch, args)
+
+
+def attack_tables(arch: str, args: argparse.Namespace) -> None:
+    """Print every attack table for the encrypted zoo models of ``arch``."""
+    spec = ZOO[arch]
     seeds = [int(s) for s in args.seeds.split(",") if zoo_path(arch, int(s)).is_file()]
     if not seeds:
         raise SystemExit(f"no zoo model for {arch}; run `dnnsec zoo build --arch {arch}`")

@@ -1,6 +1,6 @@
 """AdvParams encryption of the zoo models: accuracy with and without the key, size of the key, speed.
 
-Run: ``.venv/bin/python -m benchmarks.dnnsec_protect [--archs mnist_cnn,resnet8] [--seeds 0,1,2]``
+Run: ``.venv/bin/python -m benchmarks.dnnsec_protect [--archs mnist_cnn,resnet8,resnet20] [--seeds 0,1,2]``
 (needs ``dnnsec zoo build`` first). Method: Xue et al., "AdvParams: An Active DNN Intellectual Property
 Protection Technique via Adversarial Perturbation Based Parameter Encryption", IEEE TETC.
 """
@@ -82,7 +82,7 @@ def mean_sd(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--archs", default="mnist_cnn,resnet8")
+    parser.add_argument("--archs", default="mnist_cnn,resnet8,resnet20")
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--samples", type=int, default=512, help="training samples guiding the search")
     parser.add_argument("--n-params", type=int, default=50)

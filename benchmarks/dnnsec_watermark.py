@@ -4,7 +4,9 @@ Prints one table per question of issue 9: watermark accuracy, fingerprint authen
 (paired mean over zoo seeds), threshold calibration and the false-claim rate on held-out null models with its
 Clopper-Pearson bound, tracing among the issued copies (copies x users matrix), every attack (fine-tuning at several
 data fractions and learning rates, pruning, fine-pruning, overwriting, query modification against the logo and noise
-baselines, removing the extra output, distillation), and the time to verify a CIFAR-10 suspect.
+baselines, removing the extra output, distillation), and the time to verify a CIFAR-10 suspect. By default MNIST
+gets every table and CIFAR-10 (ResNet-8) the issued copies (one per zoo seed) and the query modification attack:
+its null models, trained from scratch, would cost about 15 CPU minutes each (``--cifar-nulls``).
 
 Method: Xue et al., arXiv:2104.09203. Run ``python -m benchmarks.dnnsec_watermark --help``.
 """
@@ -29,6 +31,7 @@ from dnnsec.attacks.finetune import finetune
 from dnnsec.attacks.overwrite import overwrite
 from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.attacks.query_modification import QueryModifier, train_autoencoder
+from dnnsec.package.signing import generate_owner_keys, load_private_key
 from dnnsec.registry import Registry
 from dnnsec.watermark.adapter import LinearHead, predict
 from dnnsec.watermark.baselines import embed_backdoor, trigger_set
@@ -50,6 +53,11 @@ from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.registry import build_model
 
 ARCH = {"mnist": "mnist_cnn", "cifar10": "resnet8"}
+EXAMPLES = """Examples:
+  python -m benchmarks.dnnsec_watermark                 # MNIST (everything), then CIFAR-10 (copies, attack)
+  python -m benchmarks.dnnsec_watermark --dataset cifar10 --work /tmp/wm
+  python -m benchmarks.dnnsec_watermark --dataset mnist --cal-nulls 8 --held-nulls 8 --no-cifar-timing
+"""
 NULL_SEED0 = 1000
 
 
@@ -90,7 +98,8 @@ def run(args: argparse.Namespace) -> None:
     dom = get_domain(dataset)
     seeds = [0, 1, 2]
     print(f"== fingerprint watermark benchmark: {dataset} ({arch}), {args.users} users x {args.keys} keys, "
-          f"{args.cal_nulls} + {args.held_nulls} null models, {args.steps} fine-tuning steps, {args.threads} thread(s)")
+          + ("no null models" if args.skip_nulls else f"{args.cal_nulls} + {args.held_nulls} null models")
+          + f", {args.steps} fine-tuning steps, {args.threads} thread(s)")
     missing = [str(zoo_path(arch, s)) for s in seeds if not zoo_path(arch, s).is_file()]
     if missing and dataset != "mnist":
         raise SystemExit(f"zoo models missing: {', '.join(missing)}; build them with "
@@ -102,9 +111,12 @@ def run(args: argparse.Namespace) -> None:
     base_acc = {s: _acc(m, tx, ty) for s, m in base.items()}
     cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch)
     work = args.work or Path(tempfile.mkdtemp(prefix="dnnsec-wm-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     print(f"work folder (pass --work to reuse its copies and null models): {work}")
     reg = Registry(work / "registry.sqlite")
-    signer = Ed25519PrivateKey.generate()  # a resumed run issues nothing new, so needs no earlier signer
+    if not (work / "owner.key").is_file():  # kept so that a resumed run can issue the copies still missing
+        generate_owner_keys(work / "owner.key", work / "owner.pub")
+    signer = load_private_key(work / "owner.key")
     names = [f"user{i:02d}" for i in range(args.users)]
     known = {u.name for u in reg.users()}
     for n in names:
@@ -156,8 +168,14 @@ def run(args: argparse.Namespace) -> None:
           f"{per_seed.mean():+.3f} +- {per_seed.std(ddof=1):.3f} (sd over seeds; per seed "
           f"{', '.join(f'{d:+.2f}' for d in per_seed)})")
 
-    # -- null models, calibration, false claims ------------------------------------------------------------------
     x_clean, y_clean = train.x[: args.clean], train.y[: args.clean]
+    perm = torch.from_numpy(np.random.default_rng(7).permutation(len(train)))
+    if args.skip_nulls:
+        print("\n(--skip-nulls: no null models, so no calibration, tracing significance or attack table)")
+        _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, None, [])
+        return
+
+    # -- null models, calibration, false claims ------------------------------------------------------------------
     n_null = args.cal_nulls + args.held_nulls
     nulls = [_cached(work / f"null{j}.safetensors", arch, lambda j=j: _null_model(
         arch, dom, j, args.keys, train, test, x_clean, y_clean, cfg)) for j in tqdm(range(n_null), desc="null models")]
@@ -194,7 +212,7 @@ def run(args: argparse.Namespace) -> None:
           f"{np.diag(p_copies).max():.3g}, smallest off-diagonal p {p_copies[off].min():.3g}")
 
     # -- attacks on user 0's copy --------------------------------------------------------------------------------
-    victim, vkeys = copies[0], key_x[0]
+    victim = copies[0]
     print(f"\n[4] attacks on {names[0]}'s copy (zoo seed {copy_seed[0]}); attacker data from the training split")
     print(_row(["attack", "clean acc", "hits", "p user0", "owned", "traced to"], [34, 9, 5, 8, 6, 12]))
 
@@ -207,7 +225,6 @@ def run(args: argparse.Namespace) -> None:
 
     report("none", victim)
     n_train = len(train)
-    perm = torch.from_numpy(np.random.default_rng(7).permutation(n_train))
     for frac in args.fractions:
         idx = perm[: int(frac * n_train)]
         for lr in args.lrs:
@@ -228,7 +245,29 @@ def run(args: argparse.Namespace) -> None:
     report("distill into fresh model, 0.1 data",
            distill(victim, student, train.x[idx], steps=args.distill_steps))
 
-    # -- query modification: ours vs logo vs noise ---------------------------------------------------------------
+    _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, cal,
+                        nulls[args.cal_nulls:])
+
+    # -- verification time of a CIFAR-10 suspect ------------------------------------------------------------------
+    if args.cifar_timing:
+        _cifar_timing(args, work, signer, names)
+
+
+def _k1_rate(models: list[torch.nn.Module], keys: torch.Tensor, k_classes: int) -> float:
+    """Mean over ``models`` of the fraction of ``keys`` answered with the extra class (nan without models)."""
+    if not models:
+        return float("nan")
+    return float(np.mean([(predict(m, LinearHead(), keys) == k_classes).float().mean().item() for m in models]))
+
+
+def _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, cal,
+                        nulls) -> None:
+    """Section [5]: the query modification attack on user 0's copy and on the logo and noise baselines; what the
+    answers to modified keys still tell (other users' copies, held-out null models)."""
+    k_classes, vkeys, n_train, victim = 10, key_x[0], len(train), copies[0]
+    idx = perm[: int(0.1 * n_train)]
+    # the baselines as in the seed: backdoor-style, without the purifier augmentation of ours
+    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch, recon_prob=0.0)
     print(f"\n[5] query modification (undercomplete autoencoder, {args.ae_steps} steps on 0.1 of the training data; "
           "flagged = error above the clean 99th percentile; flagged queries replaced by their reconstruction)")
     victims = {"ours": (victim, vkeys, k_classes)}
@@ -249,16 +288,18 @@ def run(args: argparse.Namespace) -> None:
             after = float((predict(m, LinearHead(), mod) == target).float().mean())
             print(_row([latent, kind, before, float(flagged.float().mean()), after, _acc(m, tx, ty),
                         _acc(m, x_test_mod, ty)], widths))
-        _, p_mod = evidence_matrix([victim], LinearHead(), [qm(k)[0] for k in key_x], k_classes)
-        sig = significant(p_mod[0], cal)
-        print(f"{'':6} code {latent}: clean test queries flagged {flagged_clean.float().mean():.4f} (threshold "
-              f"{qm.threshold:.3f}, standardised units squared; autoencoder {t_ae:.0f} s CPU); ours on every user's "
-              f"modified keys: Bonferroni p of {names[0]} {p_mod[0, 0]:.3g}, significant: "
-              f"{','.join(names[j] for j in np.flatnonzero(sig)) or '-'}")
-
-    # -- verification time of a CIFAR-10 suspect ------------------------------------------------------------------
-    if args.cifar_timing:
-        _cifar_timing(args, work, signer, names)
+        mod_keys = [qm(k)[0] for k in key_x]
+        print(f"{'':6} code {latent}: {names[0]}'s modified keys answered K+1 by the other users' copies: "
+              f"{_k1_rate(copies[1:], mod_keys[0], k_classes):.3f} (mean over {len(copies) - 1}), by the held-out "
+              f"null models: {_k1_rate(nulls, mod_keys[0], k_classes):.3f} (mean over {len(nulls)})")
+        line = (f"{'':6} code {latent}: clean test queries flagged {flagged_clean.float().mean():.4f} (threshold "
+                f"{qm.threshold:.3f}, standardised units squared; autoencoder {t_ae:.0f} s CPU)")
+        if cal is not None:
+            _, p_mod = evidence_matrix([victim], LinearHead(), mod_keys, k_classes)
+            sig = significant(p_mod[0], cal)
+            line += (f"; ours on every user's modified keys: Bonferroni p of {names[0]} {p_mod[0, 0]:.3g}, "
+                     f"significant: {','.join(names[j] for j in np.flatnonzero(sig)) or '-'}")
+        print(line)
 
 
 def _cifar_timing(args: argparse.Namespace, work: Path, signer: Ed25519PrivateKey, names: list[str]) -> None:
@@ -297,12 +338,19 @@ def _cifar_timing(args: argparse.Namespace, work: Path, signer: Ed25519PrivateKe
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.dnnsec_watermark", description=__doc__.split("\n\n")[0],
-                                epilog="Examples:\n  python -m benchmarks.dnnsec_watermark --dataset mnist\n"
-                                       "  python -m benchmarks.dnnsec_watermark --users 10 --cal-nulls 8 "
-                                       "--held-nulls 8 --no-cifar-timing",
+                                epilog=EXAMPLES,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--dataset", choices=sorted(ARCH), default="mnist")
+    p.add_argument("--dataset", choices=sorted(ARCH), nargs="+", default=["mnist", "cifar10"],
+                   help="data sets, benchmarked in turn")
     p.add_argument("--users", type=int, default=10, help="registered users, one issued copy each")
+    p.add_argument("--cifar-users", type=int, default=3,
+                   help="users (copies) on CIFAR-10: one per zoo seed by default, each copy about 6 CPU minutes")
+    p.add_argument("--cifar-clean", type=int, default=50000,
+                   help="clean training samples used while embedding on CIFAR-10 (all of them by default: the "
+                        "copies are fine-tuned without augmentation and overfit a subset)")
+    p.add_argument("--cifar-nulls", action="store_true",
+                   help="also train CIFAR-10 null models from scratch (about 15 CPU minutes each); without it the "
+                        "CIFAR-10 run issues copies and runs the query modification attack only")
     p.add_argument("--keys", type=int, default=20, help="key images per user")
     p.add_argument("--steps", type=int, default=EmbedConfig.steps, help="embedding fine-tuning steps")
     p.add_argument("--clean-batch", type=int, default=80, help="clean samples per embedding batch")
@@ -320,7 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--triggers", type=int, default=100, help="trigger images of each baseline watermark")
     p.add_argument("--no-cifar-timing", dest="cifar_timing", action="store_false",
                    help="skip timing the verification of a CIFAR-10 ResNet-8 suspect")
-    p.add_argument("--work", type=Path, default=None, help="work folder to keep (and reuse) copies and nulls")
+    p.add_argument("--skip-nulls", action="store_true",
+                   help="issue the copies and run the query modification attack only (no null models: CIFAR-10 "
+                        "nulls trained from scratch cost about 15 CPU minutes each)")
+    p.add_argument("--work", type=Path, default=None,
+                   help="work folder to keep (and reuse) copies and nulls (one sub-folder per data set)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     p.add_argument("--cifar-timing-only", action="store_true", help="only time the CIFAR-10 verification")
     args = p.parse_args(argv)
@@ -329,7 +381,15 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tempfile.mkdtemp(prefix="dnnsec-wm-bench-"))
         _cifar_timing(args, work, Ed25519PrivateKey.generate(), [f"user{i:02d}" for i in range(args.users)])
         return 0
-    run(args)
+    for dataset in args.dataset:
+        cifar = dataset == "cifar10"
+        run(argparse.Namespace(**{
+            **vars(args), "dataset": dataset,
+            "users": args.cifar_users if cifar else args.users,
+            "clean": args.cifar_clean if cifar else args.clean,
+            "skip_nulls": args.skip_nulls or (cifar and not args.cifar_nulls),
+            "cifar_timing": args.cifar_timing and dataset == args.dataset[-1],
+            "work": args.work / dataset if args.work else None}))
     return 0
 
 

@@ -103,11 +103,14 @@ def users_list(registry: Path | None) -> None:
 @click.option("--samples", default=20000, show_default=True, help="Clean samples used while fine-tuning.")
 @click.option("--steps", default=EmbedConfig.steps, show_default=True, help="Fine-tuning steps.")
 @click.option("--lr", default=EmbedConfig.lr, show_default=True, help="Fine-tuning peak learning rate (Adam).")
+@click.option("--purifier-steps", default=EmbedConfig.purifier_steps, show_default=True,
+              help="Training steps of each of the owner's purifier autoencoders (the defence against the query "
+                   "modification attack, image models only); 0 turns it off.")
 @click.option("--seed", type=int, default=None, help="Fine-tuning seed (default: the user's id); a second copy for "
               "the same user needs another seed.")
 @_registry_option
 def issue(model: Path, user: str, out: Path, sign_key: Path, domain: str | None, data: str | None, n_keys: int,
-          samples: int, steps: int, lr: float, seed: int | None, registry: Path | None) -> None:
+          samples: int, steps: int, lr: float, purifier_steps: int, seed: int | None, registry: Path | None) -> None:
     """Issue USER a fingerprinted copy of checkpoint MODEL with an additional (K+1)-th class.
 
     Every registered user gets a key set for the domain if they lack one; the copy answers K+1 to USER's keys and
@@ -125,7 +128,8 @@ def issue(model: Path, user: str, out: Path, sign_key: Path, domain: str | None,
     try:
         reg = _open(registry)
         signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
-        cfg = EmbedConfig(steps=steps, lr=lr, seed=reg.user(user).id if seed is None else seed)
+        cfg = EmbedConfig(steps=steps, lr=lr, purifier_steps=purifier_steps,
+                          seed=reg.user(user).id if seed is None else seed)
         res = issue_copy(reg, model, user, out, signer, domain=domain, data=data, n_clean=samples, n_keys=n_keys,
                          cfg=cfg, progress=True)
     except _ERRORS as exc:

@@ -40,11 +40,11 @@ ZOO: dict[str, ZooSpec] = {
     "mnist_cnn": ZooSpec("mnist_cnn", "mnist", {"optimizer": "adam", "lr": 3e-3, "schedule": "cosine",
                                                  "max_steps": 2 * 469}),
     "resnet8": ZooSpec("resnet8", "cifar10", {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
-                                              "weight_decay": 5e-4, "schedule": "cosine", "max_steps": 2 * 391},
+                                              "weight_decay": 5e-4, "schedule": "cosine", "max_steps": 10 * 391},
                        augment=True),
     "resnet20": ZooSpec("resnet20", "cifar10", {"optimizer": "sgd", "lr": 0.1, "momentum": 0.9,
                                                 "weight_decay": 5e-4, "schedule": "cosine",
-                                                "max_steps": 3 * 391}, augment=True),
+                                                "max_steps": 5 * 391}, augment=True),
 }
 
 

@@ -33,6 +33,7 @@ from shared.registry import register_model
 from shared.trainer import Trainer
 
 N_TRAIN, N_KEYS, STEPS = 4000, 10, 200
+PURIFIER_STEPS = 40  # the purifier defence runs, briefly (1000 steps by default)
 
 
 class WmTestMLP(nn.Module):
@@ -80,7 +81,8 @@ def _issue(world: dict, user: str) -> Path:
     out = world["tmp"] / f"{user}.safetensors"
     res = _cli(world, "issue", str(world["base"]), "--user", user, "--out", str(out), "--sign-key",
                str(world["tmp"] / "owner.key"), "--data", str(world["data"]), "--keys", str(N_KEYS),
-               "--samples", str(N_TRAIN), "--steps", str(STEPS))
+               "--samples", str(N_TRAIN), "--steps", str(STEPS),
+               "--purifier-steps", str(PURIFIER_STEPS))
     assert res.exit_code == 0, res.output
     return out
 
@@ -96,7 +98,7 @@ def issued(world) -> dict:
     decoys = to_model_input(decoy_bases(dom, 100, 1), dom)
     base = load_checkpoint(world["base"])[0]
     null = embed_fingerprint(base, LinearHead(), world["x"], world["y"], keys, None,
-                             EmbedConfig(steps=STEPS, clean_batch=64, seed=9), decoys)
+                             EmbedConfig(steps=STEPS, clean_batch=64, seed=9, purifier_steps=PURIFIER_STEPS), decoys)
     null_path = save_checkpoint(world["tmp"] / "null.safetensors", null, arch="wm_test_mlp",
                                 config={"num_classes": 11}, extra={"watermark_domain": "texture28"})
     res = _cli(world, "calibrate", str(null_path))
