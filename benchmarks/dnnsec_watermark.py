@@ -172,7 +172,10 @@ def run(args: argparse.Namespace) -> None:
     perm = torch.from_numpy(np.random.default_rng(7).permutation(len(train)))
     if args.skip_nulls:
         print("\n(--skip-nulls: no null models, so no calibration, tracing significance or attack table)")
-        _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, None, [])
+        if args.query_modification:
+            _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, None, [])
+        if args.cifar_timing:
+            _cifar_timing(args, work, signer, names)
         return
 
     # -- null models, calibration, false claims ------------------------------------------------------------------
@@ -245,8 +248,9 @@ def run(args: argparse.Namespace) -> None:
     report("distill into fresh model, 0.1 data",
            distill(victim, student, train.x[idx], steps=args.distill_steps))
 
-    _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, cal,
-                        nulls[args.cal_nulls:])
+    if args.query_modification:
+        _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copies, key_x, names, cal,
+                            nulls[args.cal_nulls:])
 
     # -- verification time of a CIFAR-10 suspect ------------------------------------------------------------------
     if args.cifar_timing:
@@ -365,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ae-steps", type=int, default=1500, help="autoencoder training steps")
     p.add_argument("--ae-latent", type=int, nargs="+", default=[32, 128],
                    help="numbers in the autoencoder's code (bottleneck), one attack per value")
+    p.add_argument("--no-query-modification", dest="query_modification", action="store_false",
+                   help="skip the query modification attack (its baselines cost two more embeddings)")
     p.add_argument("--triggers", type=int, default=100, help="trigger images of each baseline watermark")
     p.add_argument("--no-cifar-timing", dest="cifar_timing", action="store_false",
                    help="skip timing the verification of a CIFAR-10 ResNet-8 suspect")
