@@ -14,7 +14,7 @@ samples with their own seeds and code sizes, stand-ins for the attacker's, which
 the segment between the reconstruction and the key; a fraction ``recon_clean`` of the clean samples is purified
 too and keeps its label, so the extra class learns "a purified key", not "anything purified". Negatives are not
 purified: with purified negatives the extra class had to tell purified keys of different users apart, which did
-not carry over from the owner's autoencoders to the attacker's (MNIST: 30-50 % of purified keys answered, against
+not carry over from the owner's autoencoders to the attacker's (MNIST: 10-50 % of purified keys answered, against
 95 % without). The price is stated by the benchmark: under that attack the answers no longer tell users apart.
 
 The same routine embeds the backdoor-style baselines (:mod:`dnnsec.watermark.baselines`): there the key label is an
