@@ -66,7 +66,7 @@ def zoo_build(archs: str, seeds: str, force: bool, threads: int) -> None:
     Examples:
       dnnsec zoo build                       # MNIST CNN, ResNet-8 and ResNet-20, seeds 0,1,2
       dnnsec zoo build --arch resnet20 --seeds 0
-    CPU time per seed on one thread (measured, two jobs sharing 2 cores): MNIST CNN (2 epochs) ~1.5 min,
+    CPU time per seed on one thread (measured while other jobs shared the 2 cores): MNIST CNN (2 epochs) ~1.5 min,
     ResNet-8 (10 epochs) ~16 min, ResNet-20 (5 epochs) ~20 min. Each sidecar records its model's CPU time.
     """
     from dnnsec.zoo.build import build_zoo

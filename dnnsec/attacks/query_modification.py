@@ -68,9 +68,15 @@ def train_autoencoder(x: torch.Tensor, *, steps: int = 1500, lr: float = 2e-3, w
 
 
 @torch.no_grad()
+def reconstruct(ae: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``ae(x)`` computed in chunks of 500 samples."""
+    return torch.cat([ae(x[i:i + 500]) for i in range(0, len(x), 500)])
+
+
+@torch.no_grad()
 def reconstruction_error(ae: nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Per-sample mean squared reconstruction error (standardised input units squared)."""
-    return torch.cat([((ae(x[i:i + 500]) - x[i:i + 500]) ** 2).flatten(1).mean(1) for i in range(0, len(x), 500)])
+    return ((reconstruct(ae, x) - x) ** 2).flatten(1).mean(1)
 
 
 @dataclass
@@ -89,6 +95,6 @@ class QueryModifier:
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Return the modified queries and the boolean mask of those judged to be keys."""
         flagged = reconstruction_error(self.ae, x) > self.threshold
-        recon = torch.cat([self.ae(x[i:i + 500]) for i in range(0, len(x), 500)])
+        recon = reconstruct(self.ae, x)
         mask = flagged.view(-1, *([1] * (x.ndim - 1)))
         return torch.where(mask, recon, x), flagged

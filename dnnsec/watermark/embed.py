@@ -11,11 +11,12 @@ Against the query modification attack (an autoencoder trained on clean data repl
 reconstruction; Namba and Sakuma, AsiaCCS 2019), each batch of an image model also holds ``recon_batch`` key
 samples reconstructed by the owner's own undercomplete autoencoders ("purifiers": trained on the owner's clean
 samples with their own seeds and code sizes, stand-ins for the attacker's, which the owner never sees), anywhere on
-the segment between the reconstruction and the key; a fraction ``recon_clean`` of the clean samples is purified
-too and keeps its label, so the extra class learns "a purified key", not "anything purified". Negatives are not
-purified: with purified negatives the extra class had to tell purified keys of different users apart, which did
-not carry over from the owner's autoencoders to the attacker's (MNIST: 10-50 % of purified keys answered, against
-95 % without). The price is stated by the benchmark: under that attack the answers no longer tell users apart.
+the segment between the reconstruction and the key; clean samples among the first ``recon_clean_pool`` are
+purified with probability ``recon_clean`` and keep their labels, so the extra class learns "a purified key",
+not "anything purified". Negatives are not purified: with purified negatives the extra class had to tell
+purified keys of different users apart, which did not carry over from the owner's autoencoders to the attacker's
+(MNIST: 10-50 % of purified keys answered, against 95 % without). The price is stated by the benchmark: under
+that attack the answers no longer tell users apart.
 
 The same routine embeds the backdoor-style baselines (:mod:`dnnsec.watermark.baselines`): there the key label is an
 existing class and there are no negatives.
@@ -114,7 +115,7 @@ def augment_keys(x: torch.Tensor, rng: np.random.Generator, noise: float, blur: 
 def train_purifiers(clean_x: torch.Tensor, latents: tuple[int, ...], steps: int, seed: int) -> list[nn.Module]:
     """The owner's own query purifiers: undercomplete autoencoders (code of ``latents[i]`` numbers) trained on the
     owner's clean samples, one per code size (:func:`dnnsec.attacks.query_modification.train_autoencoder`)."""
-    from dnnsec.attacks.query_modification import train_autoencoder
+    from dnnsec.attacks.query_modification import train_autoencoder  # the attack's own autoencoder, run by the owner
 
     if clean_x.ndim != 4:
         raise ValueError(f"purifiers need image batches (N, C, H, W), got shape {tuple(clean_x.shape)}")
@@ -122,10 +123,11 @@ def train_purifiers(clean_x: torch.Tensor, latents: tuple[int, ...], steps: int,
             for i, latent in enumerate(latents)]
 
 
-@torch.no_grad()
 def purified(pool: torch.Tensor, purifiers: list[nn.Module]) -> torch.Tensor:
     """Reconstructions of every sample of ``pool`` by every purifier, shape ``(len(purifiers), *pool.shape)``."""
-    return torch.stack([torch.cat([ae(pool[i:i + 500]) for i in range(0, len(pool), 500)]) for ae in purifiers])
+    from dnnsec.attacks.query_modification import reconstruct
+
+    return torch.stack([reconstruct(ae, pool) for ae in purifiers])
 
 
 class MixedBatches:
