@@ -153,7 +153,7 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
     Examples:
       dnnsec encrypt ~/.cache/amt-dnnsec/zoo/mnist_cnn-seed0.safetensors --out cnn.dnnpkg --key cnn.key \\
           --sign-key alice.key --owner alice
-      dnnsec encrypt sferic.safetensors --data windows.safetensors --segmenter --threshold 0.35 \\
+      dnnsec encrypt sferic.safetensors --data windows.safetensors --segmenter --threshold 0.3 \\
           --out s.dnnpkg --key s.key --sign-key alice.key --ask-password
     """
     import functools

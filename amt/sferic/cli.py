@@ -49,7 +49,8 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
     path, summary = run_training(cfg, out_dir, progress=progress)
     click.echo(
         f"wrote {path} after {summary['steps']} steps ({summary['stopped_by']}), smoothed loss "
-        f"{summary['smoothed_loss']:.4f}, pos_weight {summary['pos_weight']:.1f}, threshold {summary['threshold']}"
+        f"{summary['smoothed_loss']:.4f}, pos_weight {summary['pos_weight']:.1f}, thresholds "
+        f"{summary['threshold']} (samples) / {summary['event_threshold']} (events)"
     )
 
 

@@ -85,7 +85,11 @@ class SfericDetector:
     rate_hz
         Sampling rate it was trained at, Hz.
     threshold
-        Trigger-on probability; the trigger-off level is ``threshold / 2``.
+        Sample decision probability (``p >= threshold`` marks sferic samples); the trigger-off level of events
+        is ``threshold / 2``.
+    event_threshold
+        Trigger-on probability of events: an event holds at least one sample at or above it (default
+        ``threshold``; never below it).
     min_gap_s
         Events closer than this are merged, s.
     window, margin
@@ -98,12 +102,14 @@ class SfericDetector:
         channels: tuple[str, ...] = ("hx", "hy"),
         rate_hz: float = 24_000.0,
         threshold: float = 0.5,
+        event_threshold: float | None = None,
         min_gap_s: float = 0.5e-3,
         window: int = 32768,
         margin: int = 512,
     ) -> None:
         self.model = model.eval()
         self.channels, self.rate_hz, self.threshold = tuple(channels), float(rate_hz), float(threshold)
+        self.event_threshold = max(self.threshold, float(threshold if event_threshold is None else event_threshold))
         self.min_gap_s, self.window, self.margin = min_gap_s, window, margin
 
     @classmethod
@@ -118,6 +124,7 @@ class SfericDetector:
             channels=tuple(extra.get("channels", ("hx", "hy"))),
             rate_hz=float(extra.get("rate_hz", 24_000.0)),
             threshold=float(extra.get("threshold", 0.5)),
+            event_threshold=float(extra.get("event_threshold", extra.get("threshold", 0.5))),
             **kw,
         )
 
@@ -164,7 +171,7 @@ class SfericDetector:
     def events_in(self, prob: np.ndarray) -> np.ndarray:
         """Hysteresis event ranges ``[start, end)`` of a probability trace."""
         return hysteresis(
-            prob, self.threshold, self.threshold / 2, min_gap=max(round(self.min_gap_s * self.rate_hz), 0)
+            prob, self.event_threshold, self.threshold / 2, min_gap=max(round(self.min_gap_s * self.rate_hz), 0)
         )
 
     # -- records -------------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ encoder of convolution blocks and 2x max-pooling, a bottleneck, and a decoder of
 convolutions whose outputs are concatenated with the encoder features of the same scale. The input is the
 normalised magnetic channels (:mod:`amt.sferic.preprocess`), shape ``(batch, channels, samples)``, any
 number of samples; the output is one logit per input sample, shape ``(batch, samples)``.
+
+The output head reads the last decoder's features before their ReLU. With a ReLU there, training left
+the positively weighted output features dead (zero everywhere), so the logit could only fall below the
+head's bias and the probability never exceeded sigmoid(bias) = 0.543; signed features cannot die that way.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ from torch import nn
 from shared.registry import register_model
 
 
-def _block(c_in: int, c_out: int, kernel_size: int) -> nn.Sequential:
+def _block(c_in: int, c_out: int, kernel_size: int, signed: bool = False) -> nn.Sequential:
+    """Two convolutions with ReLUs; ``signed`` leaves out the last ReLU (features of either sign)."""
     pad = kernel_size // 2
-    return nn.Sequential(
+    layers = [
         nn.Conv1d(c_in, c_out, kernel_size, padding=pad),
         nn.ReLU(inplace=True),
         nn.Conv1d(c_out, c_out, kernel_size, padding=pad),
-        nn.ReLU(inplace=True),
-    )
+    ]
+    return nn.Sequential(*layers) if signed else nn.Sequential(*layers, nn.ReLU(inplace=True))
 
 
 class SfericUNet(nn.Module):
@@ -54,9 +59,9 @@ class SfericUNet(nn.Module):
         self.ups = nn.ModuleList()
         self.decoders = nn.ModuleList()
         c = widths[-1]
-        for w in reversed(widths[:-1]):
+        for level, w in reversed(list(enumerate(widths[:-1]))):
             self.ups.append(nn.ConvTranspose1d(c, w, 2, stride=2))
-            self.decoders.append(_block(2 * w, w, kernel_size))
+            self.decoders.append(_block(2 * w, w, kernel_size, signed=level == 0))
             c = w
         self.head = nn.Conv1d(c, 1, 1)
 

@@ -64,6 +64,7 @@ def compute(weights: str | Path = DEFAULT_WEIGHTS, n_records: int = 4, progress:
         "parameters": count_parameters(det.model),
         "macs_per_sample": macs_per_sample(det.model),
         "threshold": det.threshold,
+        "event_threshold": det.event_threshold,
         "stalta": {**stalta.to_dict(), "validation_f1": stalta_val_f1},
         "heldout_seed": HELDOUT_SEED,
         "records_per_cell": n_records,
@@ -165,7 +166,7 @@ def main(weights: Path, metrics: Path | None, write_path: Path | None) -> None:
     res = compute(weights)
     click.echo(
         f"parameters {res['parameters']}, multiply-adds per input sample {res['macs_per_sample']:.0f}, "
-        f"threshold {res['threshold']}"
+        f"threshold {res['threshold']} (samples), {res['event_threshold']} (event trigger-on)"
     )
     click.echo(f"STA/LTA tuned on validation: {res['stalta']}")
     click.echo(format_table(res))

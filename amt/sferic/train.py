@@ -4,8 +4,9 @@ The paper's strategy (Jiang et al., 2023): no fixed training set; every step dra
 (:class:`amt.sferic.sampler.SfericSource` through :class:`shared.data.RandomBatches`), the loss is binary
 cross-entropy with positives up-weighted by ``n_negative / n_positive`` (:class:`shared.losses.WeightedBCELoss`,
 measured on pilot batches unless fixed), and :class:`shared.trainer.Trainer` stops when the smoothed loss
-converges. Afterwards the decision threshold is chosen on the validation sets
-(:data:`amt.sferic.heldout.VALIDATION_SEED`) and stored with the weights.
+converges. Afterwards two thresholds are chosen on the validation sets
+(:data:`amt.sferic.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best sample F1)
+and the trigger-on level of events (best event F1).
 
 A run is a pure function of its config file: same config, same weights (single-threaded CPU).
 """
@@ -20,6 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from amt.sferic.evaluate import event_scores
+from amt.sferic.events import hysteresis
+from amt.sferic.field import SfericLabel
 from amt.sferic.heldout import VALIDATION_SEED, Cell, check_training_seed, records
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import normalise
@@ -39,6 +43,8 @@ ARCH = "sferic_unet"
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
 _SECTIONS = {"seed", "batch_size", "pos_weight", "model", "sampler", "train"}
 _OPTIONAL = {"pilot_batches": 8, "calibrate": True}
+#: Candidate probability thresholds of the validation calibration.
+_GRID = (*np.round(np.arange(0.05, 0.96, 0.05), 2).tolist(), 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
 
 
 @dataclass(frozen=True)
@@ -111,23 +117,44 @@ def measure_pos_weight(source: SfericSource, batch_size: int, n_batches: int, se
 
 def validation_probabilities(
     model: torch.nn.Module, channels: tuple[str, ...], cells: list[Cell], seed: int = VALIDATION_SEED
-) -> list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray]]:
-    """``(cell, prob, truth, care)`` per record of ``cells`` (probability from the stitched CNN)."""
+) -> list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray, list[SfericLabel]]]:
+    """``(cell, prob, truth, care, labels)`` per record of ``cells`` (probability from the stitched CNN)."""
     rows = [CHANNEL_ROWS[c] for c in channels]
     out = []
     for cell in cells:
         for rec in records(cell, seed):
             x, _ = normalise(rec.h[rows], rec.config.rate_hz)
-            out.append((cell, predict_proba(model, x), rec.mask(), rec.care_mask()))
+            out.append((cell, predict_proba(model, x), rec.mask(), rec.care_mask(), list(rec.labels)))
     return out
 
 
-def choose_threshold(scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray]]) -> float:
-    """The probability threshold maximising the mean sample-level F1 over the validation cells."""
-    grid = np.r_[np.round(np.arange(0.05, 0.96, 0.05), 2), 0.97, 0.98, 0.99, 0.995, 0.998, 0.999]
+def choose_threshold(scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray, list[SfericLabel]]]) -> float:
+    """The probability threshold maximising the mean sample-level F1 over the validation records."""
     best, best_f1 = 0.5, -1.0
-    for t in grid:
-        f1 = np.mean([binary_scores(y[c], p[c] >= t)["f1"] for _, p, y, c in scored])
+    for t in _GRID:
+        f1 = np.mean([binary_scores(y[c], p[c] >= t)["f1"] for _, p, y, c, _ in scored])
+        if f1 > best_f1:
+            best, best_f1 = float(t), float(f1)
+    return best
+
+
+def choose_event_threshold(
+    scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray, list[SfericLabel]]],
+    threshold: float,
+    min_gap_s: float = 0.5e-3,
+    rate_hz: float = 24_000.0,
+) -> float:
+    """The trigger-on level (>= ``threshold``) maximising the mean event-level F1 over the validation records.
+
+    The sample threshold maximises sample F1, which rewards marking the edges of every faint sferic; an event
+    needs one confident peak. Events are hysteresis runs above ``threshold / 2`` holding a sample at or above
+    the returned level, as :meth:`amt.sferic.inference.SfericDetector.events_in` forms them.
+    """
+    gap = max(round(min_gap_s * rate_hz), 0)
+    best, best_f1 = threshold, -1.0
+    for t in (g for g in _GRID if g >= threshold):
+        f1 = np.mean([event_scores(hysteresis(p, t, threshold / 2, min_gap=gap), lab, rate_hz)["f1"]
+                      for _, p, _, _, lab in scored])
         if f1 > best_f1:
             best, best_f1 = float(t), float(f1)
     return best
@@ -168,11 +195,11 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
     )
     result = trainer.fit()
     model.eval()
-    threshold = (
-        choose_threshold(validation_probabilities(model, config.sampler.channels, validation_cells()))
-        if config.calibrate
-        else 0.5
-    )
+    threshold, event_threshold = 0.5, 0.5
+    if config.calibrate:
+        scored = validation_probabilities(model, config.sampler.channels, validation_cells())
+        threshold = choose_threshold(scored)
+        event_threshold = choose_event_threshold(scored, threshold)
     summary = {
         "steps": result.steps,
         "stopped_by": result.stopped_by,
@@ -180,6 +207,7 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
         "seconds": result.seconds,
         "pos_weight": pos_weight,
         "threshold": threshold,
+        "event_threshold": event_threshold,
         "parameters": count_parameters(model),
         "macs_per_sample": macs_per_sample(model),
     }
@@ -192,6 +220,7 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
             "channels": list(config.sampler.channels),
             "rate_hz": 24_000.0,
             "threshold": threshold,
+            "event_threshold": event_threshold,
             "training": summary,
             "run_config": config.to_dict(),
         },

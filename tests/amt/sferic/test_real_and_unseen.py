@@ -32,8 +32,9 @@ def test_phoenix_bursts_flagged_saturated_are_refused_with_the_reason(detector):
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance target missed by the shipped weights: the bench recording's mains-locked impulsive "
-    "interference (several pulses per 60 Hz cycle, strongest at 120 Hz) fires the CNN ~12,800 times per minute, "
-    "although training now adds mains-locked pulse trains (amt.sferic.augment.ImpulseTrain)",
+    "interference (several pulses per 60 Hz cycle, strongest at 120 Hz) fires the CNN ~5,700 times per minute "
+    "(event peaks up to 0.73, true 0 dB sferics peak at 0.66-0.72), although training adds mains-locked pulse "
+    "trains (amt.sferic.augment.ImpulseTrain)",
 )
 def test_phoenix_bench_sine_gives_at_most_one_event_per_minute(detector):
     # The logger counts saturated samples in every burst but records no positions; the samples themselves are
@@ -56,7 +57,8 @@ def test_phoenix_bench_sine_gives_at_most_one_event_per_minute(detector):
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance target missed by the shipped weights: damped-sinusoid sferics at 0 dB, event recall "
-    "0.55 (day) / 0.49 (night) on the held-out set, target 0.8",
+    "0.30 (day) / 0.36 (night) at the event trigger level 0.45 on the held-out set (0.53 / 0.51 at the sample "
+    "threshold 0.3), target 0.8",
 )
 def test_damped_sinusoid_sferics_are_found_at_0_db(detector):
     cell = Cell(0.0, night=False, sferic_model="damped", n_records=2)

@@ -3,13 +3,17 @@
 import json
 import tomllib
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
 from amt.cli import main
 from amt.sferic.ablation import run
+from amt.sferic.field import SfericLabel
 from amt.sferic.heldout import HELDOUT_SEED, Cell
-from amt.sferic.train import DEFAULT_CONFIG, RunConfig
+from amt.sferic.inference import SfericDetector
+from amt.sferic.model import SfericUNet
+from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold
 from shared.errors import ConfigError
 
 
@@ -60,3 +64,34 @@ def test_small_ablation_weighted_bce_has_higher_recall(tiny_config):
     table = run(tiny_config, {"weighted": {}, "unweighted": {"pos_weight": 1.0}}, cells)
     assert table["weighted"]["pos_weight"] > 10
     assert table["weighted"]["recall"] > table["unweighted"]["recall"]
+
+
+def _label(start, end):
+    return SfericLabel(start, end, (start + end) // 2, 0.0, 1.0, 0.0, 1000.0, 0)
+
+
+def test_event_trigger_level_lies_between_false_bumps_and_true_peaks():
+    """Constructed traces: sferics peak at 0.8, interference bumps at 0.4, all above the sample threshold 0.3.
+
+    The best event F1 needs a trigger-on level above 0.4 and at most 0.8.
+    """
+    rng = np.random.default_rng(0)
+    scored = []
+    for _ in range(3):
+        p = np.full(24_000, 0.05)
+        labels = []
+        for k, start in enumerate(range(1_000, 23_000, 2_000)):
+            if k % 2:  # a sferic
+                p[start : start + 30] = 0.8
+                labels.append(_label(start, start + 30))
+            else:  # an interference bump
+                p[start : start + 30] = 0.4
+        p += rng.uniform(0, 0.01, p.size)
+        scored.append((None, p, None, None, labels))
+    level = choose_event_threshold(scored, threshold=0.3)
+    assert 0.4 < level <= 0.8
+    det = SfericDetector(SfericUNet(widths=(4, 8)), threshold=0.3, event_threshold=level)
+    events = det.events_in(scored[0][1])
+    assert len(events) == len(scored[0][4])  # every sferic once, no bump
+    # a detector without a separate level triggers on the bumps as well
+    assert len(SfericDetector(SfericUNet(widths=(4, 8)), threshold=0.3).events_in(scored[0][1])) == 11
