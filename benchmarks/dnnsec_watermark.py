@@ -271,7 +271,7 @@ def _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copie
     k_classes, vkeys, n_train, victim = 10, key_x[0], len(train), copies[0]
     idx = perm[: int(0.1 * n_train)]
     # the baselines as in the seed: backdoor-style, without the purifier augmentation of ours
-    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch, recon_prob=0.0)
+    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch, recon_batch=0)
     print(f"\n[5] query modification (undercomplete autoencoder, {args.ae_steps} steps on 0.1 of the training data; "
           "flagged = error above the clean 99th percentile; flagged queries replaced by their reconstruction)")
     victims = {"ours": (victim, vkeys, k_classes)}
@@ -293,6 +293,10 @@ def _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copie
             print(_row([latent, kind, before, float(flagged.float().mean()), after, _acc(m, tx, ty),
                         _acc(m, x_test_mod, ty)], widths))
         mod_keys = [qm(k)[0] for k in key_x]
+        own = np.array([(predict(m, LinearHead(), mk) == k_classes).float().mean().item()
+                        for m, mk in zip(copies, mod_keys, strict=True)])
+        print(f"{'':6} code {latent}: every copy on its own user's modified keys: WM acc mod mean {own.mean():.3f}, "
+              f"min {own.min():.3f}, max {own.max():.3f}; {int((own >= 0.9).sum())} of {len(own)} copies keep >= 0.90")
         print(f"{'':6} code {latent}: {names[0]}'s modified keys answered K+1 by the other users' copies: "
               f"{_k1_rate(copies[1:], mod_keys[0], k_classes):.3f} (mean over {len(copies) - 1}), by the held-out "
               f"null models: {_k1_rate(nulls, mod_keys[0], k_classes):.3f} (mean over {len(nulls)})")
