@@ -293,7 +293,7 @@ def _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copie
             print(_row([latent, kind, before, float(flagged.float().mean()), after, _acc(m, tx, ty),
                         _acc(m, x_test_mod, ty)], widths))
         mod_keys = [qm(k)[0] for k in key_x]
-        own = np.array([(predict(m, LinearHead(), mk) == k_classes).float().mean().item()
+        own = np.array([(predict(m, LinearHead(), mk) == k_classes).double().mean().item()
                         for m, mk in zip(copies, mod_keys, strict=True)])
         print(f"{'':6} code {latent}: every copy on its own user's modified keys: WM acc mod mean {own.mean():.3f}, "
               f"min {own.min():.3f}, max {own.max():.3f}; {int((own >= 0.9).sum())} of {len(own)} copies keep >= 0.90")
