@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 from amt.sferic.evaluate import event_scores
-from amt.sferic.events import hysteresis
 from amt.sferic.field import SfericLabel
 from amt.sferic.heldout import VALIDATION_SEED, Cell, check_training_seed, records
+from amt.sferic.inference import SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import normalise
 from amt.sferic.sampler import CHANNEL_ROWS, SamplerConfig, SfericSource
@@ -140,21 +140,19 @@ def choose_threshold(scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray
 
 def choose_event_threshold(
     scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray, list[SfericLabel]]],
+    model: torch.nn.Module,
     threshold: float,
-    min_gap_s: float = 0.5e-3,
-    rate_hz: float = 24_000.0,
 ) -> float:
     """The trigger-on level (>= ``threshold``) maximising the mean event-level F1 over the validation records.
 
     The sample threshold maximises sample F1, which rewards marking the edges of every faint sferic; an event
-    needs one confident peak. Events are hysteresis runs above ``threshold / 2`` holding a sample at or above
-    the returned level, as :meth:`amt.sferic.inference.SfericDetector.events_in` forms them.
+    needs one confident peak. Events are formed by :meth:`amt.sferic.inference.SfericDetector.events_in` of a
+    detector with that sample threshold and each candidate level.
     """
-    gap = max(round(min_gap_s * rate_hz), 0)
     best, best_f1 = threshold, -1.0
     for t in (g for g in _GRID if g >= threshold):
-        f1 = np.mean([event_scores(hysteresis(p, t, threshold / 2, min_gap=gap), lab, rate_hz)["f1"]
-                      for _, p, _, _, lab in scored])
+        det = SfericDetector(model, threshold=threshold, event_threshold=t)
+        f1 = np.mean([event_scores(det.events_in(p), lab, det.rate_hz)["f1"] for _, p, _, _, lab in scored])
         if f1 > best_f1:
             best, best_f1 = float(t), float(f1)
     return best
@@ -199,7 +197,7 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
     if config.calibrate:
         scored = validation_probabilities(model, config.sampler.channels, validation_cells())
         threshold = choose_threshold(scored)
-        event_threshold = choose_event_threshold(scored, threshold)
+        event_threshold = choose_event_threshold(scored, model, threshold)
     summary = {
         "steps": result.steps,
         "stopped_by": result.stopped_by,

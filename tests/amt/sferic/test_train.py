@@ -76,11 +76,12 @@ def test_event_trigger_level_lies_between_false_bumps_and_true_peaks():
     The best event F1 needs a trigger-on level above 0.4 and at most 0.8.
     """
     rng = np.random.default_rng(0)
+    starts = range(1_000, 23_000, 2_000)
     scored = []
     for _ in range(3):
         p = np.full(24_000, 0.05)
         labels = []
-        for k, start in enumerate(range(1_000, 23_000, 2_000)):
+        for k, start in enumerate(starts):
             if k % 2:  # a sferic
                 p[start : start + 30] = 0.8
                 labels.append(_label(start, start + 30))
@@ -88,10 +89,10 @@ def test_event_trigger_level_lies_between_false_bumps_and_true_peaks():
                 p[start : start + 30] = 0.4
         p += rng.uniform(0, 0.01, p.size)
         scored.append((None, p, None, None, labels))
-    level = choose_event_threshold(scored, threshold=0.3)
+    model = SfericUNet(widths=(4, 8))
+    level = choose_event_threshold(scored, model, threshold=0.3)
     assert 0.4 < level <= 0.8
-    det = SfericDetector(SfericUNet(widths=(4, 8)), threshold=0.3, event_threshold=level)
-    events = det.events_in(scored[0][1])
+    events = SfericDetector(model, threshold=0.3, event_threshold=level).events_in(scored[0][1])
     assert len(events) == len(scored[0][4])  # every sferic once, no bump
     # a detector without a separate level triggers on the bumps as well
-    assert len(SfericDetector(SfericUNet(widths=(4, 8)), threshold=0.3).events_in(scored[0][1])) == 11
+    assert len(SfericDetector(model, threshold=0.3).events_in(scored[0][1])) == len(starts)
