@@ -136,6 +136,11 @@ class SynthRecord:
         ``P_n``: horizontal noise power in the label band, nT^2.
     config : FieldConfig
         What was drawn.
+    spikes : numpy.ndarray
+        Sample indices of the spikes.
+    waveforms : list of (int, numpy.ndarray)
+        Per label, in the same order: the first sample of its noise-free waveform in the record (negative
+        when it starts before) and the waveform, ``(2, WAVE_SAMPLES)`` Hx, Hy in nT, as added to ``h``.
     """
 
     h: np.ndarray
@@ -143,6 +148,7 @@ class SynthRecord:
     noise_power_nt2: float
     config: FieldConfig
     spikes: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    waveforms: list[tuple[int, np.ndarray]] = field(default_factory=list)
 
     @property
     def n_samples(self) -> int:
@@ -162,6 +168,15 @@ class SynthRecord:
             if not lab.care:
                 m[lab.start : lab.end] = False
         return m
+
+    def signal(self) -> np.ndarray:
+        """``(2, n)`` noise-free Hx, Hy of the labelled sferics, nT (``h[:2]`` minus this is their noise)."""
+        out = np.zeros((2, self.n_samples))
+        for s, wave in self.waveforms:
+            a0, a1 = max(s, 0), min(s + wave.shape[1], self.n_samples)
+            if a1 > a0:
+                out[:, a0:a1] += wave[:, a0 - s : a1 - s]
+        return out
 
 
 def mode_attenuation_db_per_mm(freq_hz: np.ndarray, night: bool, order: int) -> np.ndarray:
@@ -354,7 +369,7 @@ def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> Sy
     rate = cfg.rate_hz
     noise, p_n = _noise(n_samples, cfg, rng)
     n_s = rng.poisson(cfg.sferic_rate_hz * n_samples / rate)
-    labels: list[SfericLabel] = []
+    labelled: list[tuple[SfericLabel, tuple[int, np.ndarray]]] = []
     spikes = np.zeros(0, dtype=np.int64)
     if n_s:
         bearings, ranges = _storms(cfg, rng)
@@ -373,24 +388,31 @@ def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> Sy
             s = int(onsets[k]) - WAVE_ONSET
             a, b = max(s + i0, 0), min(s + i1, n_samples)
             if b > a:
-                labels.append(
-                    SfericLabel(
-                        start=a,
-                        end=b,
-                        peak=s + pk,
-                        snr_db=float(snr[k]),
-                        amplitude_nt=float(scale[k] * abs(waves[k, pk])),
-                        azimuth_deg=float(np.rad2deg(pol[k]) % 180.0),
-                        distance_km=float(dist_km[k]),
-                        storm=int(storm[k]),
-                    )
+                wave = scale[k] * waves[k] * np.array([[np.cos(pol[k])], [np.sin(pol[k])]])
+                label = SfericLabel(
+                    start=a,
+                    end=b,
+                    peak=s + pk,
+                    snr_db=float(snr[k]),
+                    amplitude_nt=float(scale[k] * abs(waves[k, pk])),
+                    azimuth_deg=float(np.rad2deg(pol[k]) % 180.0),
+                    distance_km=float(dist_km[k]),
+                    storm=int(storm[k]),
                 )
+                labelled.append((label, (s, wave)))
         _place(noise, waves, onsets, pol, scale)
-        labels.sort(key=lambda lab: lab.start)
+        labelled.sort(key=lambda pair: pair[0].start)
     if cfg.spike_rate_hz > 0:
         spikes = np.flatnonzero(rng.random(n_samples) < cfg.spike_rate_hz / rate)
         noise[:, spikes] += rng.choice([-1, 1], (3, len(spikes))) * rng.uniform(20, 200, (3, len(spikes)))
-    return SynthRecord(h=noise, labels=labels, noise_power_nt2=p_n, config=cfg, spikes=spikes)
+    return SynthRecord(
+        h=noise,
+        labels=[lab for lab, _ in labelled],
+        noise_power_nt2=p_n,
+        config=cfg,
+        spikes=spikes,
+        waveforms=[w for _, w in labelled],
+    )
 
 
 def to_run(

@@ -51,6 +51,14 @@ def test_labelled_sferics_have_the_drawn_snr_and_interval():
         assert abs(snr - 3.0) < 0.3
 
 
+def test_kept_waveforms_are_what_was_added_to_the_noise():
+    cfg = {"sferic_rate_hz": 5.0, "snr_db": 0.0, "spike_rate_hz": 0.0}
+    rec = synthesize(48000, FieldConfig(**cfg), np.random.default_rng(4))
+    noise = synthesize(48000, FieldConfig(**{**cfg, "sferic_rate_hz": 0.0}), np.random.default_rng(4))
+    assert len(rec.waveforms) == len(rec.labels) >= 5
+    np.testing.assert_allclose(rec.signal(), rec.h[:2] - noise.h[:2], atol=1e-9)
+
+
 def test_dead_band_is_deeper_by_day():
     f = np.array([700.0, 2000.0, 7000.0])
     day, night = mode_attenuation_db_per_mm(f, False, 0), mode_attenuation_db_per_mm(f, True, 0)
