@@ -29,6 +29,8 @@ from amt.sferic.stalta import StaLta, tune
 from amt.sferic.train import validation_cells
 from shared.atomic import write_json_atomic
 
+#: SNRs (dB) of the strong-sferic cells: nearby storms, far above the test grid, must be found too.
+STRONG_SNRS_DB = (30.0, 50.0)
 #: Figures may differ by this much (absolute) between machines before a comparison fails.
 TOLERANCE = 0.01
 
@@ -57,7 +59,11 @@ def compute(weights: str | Path = DEFAULT_WEIGHTS, n_records: int = 4, progress:
     det = SfericDetector.from_checkpoint(weights)
     stalta, stalta_val_f1 = tune_stalta(det.channels)
     scorer = Scorer(det, stalta)
-    cells = grid(n_records=n_records) + grid((0.0, -5.0), sferic_model="damped", n_records=n_records)
+    cells = (
+        grid(n_records=n_records)
+        + grid((0.0, -5.0), sferic_model="damped", n_records=n_records)
+        + grid(STRONG_SNRS_DB, n_records=n_records)
+    )
     table, reference = {}, {}
     for cell in tqdm(cells, desc="held-out cells", disable=not progress):
         table[cell.name] = scorer.score_cell(cell, HELDOUT_SEED)
@@ -160,6 +166,10 @@ def format_reference(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _is_strong(cell_name: str) -> bool:
+    return any(f"+{s:g} dB" in cell_name for s in STRONG_SNRS_DB)
+
+
 @click.command(
     epilog="Examples:\n\n  python -m amt.sferic.results\n\n"
     "  python -m amt.sferic.results --weights runs/x/model.safetensors --write runs/x/metrics.json"
@@ -198,6 +208,8 @@ def main(weights: Path, metrics: Path | None, write_path: Path | None) -> None:
     click.echo(f"cross-generator check on amt.synth.window.draw_window: {res['amt_synth_windows']}")
     for name, ok, value in acceptance(res):
         click.echo(f"[{'pass' if ok else 'MISS'}] {name}: {value}")
+    strong = [f"{k} {v['cnn']['event_recall']:.3f}" for k, v in res["cells"].items() if _is_strong(k)]
+    click.echo("strong sferics (not an acceptance item), event recall: " + ", ".join(strong))
     if write_path is not None:
         write_json_atomic(write_path, res)
         click.echo(f"wrote {write_path}")

@@ -39,6 +39,11 @@ class SamplerConfig:
         Magnetic channels fed to the CNN, in order (``hx``, ``hy``, optionally ``hz``).
     snr_db
         Range of labelled-sferic SNRs, dB.
+    strong_fraction
+        Probability that a window's sferics draw their SNRs from ``strong_snr_db`` instead: nearby storms put
+        sferics tens of dB above the noise, and a detector must find those too.
+    strong_snr_db
+        Range of SNRs of those windows, dB.
     sferic_rate_hz
         Range of strong-sferic rates, per second (log-uniform).
     night_fraction
@@ -56,6 +61,8 @@ class SamplerConfig:
     window: int = 2048
     channels: tuple[str, ...] = ("hx", "hy")
     snr_db: tuple[float, float] = (-12.0, 20.0)
+    strong_fraction: float = 0.0
+    strong_snr_db: tuple[float, float] = (20.0, 60.0)
     sferic_rate_hz: tuple[float, float] = (0.5, 30.0)
     night_fraction: float = 0.5
     powerline_ratio: tuple[float, float] = (0.1, 30.0)
@@ -75,6 +82,8 @@ class SamplerConfig:
         bad = [c for c in cfg.channels if c not in CHANNEL_ROWS]
         if bad or cfg.channels[:2] != ("hx", "hy"):
             raise ConfigError(f"{source}: channels must start with hx, hy (then optionally hz), got {cfg.channels}")
+        if not 0.0 <= cfg.strong_fraction <= 1.0:
+            raise ConfigError(f"{source}: strong_fraction must lie in [0, 1], got {cfg.strong_fraction}")
         if cfg.window < 64 or cfg.lead_in < 0:
             raise ConfigError(f"{source}: window must be >= 64 and lead_in >= 0, got {cfg.window}, {cfg.lead_in}")
         return cfg
@@ -105,10 +114,13 @@ class SfericSource:
     def field(self, rng: np.random.Generator) -> FieldConfig:
         """A random field for one window."""
         c = self.config
+        night = bool(rng.random() < c.night_fraction)
+        rate = _log_uniform(rng, *c.sferic_rate_hz)
+        strong = c.strong_fraction > 0 and rng.random() < c.strong_fraction  # no draw when off: old runs replay
         return FieldConfig(
-            night=bool(rng.random() < c.night_fraction),
-            sferic_rate_hz=_log_uniform(rng, *c.sferic_rate_hz),
-            snr_db=c.snr_db,
+            night=night,
+            sferic_rate_hz=rate,
+            snr_db=c.strong_snr_db if strong else c.snr_db,
             powerline_hz=float(rng.choice([50.0, 60.0])),
             powerline_ratio=_log_uniform(rng, *c.powerline_ratio),
             spike_rate_hz=float(rng.uniform(*c.spike_rate_hz)),

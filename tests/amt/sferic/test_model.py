@@ -25,6 +25,18 @@ def test_checkpoint_round_trip_gives_identical_outputs(tmp_path):
     assert torch.equal(m.eval()(x), m2(x))
 
 
+def test_compressed_model_reads_asinh_of_its_input_and_round_trips(tmp_path):
+    torch.manual_seed(1)
+    cfg = {"in_channels": 2, "widths": [4, 8], "kernel_size": 3, "compress": 4.0}
+    m = sferic_unet(**cfg).eval()
+    plain = SfericUNet(2, (4, 8), 3, compress=0.0).eval()
+    plain.load_state_dict(m.state_dict())
+    x = 1000.0 * torch.randn(2, 2, 64)  # a sferic 60 dB above unit noise
+    torch.testing.assert_close(m(x), plain(4.0 * torch.asinh(x / 4.0)))
+    m2, _ = load_checkpoint(save_checkpoint(tmp_path / "c.safetensors", m, arch="sferic_unet", config=cfg))
+    assert m2.compress == 4.0 and torch.equal(m(x), m2(x))
+
+
 def test_parameter_count_by_hand():
     m = SfericUNet(2, (4, 8), 3)
     conv = lambda ci, co, k: ci * co * k + co  # noqa: E731

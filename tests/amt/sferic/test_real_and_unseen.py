@@ -32,9 +32,9 @@ def test_phoenix_bursts_flagged_saturated_are_refused_with_the_reason(detector):
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance target missed by the shipped weights: the bench recording's mains-locked impulsive "
-    "interference (several pulses per 60 Hz cycle, strongest at 120 Hz) fires the CNN ~5,700 times per minute "
-    "(event peaks up to 0.73, true 0 dB sferics peak at 0.66-0.72), although training adds mains-locked pulse "
-    "trains (amt.sferic.augment.ImpulseTrain)",
+    "interference (several pulses per 60 Hz cycle, strongest at 120 Hz, identical on Hx and Hy, up to 8.7 times the "
+    "median high-passed magnitude) fires the CNN 262 times per minute (event peaks 0.40 median, up to 0.70; trigger "
+    "level 0.35), although training adds mains-locked pulse trains (amt.sferic.augment.ImpulseTrain)",
 )
 def test_phoenix_bench_sine_gives_at_most_one_event_per_minute(detector):
     # The logger counts saturated samples in every burst but records no positions; the samples themselves are
@@ -57,8 +57,8 @@ def test_phoenix_bench_sine_gives_at_most_one_event_per_minute(detector):
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance target missed by the shipped weights: damped-sinusoid sferics at 0 dB, event recall "
-    "0.30 (day) / 0.36 (night) at the event trigger level 0.45 on the held-out set (0.53 / 0.51 at the sample "
-    "threshold 0.3), target 0.8",
+    "0.51 (day) / 0.49 (night) at precision 0.77 / 0.56 (event trigger level 0.35) on the held-out set, target 0.8; "
+    "the clairvoyant matched filter (amt.sferic.bound) finds 0.83 / 0.87",
 )
 def test_damped_sinusoid_sferics_are_found_at_0_db(detector):
     cell = Cell(0.0, night=False, sferic_model="damped", n_records=2)
@@ -66,3 +66,11 @@ def test_damped_sinusoid_sferics_are_found_at_0_db(detector):
     assert s["n_sferics"] >= 10
     assert s["event_recall"] >= 0.8 and s["event_precision"] >= 0.5
     assert np.isfinite(s["onset_median_abs_ms"])
+
+
+@pytest.mark.parametrize("night", [False, True])
+def test_sferics_far_above_the_noise_are_found(detector, night):
+    # Nearby storms put sferics 50 dB above the noise; the 2023 default, trained up to 20 dB, found none of them.
+    s = Scorer(detector, methods=("cnn",)).score_cell(Cell(50.0, night=night, n_records=1), HELDOUT_SEED)["cnn"]
+    assert s["n_sferics"] >= 5
+    assert s["event_recall"] >= 0.95 and s["event_precision"] >= 0.7

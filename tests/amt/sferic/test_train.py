@@ -52,6 +52,18 @@ def test_default_config_parses_and_reserved_seeds_are_refused(tiny_config):
         RunConfig.from_dict({**tiny_config, "colour": "red"})
 
 
+def test_strong_windows_draw_their_snr_from_the_strong_range():
+    from amt.sferic.sampler import SamplerConfig, SfericSource
+
+    rng = np.random.default_rng(0)
+    always = SfericSource(SamplerConfig(strong_fraction=1.0, strong_snr_db=(30.0, 50.0)))
+    assert all(always.field(rng).snr_db == (30.0, 50.0) for _ in range(5))
+    never = SfericSource(SamplerConfig())
+    assert all(never.field(rng).snr_db == (-12.0, 20.0) for _ in range(5))
+    with pytest.raises(ConfigError, match="strong_fraction"):
+        SamplerConfig.from_dict({"strong_fraction": 1.5})
+
+
 def test_bad_config_file_names_the_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("seed = [")
