@@ -1,8 +1,8 @@
 """Ablation of the sferic CNN: train variants of a base config, score each on the same held-out cells.
 
 Variants change one thing each: window length, depth and width, kernel size, positive weight (1 is plain,
-unweighted BCE) and augmentation. All are scored at the same fixed threshold 0.5 (no per-variant
-calibration), so the effect of the positive weight on recall is visible.
+unweighted BCE), augmentation, the input knee and the windows of strong sferics. All are scored at the same
+fixed threshold 0.5 (no per-variant calibration), so the effect of the positive weight on recall is visible.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "pos_weight 1 (unweighted)": {"pos_weight": 1.0},
     "pos_weight auto": {"pos_weight": "auto"},
     "no augmentation": {"sampler.augment": False},
+    "no input knee": {"model.compress": 0.0},
+    "no strong windows": {"sampler.strong_fraction": 0.0},
 }
 
 

@@ -13,9 +13,12 @@ import numpy as np
 
 def runs(mask: np.ndarray) -> np.ndarray:
     """Half-open ``[start, end)`` sample ranges of the True runs of ``mask``, shape ``(k, 2)``."""
-    m = np.asarray(mask, dtype=bool)
-    edges = np.flatnonzero(np.diff(np.concatenate(([0], m.view(np.int8), [0]))))
-    return edges.reshape(-1, 2)
+    m = np.asarray(mask, dtype=bool).reshape(-1)
+    if m.size == 0:
+        return np.zeros((0, 2), dtype=np.intp)
+    edges = np.flatnonzero(m[1:] != m[:-1]) + 1
+    head, tail = ([0] if m[0] else []), ([m.size] if m[-1] else [])
+    return np.concatenate((head, edges, tail)).astype(np.intp).reshape(-1, 2)
 
 
 def hysteresis(
@@ -36,8 +39,13 @@ def hysteresis(
     """
     if not low <= high:
         raise ValueError(f"thresholds must satisfy low <= high, got low={low}, high={high}")
-    p = np.nan_to_num(np.asarray(prob, dtype=np.float64), nan=0.0)
-    r = runs(p >= low)
+    p = np.asarray(prob)
+    if p.dtype.kind != "f":
+        p = p.astype(np.float64)
+    above = p >= np.float64(low)  # compared in double precision, without a double copy of the trace
+    if low <= 0:
+        above |= np.isnan(p)  # NaN counts as 0
+    r = runs(above)
     if len(r) and min_gap > 0:
         keep_break = np.r_[True, r[1:, 0] - r[:-1, 1] >= min_gap]
         starts = r[keep_break, 0]
@@ -45,14 +53,15 @@ def hysteresis(
         r = np.stack([starts, ends], axis=1)
     if not len(r):
         return r
-    keep = (run_max(p, r) >= high) & (r[:, 1] - r[:, 0] >= min_samples)
+    peak = np.nan_to_num(run_max(p, r), nan=0.0)
+    keep = (peak >= np.float64(high)) & (r[:, 1] - r[:, 0] >= min_samples)
     return r[keep]
 
 
 def run_max(p: np.ndarray, r: np.ndarray) -> np.ndarray:
-    """Maximum of ``p`` over each ``[a, b)`` of ``r`` (non-empty, sorted, separated by >= 1 sample)."""
+    """Maximum of ``p`` over each ``[a, b)`` of ``r`` (non-empty, sorted, separated by >= 1 sample), NaN ignored."""
     idx = r.reshape(-1)
-    m = np.maximum.reduceat(p, idx[idx < len(p)])
+    m = np.fmax.reduceat(p, idx[idx < len(p)])
     return m[0::2][: len(r)]
 
 

@@ -131,18 +131,18 @@ class SfericDetector:
     # -- arrays --------------------------------------------------------------------------------------------
     def probability(self, hp: np.ndarray, scale: float, fast: bool = False) -> np.ndarray:
         """Per-sample probability of a high-passed segment ``(channels, n)`` with robust ``scale``."""
-        x = (hp / scale).astype(np.float32)
         if not fast:
-            return predict_proba(self.model, x, self.window, self.margin)
-        return self._fast_probability(hp, x)
+            return predict_proba(self.model, (hp / scale).astype(np.float32), self.window, self.margin)
+        return self._fast_probability(hp, scale)
 
-    def _fast_probability(self, hp: np.ndarray, x: np.ndarray, batch: int = 32) -> np.ndarray:
+    def _fast_probability(self, hp: np.ndarray, scale: float, batch: int = 32) -> np.ndarray:
         """CNN probability on the STA/LTA candidates only, each read with ``margin`` samples of context.
 
         Candidates are batched by their padded length; when they would cost the CNN more samples than the whole
         segment (dense sferics), the segment is read whole instead, and the STA/LTA pass is the only extra cost.
+        Only the samples read are scaled (the same float32 values as the full pass).
         """
-        n = x.shape[1]
+        n = hp.shape[1]
         p = np.zeros(n, dtype=np.float32)
         cand = FAST_PROPOSER.events(hp, self.rate_hz)
         if not len(cand):
@@ -152,16 +152,17 @@ class SfericDetector:
         for a, b in cand:
             mask[max(a - pad // 2, 0) : b + pad // 2] = True
         regions = sorted(runs(mask), key=lambda r: r[1] - r[0])
-        need = [-(-(b - a + 2 * pad) // k) * k for a, b in regions]
+        q = k * max(1, 256 // k)  # few distinct chunk lengths: each new input shape costs the CNN about twice
+        need = [-(-(b - a + 2 * pad) // q) * q for a, b in regions]
         if sum(need) >= n:
-            return predict_proba(self.model, x, self.window, self.margin)
+            return predict_proba(self.model, (hp / scale).astype(np.float32), self.window, self.margin)
         with torch.no_grad():
             for i in range(0, len(regions), batch):
                 group, length = regions[i : i + batch], need[min(i + batch, len(regions)) - 1]
                 starts = [max(a - pad, 0) // k * k for a, _ in group]
-                chunk = np.zeros((len(group), x.shape[0], length), dtype=np.float32)
+                chunk = np.zeros((len(group), hp.shape[0], length), dtype=np.float32)
                 for j, s in enumerate(starts):
-                    seg = x[:, s : s + length]
+                    seg = (hp[:, s : s + length] / scale).astype(np.float32)
                     chunk[j, :, : seg.shape[1]] = seg
                 prob = torch.sigmoid(self.model(torch.from_numpy(chunk))).numpy()
                 for (a, b), s, q in zip(group, starts, prob, strict=True):

@@ -33,10 +33,28 @@ def highpass(h: np.ndarray, rate_hz: float) -> np.ndarray:
     return out
 
 
+def horizontal_magnitude(hp: np.ndarray) -> np.ndarray:
+    """``sqrt(hx^2 + hy^2)`` of rows 0 and 1 of ``hp`` (float64; ``np.hypot``'s overflow guard costs twice as much)."""
+    m = np.square(hp[0], dtype=np.float64)
+    m += np.square(hp[1], dtype=np.float64)
+    return np.sqrt(m, out=m)
+
+
 def robust_scale(hp: np.ndarray) -> float:
-    """Median horizontal magnitude of high-passed channels (rows 0 and 1 are Hx and Hy); 1 if zero."""
-    mag = np.hypot(hp[0], hp[1])
-    s = float(np.median(mag)) if mag.size else 0.0
+    """Median horizontal magnitude of high-passed channels (rows 0 and 1 are Hx and Hy); 1 if zero or undefined.
+
+    The median is taken of the squared magnitudes (the same order statistics, one square root per middle value).
+    """
+    n = hp.shape[1] if hp.ndim == 2 else 0
+    if n == 0:
+        return 1.0
+    m2 = np.square(hp[0], dtype=np.float64)
+    m2 += np.square(hp[1], dtype=np.float64)
+    if np.isnan(m2).any():
+        return 1.0
+    k = n // 2
+    m2.partition([k - 1, k] if n % 2 == 0 else k)  # in place: m2 is ours
+    s = float(np.sqrt(m2[k])) if n % 2 else 0.5 * (float(np.sqrt(m2[k - 1])) + float(np.sqrt(m2[k])))
     return s if s > 0 and np.isfinite(s) else 1.0
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from obspy.signal.trigger import recursive_sta_lta
 
 from amt.sferic.events import hysteresis, to_mask
+from amt.sferic.preprocess import horizontal_magnitude
 from shared.metrics import binary_scores
 
 
@@ -31,7 +32,7 @@ class StaLta:
 
     def cft(self, hp: np.ndarray, rate_hz: float) -> np.ndarray:
         """Characteristic function of high-passed ``(>= 2, n)`` channels (rows 0, 1: Hx, Hy)."""
-        mag = np.ascontiguousarray(np.hypot(hp[0], hp[1]), dtype=np.float64)
+        mag = horizontal_magnitude(hp)
         nsta = max(round(self.sta_s * rate_hz), 1)
         nlta = max(round(self.lta_s * rate_hz), nsta + 1)
         return recursive_sta_lta(mag, nsta, nlta)

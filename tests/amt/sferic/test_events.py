@@ -46,3 +46,22 @@ def test_mask_round_trip():
 def test_inverted_thresholds_are_refused():
     with pytest.raises(ValueError, match="low <= high"):
         hysteresis(np.zeros(3), high=0.2, low=0.5)
+
+
+def test_hysteresis_matches_a_sample_by_sample_schmitt_trigger():
+    rng = np.random.default_rng(5)
+    p = rng.random(5000).astype(np.float32)
+    p[rng.random(5000) < 0.02] = np.nan
+    high, low = 0.8, 0.35
+    events, start, peak = [], None, 0.0
+    for i, v in enumerate(np.nan_to_num(p, nan=0.0).astype(np.float64)):
+        if v >= low:
+            start = i if start is None else start
+            peak = max(peak, v)
+        elif start is not None:
+            if peak >= high:
+                events.append((start, i))
+            start, peak = None, 0.0
+    if start is not None and peak >= high:
+        events.append((start, len(p)))
+    assert np.array_equal(hysteresis(p, high, low).reshape(-1, 2), np.array(events).reshape(-1, 2))
