@@ -49,6 +49,8 @@ DONT_CARE_DB = -20.0
 HEIGHT_DAY_M, HEIGHT_NIGHT_M = 70e3, 88e3
 #: Mean Earth radius, m.
 EARTH_RADIUS_M = 6.371e6
+#: Farthest source distance drawn, km (short of the antipode, where the spreading factor diverges).
+MAX_DISTANCE_KM = 19_000.0
 #: Samples of one synthesised sferic waveform (171 ms at 24 kHz) and its arrival offset inside it.
 WAVE_SAMPLES, WAVE_ONSET = 4096, 96
 
@@ -375,7 +377,8 @@ def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> Sy
         bearings, ranges = _storms(cfg, rng)
         storm = rng.integers(0, cfg.n_storms, n_s)
         bearing = bearings[storm] + rng.normal(0.0, 5.0, n_s)
-        dist_km = np.clip(ranges[storm] * rng.normal(1.0, 0.1, n_s), 100.0, None)
+        # the spreading factor 1 / sqrt(sin(d / R)) holds short of the antipode (pi R = 20,015 km)
+        dist_km = np.clip(ranges[storm] * rng.normal(1.0, 0.1, n_s), 100.0, MAX_DISTANCE_KM)
         waves = sferic_waveforms(dist_km * 1e3, cfg.night, rate, cfg.sferic_model, rng)
         waves *= rng.choice([-1.0, 1.0], n_s)[:, None]  # stroke polarity
         onsets = rng.integers(-WAVE_SAMPLES // 8, n_samples, n_s)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from amt.sferic.augment import TimeShift, compose, default_chain
-from amt.sferic.field import RATE_HZ, FieldConfig, synthesize
+from amt.sferic.field import MAX_DISTANCE_KM, RATE_HZ, FieldConfig, synthesize
 from amt.sferic.preprocess import normalise
 from shared.errors import ConfigError
 
@@ -44,6 +44,9 @@ class SamplerConfig:
         sferics tens of dB above the noise, and a detector must find those too.
     strong_snr_db
         Range of SNRs of those windows, dB.
+    distance_km
+        Range of storm distances, km (uniform per storm): beyond ~3000 km the waveguide's dispersion stretches a
+        sferic over several ms, as the global background of a field record shows.
     sferic_rate_hz
         Range of strong-sferic rates, per second (log-uniform).
     night_fraction
@@ -63,6 +66,7 @@ class SamplerConfig:
     snr_db: tuple[float, float] = (-12.0, 20.0)
     strong_fraction: float = 0.0
     strong_snr_db: tuple[float, float] = (20.0, 60.0)
+    distance_km: tuple[float, float] = (300.0, 3000.0)
     sferic_rate_hz: tuple[float, float] = (0.5, 30.0)
     night_fraction: float = 0.5
     powerline_ratio: tuple[float, float] = (0.1, 30.0)
@@ -82,6 +86,11 @@ class SamplerConfig:
         bad = [c for c in cfg.channels if c not in CHANNEL_ROWS]
         if bad or cfg.channels[:2] != ("hx", "hy"):
             raise ConfigError(f"{source}: channels must start with hx, hy (then optionally hz), got {cfg.channels}")
+        lo, hi = cfg.distance_km
+        if not 0.0 < lo <= hi <= MAX_DISTANCE_KM:
+            raise ConfigError(
+                f"{source}: distance_km must satisfy 0 < low <= high <= {MAX_DISTANCE_KM:g} km, got {lo}, {hi}"
+            )
         if not 0.0 <= cfg.strong_fraction <= 1.0:
             raise ConfigError(f"{source}: strong_fraction must lie in [0, 1], got {cfg.strong_fraction}")
         if cfg.window < 64 or cfg.lead_in < 0:
@@ -126,7 +135,7 @@ class SfericSource:
             spike_rate_hz=float(rng.uniform(*c.spike_rate_hz)),
             drift_ratio=_log_uniform(rng, 0.1, 10.0),
             n_storms=int(rng.integers(1, 4)),
-            distance_km=(300.0, 3000.0),
+            distance_km=c.distance_km,
         )
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

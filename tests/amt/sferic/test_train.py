@@ -62,6 +62,8 @@ def test_strong_windows_draw_their_snr_from_the_strong_range():
     assert all(never.field(rng).snr_db == (-12.0, 20.0) for _ in range(5))
     with pytest.raises(ConfigError, match="strong_fraction"):
         SamplerConfig.from_dict({"strong_fraction": 1.5})
+    with pytest.raises(ConfigError, match="distance_km"):
+        SamplerConfig.from_dict({"distance_km": [300.0, 25000.0]})
 
 
 def test_bad_config_file_names_the_file(tmp_path):
