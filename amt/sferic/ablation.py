@@ -1,8 +1,9 @@
 """Ablation of the sferic CNN: train variants of a base config, score each on the same held-out cells.
 
 Variants change one thing each: window length, depth and width, kernel size, positive weight (1 is plain,
-unweighted BCE), augmentation, the input knee and the windows of strong sferics. All are scored at the same
-fixed threshold 0.5 (no per-variant calibration), so the effect of the positive weight on recall is visible.
+unweighted BCE), augmentation, the input knee, the windows of strong sferics, far storms and windows of the full
+synthetic field (:mod:`amt.synth`). All are scored at the same fixed threshold 0.5 (no per-variant calibration),
+so the effect of the positive weight on recall is visible.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no augmentation": {"sampler.augment": False},
     "no input knee": {"model.compress": 0.0},
     "no strong windows": {"sampler.strong_fraction": 0.0},
+    "storms to 10,000 km": {"sampler.distance_km": [300.0, 10000.0]},
+    "0.3 amt.synth windows": {"sampler.synth_fraction": 0.3},
 }
 
 

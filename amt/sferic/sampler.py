@@ -44,6 +44,11 @@ class SamplerConfig:
         sferics tens of dB above the noise, and a detector must find those too.
     strong_snr_db
         Range of SNRs of those windows, dB.
+    synth_fraction
+        Probability that a window comes from the project's full synthetic field instead
+        (:func:`amt.synth.window.draw_window`: storms plus the global background of flashes from everywhere, whose
+        far sferics the waveguide disperses over several ms); same label definition, don't-care samples count as
+        background.
     distance_km
         Range of storm distances, km (uniform per storm): beyond ~3000 km the waveguide's dispersion stretches a
         sferic over several ms, as the global background of a field record shows.
@@ -66,6 +71,7 @@ class SamplerConfig:
     snr_db: tuple[float, float] = (-12.0, 20.0)
     strong_fraction: float = 0.0
     strong_snr_db: tuple[float, float] = (20.0, 60.0)
+    synth_fraction: float = 0.0
     distance_km: tuple[float, float] = (300.0, 3000.0)
     sferic_rate_hz: tuple[float, float] = (0.5, 30.0)
     night_fraction: float = 0.5
@@ -91,8 +97,9 @@ class SamplerConfig:
             raise ConfigError(
                 f"{source}: distance_km must satisfy 0 < low <= high <= {MAX_DISTANCE_KM:g} km, got {lo}, {hi}"
             )
-        if not 0.0 <= cfg.strong_fraction <= 1.0:
-            raise ConfigError(f"{source}: strong_fraction must lie in [0, 1], got {cfg.strong_fraction}")
+        for name in ("strong_fraction", "synth_fraction"):
+            if not 0.0 <= getattr(cfg, name) <= 1.0:
+                raise ConfigError(f"{source}: {name} must lie in [0, 1], got {getattr(cfg, name)}")
         if cfg.window < 64 or cfg.lead_in < 0:
             raise ConfigError(f"{source}: window must be >= 64 and lead_in >= 0, got {cfg.window}, {cfg.lead_in}")
         return cfg
@@ -141,7 +148,19 @@ class SfericSource:
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         c = self.config
         n = c.window + c.lead_in + c.window // 4  # room for the random crop
-        rec = synthesize(n, self.field(rng), rng)
-        s = self.augment({"h": rec.h, "y": rec.mask().astype(np.float32), "rate_hz": RATE_HZ}, rng)
+        if c.synth_fraction > 0 and rng.random() < c.synth_fraction:  # no draw when off: old runs replay
+            h, y = _synth_window(n, rng)
+        else:
+            rec = synthesize(n, self.field(rng), rng)
+            h, y = rec.h, rec.mask().astype(np.float32)
+        s = self.augment({"h": h, "y": y, "rate_hz": RATE_HZ}, rng)
         x, _ = normalise(s["h"][self.rows], RATE_HZ)
         return x[:, c.lead_in :], s["y"][c.lead_in :]
+
+
+def _synth_window(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A window of :func:`amt.synth.window.draw_window` as ``(h (3, n) with Hz zero, nT; labels (n,))``."""
+    from amt.synth.window import draw_window
+
+    w = draw_window(n, RATE_HZ, rng)
+    return np.vstack([w.h, np.zeros((1, n))]), w.sferic.astype(np.float32)

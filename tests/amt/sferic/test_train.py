@@ -62,8 +62,28 @@ def test_strong_windows_draw_their_snr_from_the_strong_range():
     assert all(never.field(rng).snr_db == (-12.0, 20.0) for _ in range(5))
     with pytest.raises(ConfigError, match="strong_fraction"):
         SamplerConfig.from_dict({"strong_fraction": 1.5})
+    with pytest.raises(ConfigError, match="synth_fraction"):
+        SamplerConfig.from_dict({"synth_fraction": -0.1})
     with pytest.raises(ConfigError, match="distance_km"):
         SamplerConfig.from_dict({"distance_km": [300.0, 25000.0]})
+
+
+def test_windows_of_the_full_synthetic_field_carry_its_labels():
+    from amt.sferic.sampler import SamplerConfig, SfericSource
+    from amt.synth.window import draw_window
+
+    cfg = SamplerConfig(synth_fraction=1.0, augment=False)
+    x, y = SfericSource(cfg)(np.random.default_rng(3))
+    # the same stream, replayed: one draw decides the source, then the window is amt.synth's
+    rng = np.random.default_rng(3)
+    rng.random()
+    w = draw_window(cfg.window + cfg.lead_in + cfg.window // 4, 24_000.0, rng)
+    assert x.shape == (2, cfg.window) and np.isfinite(x).all()
+    assert y.any() and y.mean() < 1.0
+    full = w.sferic.astype(np.float32)
+    starts = range(cfg.lead_in, len(full) - cfg.window + 1)
+    crops = [full[a : a + cfg.window] for a in starts]
+    assert any(np.array_equal(y, c) for c in crops)  # its labels, cropped with the data
 
 
 def test_bad_config_file_names_the_file(tmp_path):
