@@ -35,6 +35,7 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from amt.sferic.events import hysteresis
 from amt.sferic.field import SynthRecord
 from amt.sferic.heldout import Cell, records
 
@@ -87,19 +88,15 @@ def whitening(noise: np.ndarray, rate_hz: float, n_fft: int) -> np.ndarray:
 
 
 def count_runs(above: np.ndarray, merge: int) -> tuple[int, int]:
-    """Runs of True in ``above`` (runs separated by at most ``merge`` False samples merged into one).
+    """Runs of True in ``above`` (runs separated by fewer than ``merge`` False samples merged into one).
 
     Returns
     -------
     tuple of int
         The number of runs and their summed extent ``last - first`` (samples; 0 for a one-sample run).
     """
-    idx = np.flatnonzero(above)
-    if idx.size == 0:
-        return 0, 0
-    gaps = np.diff(idx)
-    split = gaps > merge
-    return 1 + int(np.count_nonzero(split)), int(np.sum(gaps[~split]))
+    r = hysteresis(above.astype(np.float64), 1.0, 1.0, min_gap=merge)
+    return len(r), int(np.sum(r[:, 1] - r[:, 0] - 1)) if len(r) else 0
 
 
 def record_statistics(

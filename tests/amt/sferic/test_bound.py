@@ -38,7 +38,8 @@ def test_statistic_matches_the_white_noise_matched_filter_formula():
 def test_count_runs_merges_close_runs_and_sums_their_extent():
     above = np.zeros(40, dtype=bool)
     above[[2, 3, 4, 7, 20, 21, 35]] = True
-    assert count_runs(above, merge=3) == (3, 5 + 1 + 0)  # {2..7}, {20, 21}, {35}
+    assert count_runs(above, merge=3) == (3, 5 + 1 + 0)  # {2..7} (two False between), {20, 21}, {35}
+    assert count_runs(above, merge=2) == (4, 2 + 0 + 1 + 0)  # {2..4}, {7}, {20, 21}, {35}
     assert count_runs(np.zeros(5, dtype=bool), merge=3) == (0, 0)
 
 
