@@ -33,10 +33,16 @@ def highpass(h: np.ndarray, rate_hz: float) -> np.ndarray:
     return out
 
 
+def horizontal_power(hp: np.ndarray) -> np.ndarray:
+    """``hx^2 + hy^2`` of rows 0 and 1 of ``hp``, float64 (a new array)."""
+    m2 = np.square(hp[0], dtype=np.float64)
+    m2 += np.square(hp[1], dtype=np.float64)
+    return m2
+
+
 def horizontal_magnitude(hp: np.ndarray) -> np.ndarray:
     """``sqrt(hx^2 + hy^2)`` of rows 0 and 1 of ``hp`` (float64; ``np.hypot``'s overflow guard costs twice as much)."""
-    m = np.square(hp[0], dtype=np.float64)
-    m += np.square(hp[1], dtype=np.float64)
+    m = horizontal_power(hp)
     return np.sqrt(m, out=m)
 
 
@@ -48,8 +54,7 @@ def robust_scale(hp: np.ndarray) -> float:
     n = hp.shape[1] if hp.ndim == 2 else 0
     if n == 0:
         return 1.0
-    m2 = np.square(hp[0], dtype=np.float64)
-    m2 += np.square(hp[1], dtype=np.float64)
+    m2 = horizontal_power(hp)
     if np.isnan(m2).any():
         return 1.0
     k = n // 2

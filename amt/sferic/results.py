@@ -166,10 +166,6 @@ def format_reference(res: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _is_strong(cell_name: str) -> bool:
-    return any(f"+{s:g} dB" in cell_name for s in STRONG_SNRS_DB)
-
-
 @click.command(
     epilog="Examples:\n\n  python -m amt.sferic.results\n\n"
     "  python -m amt.sferic.results --weights runs/x/model.safetensors --write runs/x/metrics.json"
@@ -208,7 +204,7 @@ def main(weights: Path, metrics: Path | None, write_path: Path | None) -> None:
     click.echo(f"cross-generator check on amt.synth.window.draw_window: {res['amt_synth_windows']}")
     for name, ok, value in acceptance(res):
         click.echo(f"[{'pass' if ok else 'MISS'}] {name}: {value}")
-    strong = [f"{k} {v['cnn']['event_recall']:.3f}" for k, v in res["cells"].items() if _is_strong(k)]
+    strong = [f"{c.name} {res['cells'][c.name]['cnn']['event_recall']:.3f}" for c in grid(STRONG_SNRS_DB)]
     click.echo("strong sferics (not an acceptance item), event recall: " + ", ".join(strong))
     if write_path is not None:
         write_json_atomic(write_path, res)

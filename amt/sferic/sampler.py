@@ -50,8 +50,7 @@ class SamplerConfig:
         far sferics the waveguide disperses over several ms); same label definition, don't-care samples count as
         background.
     distance_km
-        Range of storm distances, km (uniform per storm): beyond ~3000 km the waveguide's dispersion stretches a
-        sferic over several ms, as the global background of a field record shows.
+        Range of storm distances, km (uniform per storm), at most :data:`~amt.sferic.field.MAX_DISTANCE_KM`.
     sferic_rate_hz
         Range of strong-sferic rates, per second (log-uniform).
     night_fraction
