@@ -64,10 +64,15 @@ class CompensationConfig:
     spectra
         Window and decimation settings of the conventional estimate.
     dead_band_spectra
-        Window settings of the dead-band estimate. Default 256 samples (10.7 ms at 24 kHz), a quarter overlap:
-        the dead band is a notch, and the Hann main lobe of a shorter window (+-375 Hz for 128 samples at
-        24 kHz) leaks the far stronger power below the notch into its bands, pulling ``|Z|`` towards its value
-        there (measured on the synthetic: rho_a 10 % low at 1.4 kHz with 128 samples, within 1 % with 256).
+        Window settings of the dead-band estimate. Default 512 samples (21.3 ms at 24 kHz), a quarter overlap.
+        The dead band is a notch, and the Hann main lobe (+-2 bins: +-375 Hz for 128 samples at 24 kHz, +-188 Hz
+        for 256, +-94 Hz for 512) leaks the far stronger power beside the notch into its bands, pulling ``|Z|``
+        towards its value there: rho_a 10 % low at 1.4 kHz with 128 samples. On eight synthetic daytime records
+        (``benchmarks.amt_deadband_windows``: seeds 3-6, 2 and 20 sferics/s) the largest rho_a error in the found
+        dead band, mostly at the notch bottom (2.2 kHz), is 2.6-4.8 % per record with 256 samples and 0.8-3.9 %
+        with 512. A window that holds a whole dispersed sferic (7-9 ms) also makes the estimate depend less on
+        where events start and end: true labels instead of CNN detections moved it by up to 2.1 jackknife bars
+        with 256 samples (four records at 1 bar or more), at most 0.8 with 512.
     search_hz
         Frequencies (Hz) searched for the dead band when its edges are not given.
     min_depth_db
@@ -87,7 +92,7 @@ class CompensationConfig:
     )
     conventional: EstimateConfig = field(default_factory=EstimateConfig)
     spectra: SpectraConfig = field(default_factory=SpectraConfig)
-    dead_band_spectra: SpectraConfig = field(default_factory=lambda: SpectraConfig(window_length=256, overlap=64))
+    dead_band_spectra: SpectraConfig = field(default_factory=lambda: SpectraConfig(window_length=512, overlap=128))
     search_hz: tuple[float, float] = (500.0, 10_000.0)
     min_depth_db: float = 6.0
     min_sferics: int = 5

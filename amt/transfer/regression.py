@@ -128,7 +128,10 @@ def thomson_weight(u: np.ndarray, chi: float) -> np.ndarray:
 
 def _hat_diagonal(x: np.ndarray, q: np.ndarray, w: np.ndarray, a: np.ndarray) -> np.ndarray:
     """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``)."""
-    sol = np.linalg.solve(a.T, x.T).T  # rows x_i^T a^-1
+    try:
+        sol = np.linalg.solve(a.T, x.T).T  # rows x_i^T a^-1
+    except np.linalg.LinAlgError as exc:
+        raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
     return np.abs(np.sum(sol * q.conj(), axis=1)) * w
 
 
