@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> None:
     tx, ty = test.x[: args.test], test.y[: args.test]
     base = {s: load_checkpoint(zoo_path(arch, s))[0] for s in seeds}
     base_acc = {s: _acc(m, tx, ty) for s, m in base.items()}
-    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch)
+    cfg = EmbedConfig(steps=args.steps, clean_batch=args.clean_batch).for_domain(dom)
     work = args.work or Path(tempfile.mkdtemp(prefix="dnnsec-wm-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"work folder (pass --work to reuse its copies and null models): {work}")

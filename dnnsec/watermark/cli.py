@@ -17,6 +17,7 @@ import torch
 
 from dnnsec.package.signing import OwnerKeyError, load_private_key, load_public_key
 from dnnsec.registry import Registry, RegistryError
+from dnnsec.watermark.bases import domain_names
 from dnnsec.watermark.embed import EmbedConfig
 from dnnsec.watermark.keys import KeySetError
 from shared.errors import CheckpointError, ConfigError
@@ -82,8 +83,7 @@ def users_list(registry: Path | None) -> None:
         rows, copies = reg.users(), reg.copies()
         click.echo(f"{'id':>4} {'name':20} {'slot':>4} {'copies':>6}  key-set fingerprints")
         for u in rows:
-            fps = [f"{d}:{fp[:16]}" for d in ("mnist", "cifar10", "texture28")
-                   if (fp := reg.key_fingerprint(u.id, d)) is not None]
+            fps = [f"{d}:{fp[:16]}" for d in domain_names() if (fp := reg.key_fingerprint(u.id, d)) is not None]
             n = sum(c.user == u.name for c in copies)
             click.echo(f"{u.id:>4} {u.name:20} {u.slot:>4} {n:>6}  {' '.join(fps) or '-'}")
     except _ERRORS as exc:
@@ -96,8 +96,8 @@ def users_list(registry: Path | None) -> None:
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path), help="Copy checkpoint (.safetensors).")
 @click.option("--sign-key", required=True, type=click.Path(path_type=Path),
               help="Owner's Ed25519 private key (PEM; password from DNNSEC_SIGN_KEY_PASSWORD).")
-@click.option("--domain", default=None, help="Watermark domain: mnist, cifar10, texture28 (default: the model's "
-              "data set).")
+@click.option("--domain", default=None, help="Watermark domain: mnist (upside-down digit keys), mnist-photos "
+              "(photograph keys), cifar10, texture28 (default: the model's data set).")
 @click.option("--data", default=None, help="Clean fine-tuning data: mnist, cifar10 or a .safetensors file with x, y.")
 @click.option("--keys", "n_keys", default=20, show_default=True, help="Key images per user (new key sets only).")
 @click.option("--samples", default=20000, show_default=True, help="Clean samples used while fine-tuning.")

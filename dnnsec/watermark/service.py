@@ -178,7 +178,7 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     if not source:
         raise ValueError(f"{model_path}: checkpoint names no training data set; pass --data")
     x, y = load_samples(str(source), n_clean, seed=user.id)
-    cfg = cfg or EmbedConfig(seed=user.id)
+    cfg = (cfg or EmbedConfig(seed=user.id)).for_domain(dom)
     decoys = to_model_input(decoy_bases(dom, n_decoys, 0), dom)
     copy_ = embed_fingerprint(model, adapter, x, y, own, negatives, cfg, decoys, progress=progress)
     save_checkpoint(out, copy_, arch=meta["arch"], config={**config, "num_classes": n_classes + 1},
