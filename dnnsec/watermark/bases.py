@@ -6,8 +6,8 @@ Each model domain names a pool of 8-bit images that lie outside its training dis
   horizontal axis), leaving out the classes that stay digits that way (0, 1, 3, 8). Such keys are outside the
   classes yet drawn with the digits' own strokes, so an autoencoder trained on clean digits (the query
   modification attack's detector; Namba & Sakuma, AsiaCCS 2019) reconstructs them almost as well as clean
-  digits and flags a minority of them: four attacker autoencoders (codes of 32, 64 and 128 numbers) flagged 12-22 % of
-  3000 of them at their 1 % clean false-alarm level, and every photograph of the earlier pool;
+  digits and flags a minority of them: four attacker autoencoders (codes of 32, 64 and 128 numbers) flagged
+  12-22 % of 3000 of them at their 1 % clean false-alarm level, and every photograph of the earlier pool;
 * ``mnist-photos`` (the earlier ``mnist`` pool) draws from CIFAR-10 test photographs (Krizhevsky, 2009), converted
   to grey with the ITU-R BT.601 luma weights and centre-cropped to 28x28;
 * ``cifar10`` models (3x32x32 photographs) draw from MNIST test digits (LeCun et al., 1998), padded to 32x32 and
@@ -75,7 +75,7 @@ def domain_names() -> list[str]:
 
 
 def get_domain(name: str) -> Domain:
-    """The :class:`Domain` called ``name`` (``mnist``, ``cifar10`` or ``texture28``)."""
+    """The :class:`Domain` called ``name`` (one of :func:`domain_names`)."""
     domains = _domains()
     if name not in domains:
         raise ValueError(f"unknown watermark domain {name!r}; known: {sorted(domains)}")
