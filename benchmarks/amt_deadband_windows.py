@@ -23,9 +23,10 @@ from amt.deadband import compensate, detect_events, events_from_labels
 from amt.deadband.compensate import CompensationConfig
 from amt.response import apparent_resistivity, phase_deg
 from amt.spectra import SpectraConfig
-from amt.synth import Site, SynthConfig, generate, parse_earth
+from amt.synth import generate
 from amt.transfer import process_station
-from tests.amt.deadband.conftest import EDI, NOISE, TWO_STORMS
+from tests.amt.deadband.conftest import TWO_STORMS
+from tests.amt.deadband.conftest import config as record_config
 
 
 def _off_diagonal(a: np.ndarray) -> np.ndarray:
@@ -69,16 +70,11 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[2.0, 20.0], help="storm sferic rates, flashes/s")
     ap.add_argument("--windows", type=int, nargs="+", default=[256, 512], help="dead-band window lengths, samples")
     args = ap.parse_args()
-    earth = parse_earth(f"edi:{EDI}")
-    base = SynthConfig(
-        duration_s=4.0, rate_hz=24000.0, background_rate_hz=50.0, night=False, storms=TWO_STORMS, counts=True,
-        sites=(Site(name="Q01", earth=earth, noise=NOISE),),
-    )  # fmt: skip
     rows = []
     for seed in tqdm(args.seeds, desc="records"):
         for rate in args.rates:
-            syn = generate(replace(base, seed=seed, sferic_rate_hz=rate))
-            station = syn.stations[0]
+            syn = generate(replace(record_config(TWO_STORMS, rate), seed=seed))  # the test records' settings
+            station, earth = syn.stations[0], syn.config.sites[0].earth
             conventional = process_station(station)
             events = detect_events(station, "cnn")
             labels = events_from_labels(syn.labels)
