@@ -30,7 +30,7 @@ bench: install
 	  echo "== benchmarks.$$m"; $(PY) -m benchmarks.$$m || exit 1; done
 
 results: install
-	$(PY) -m amt.sferic.results
+	$(PY) -m benchmarks.amt_sferic_results
 
 zoo: install
 	$(VENV)/bin/dnnsec zoo build --arch mnist_cnn,resnet8,resnet20 --seeds 0,1,2

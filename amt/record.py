@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
-from amt.calibration.response import Response
+from amt.calibration.instrument import Response
 
 #: Channel names in canonical order.
 CHANNELS: tuple[str, ...] = ("ex", "ey", "hx", "hy", "hz")

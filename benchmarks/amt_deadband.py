@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from amt.deadband import compensate, detect_events
-from amt.response import apparent_resistivity, phase_deg
+from amt.mt import apparent_resistivity, phase_deg
 from amt.synth import Site, SynthConfig, generate, parse_earth
 from amt.transfer import process_station
 from tests.amt.deadband.conftest import EDI, NOISE, TWO_STORMS

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from amt.deadband import compensate, detect_events, events_from_labels
 from amt.deadband.compensate import CompensationConfig
-from amt.response import apparent_resistivity, phase_deg
+from amt.mt import apparent_resistivity, phase_deg
 from amt.spectra import SpectraConfig
 from amt.synth import generate
 from amt.transfer import process_station

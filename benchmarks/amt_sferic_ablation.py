@@ -15,7 +15,7 @@ import tomllib
 import torch
 
 from amt.sferic.ablation import VARIANTS, run
-from amt.sferic.heldout import Cell
+from amt.sferic.evaluation.heldout import Cell
 from amt.sferic.train import DEFAULT_CONFIG
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import numpy as np
 
 from amt.io import read, write
+from amt.io.transfer_functions import write_transfer_function
 from amt.record import Station, StationRun
 from amt.spectra import SpectraConfig, compute_spectra
-from amt.tf.files import write_transfer_function
 from amt.transfer import EstimateConfig, estimate_transfer_function, process_station
 from shared.paths import data_root
 from tests.amt.transfer.synthetic import halfspace_z, make_run, sources

@@ -27,7 +27,7 @@ from dnnsec.attacks.ranking import SCORES, hits_in_top_k, parameter_scores, top_
 from dnnsec.zoo.augment import random_crop_flip
 from dnnsec.zoo.build import ZOO, zoo_path
 from dnnsec.zoo.data import ImageSet, load_dataset
-from shared.registry import build_model
+from shared.architectures import build_model
 
 TOP_K = (50, 500, 5000)
 

@@ -23,8 +23,8 @@ from dnnsec.package.signing import generate_owner_keys, load_private_key, load_p
 from dnnsec.protect.key import read_key
 from dnnsec.zoo.build import ZOO, zoo_path
 from dnnsec.zoo.data import ImageSet, load_dataset, load_samples
+from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, read_sidecar
-from shared.registry import build_model
 
 
 @dataclass

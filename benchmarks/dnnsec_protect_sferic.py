@@ -7,9 +7,9 @@ The shipped sferic weights (a snapshot copied to a temporary folder) are encrypt
 (:func:`dnnsec.protect.advparams.binary_segmenter_decisions` at the detector's own decision threshold), guided
 by ``--windows`` training-distribution windows from the checkpoint's own sampler configuration
 (:class:`amt.sferic.sampler.SfericSource`, a seed no training or held-out set uses). Plain and encrypted
-detectors are scored on the same held-out synthetic records (:func:`amt.sferic.heldout.grid` under
+detectors are scored on the same held-out synthetic records (:func:`amt.sferic.evaluation.heldout.grid` under
 ``HELDOUT_SEED``: 6 SNRs x day/night x ``--records`` records of 2 s at 24 kHz) by the repo's own path
-(:meth:`amt.sferic.evaluate.Scorer.ranges`, ``p >= threshold``, don't-care samples excluded, pooled
+(:meth:`amt.sferic.evaluation.scoring.Scorer.ranges`, ``p >= threshold``, don't-care samples excluded, pooled
 :func:`shared.metrics.binary_scores`). Method: Xue et al., "AdvParams: An Active DNN Intellectual Property
 Protection Technique via Adversarial Perturbation Based Parameter Encryption", IEEE TETC.
 """
@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from amt.sferic.evaluate import Scorer
-from amt.sferic.heldout import HELDOUT_SEED, grid, records
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, grid, records
+from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from dnnsec.package.container import read_package

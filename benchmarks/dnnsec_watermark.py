@@ -32,13 +32,13 @@ from dnnsec.attacks.overwrite import overwrite
 from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.attacks.query_modification import QueryModifier, train_autoencoder
 from dnnsec.package.signing import generate_owner_keys, load_private_key
-from dnnsec.registry import Registry
 from dnnsec.watermark.adapter import LinearHead, predict
 from dnnsec.watermark.baselines import embed_backdoor, trigger_set
 from dnnsec.watermark.bases import decoy_bases, get_domain, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.fingerprint import FingerprintError, read_fingerprint
 from dnnsec.watermark.keys import make_key_set
+from dnnsec.watermark.registry import Registry
 from dnnsec.watermark.service import issue_copy, load_user_keys, owner_key, verify_model
 from dnnsec.watermark.verify import (
     calibrate,
@@ -49,8 +49,8 @@ from dnnsec.watermark.verify import (
 )
 from dnnsec.zoo.build import ZOO, build_zoo, train_zoo_model, zoo_path
 from dnnsec.zoo.data import load_dataset
+from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
-from shared.registry import build_model
 
 ARCH = {"mnist": "mnist_cnn", "cifar10": "resnet8"}
 EXAMPLES = """Examples:

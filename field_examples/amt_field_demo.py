@@ -24,9 +24,9 @@ import numpy as np
 
 import amt.io
 from amt.deadband.process import compensate_record
-from amt.response import apparent_resistivity, phase_deg
+from amt.io.transfer_functions import write_transfer_function
+from amt.mt import apparent_resistivity, phase_deg
 from amt.synth import QUIET_SITE_NO_POWERLINE, Site, Storm, SynthConfig, generate, parse_earth
-from amt.tf.files import write_transfer_function
 from amt.transfer import process_station
 from amt.transfer.cli import summary
 from shared.atomic import write_json_atomic

@@ -5,7 +5,7 @@ Layout for ``model.safetensors``:
 * ``model.safetensors`` - the model's ``state_dict`` (parameters and buffers); a training checkpoint
   adds optimiser tensors under the prefix ``__optimizer__/``.
 * ``model.json`` - ``format``, ``arch`` and ``config`` (to rebuild the model through
-  :mod:`shared.registry`), ``sha256`` of the model tensors (:func:`state_sha256`), ``training_state``
+  :mod:`shared.architectures`), ``sha256`` of the model tensors (:func:`state_sha256`), ``training_state``
   (step, optimiser/scheduler/convergence state as JSON), ``versions`` and free ``extra`` metadata.
 
 Both files are written atomically; loading verifies the hash and refuses a tampered or truncated file.
@@ -26,9 +26,9 @@ import safetensors
 import safetensors.torch
 import torch
 
+from shared.architectures import build_model
 from shared.atomic import atomic_path, write_json_atomic
 from shared.errors import CheckpointError, ConfigError
-from shared.registry import build_model
 
 FORMAT = "amt-dnnsec-checkpoint/1"
 OPTIMIZER_PREFIX = "__optimizer__/"

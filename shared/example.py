@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from shared.architectures import register_model
 from shared.checkpoint import load_checkpoint
 from shared.data import RandomBatches
 from shared.losses import WeightedBCELoss, pos_weight_from_labels
 from shared.metrics import binary_scores, pr_auc, roc_auc
-from shared.registry import register_model
 from shared.seeding import seed_everything, stream_rng
 from shared.trainer import TrainConfig, Trainer
 

@@ -1,6 +1,6 @@
 """Sensor and receiver responses: poles/zeros, frequency tables, delays; apply and remove."""
 
-from amt.calibration.response import (
+from amt.calibration.instrument import (
     CalibrationError,
     CascadeResponse,
     DelayResponse,

@@ -1,6 +1,6 @@
 """Dead-band compensation of AMT transfer functions with detected sferics (Jiang et al., 2023).
 
-Public surface: :func:`compensate` (a station to a compensated :class:`~amt.tf.transfer_function.TransferFunction`),
+Public surface: :func:`compensate` (a station to a compensated :class:`~amt.mt.transfer_function.TransferFunction`),
 :class:`CompensationConfig`, :class:`SfericEvents` with :func:`read_events_csv`, :func:`events_from_labels` and
 :func:`detect_events`, and :func:`find_dead_band`.
 """

@@ -44,9 +44,9 @@ import numpy as np
 
 from amt.deadband.edges import find_dead_band
 from amt.deadband.events import DeadBandError, SfericEvents
+from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
 from amt.spectra import Spectra, SpectraConfig, compute_station_spectra, plan_bands
-from amt.tf.transfer_function import TransferFunction
 from amt.transfer import EstimateConfig, RobustConfig, estimate_transfer_function, process_station
 
 

@@ -8,8 +8,8 @@ import click
 
 from amt.deadband.compensate import compensate
 from amt.deadband.events import SfericEvents, detect_events, read_events_csv
+from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
-from amt.tf.transfer_function import TransferFunction
 
 
 def compensate_record(

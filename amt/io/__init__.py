@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amt.calibration.response import CalibrationError, remove_response
+from amt.calibration.instrument import CalibrationError, remove_response
 from amt.record import ELECTRIC, RecordError, Station, StationRun
 
 #: Suffix -> format name for :func:`write`.

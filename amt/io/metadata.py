@@ -6,7 +6,7 @@ the sample arrays: station id and location, declination, and per run its id, sam
 tilt, dipole length, sensor, response, extra) and the defects found when the run was first read.
 
 Responses are written as tagged dictionaries (``{"type": "poles_zeros", ...}``) so that the classes of
-:mod:`amt.calibration.response` survive a round trip; complex numbers are ``[re, im]`` pairs.
+:mod:`amt.calibration.instrument` survive a round trip; complex numbers are ``[re, im]`` pairs.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 from obspy import UTCDateTime
 
-from amt.calibration.response import (
+from amt.calibration.instrument import (
     CalibrationError,
     CascadeResponse,
     DelayResponse,
@@ -64,7 +64,7 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
             "name": response.name,
         }
     raise RecordError(
-        f"cannot store response of type {type(response).__name__}; use the classes of amt.calibration.response"
+        f"cannot store response of type {type(response).__name__}; use the classes of amt.calibration.instrument"
     )
 
 

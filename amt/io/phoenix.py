@@ -57,7 +57,7 @@ from typing import Any
 import numpy as np
 from obspy import UTCDateTime
 
-from amt.calibration.response import CascadeResponse, FrequencyTableResponse, PoleZeroResponse, Response
+from amt.calibration.instrument import CascadeResponse, FrequencyTableResponse, PoleZeroResponse, Response
 from amt.io.metadata import time_to_str
 from amt.io.quality import assemble_runs
 from amt.record import ChannelMeta, Defect, RecordError, Station, StationRun

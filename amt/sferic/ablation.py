@@ -13,8 +13,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from amt.sferic.evaluate import Scorer
-from amt.sferic.heldout import HELDOUT_SEED, Cell
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
+from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.inference import SfericDetector
 from amt.sferic.train import RunConfig, train
 

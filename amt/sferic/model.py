@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from shared.registry import register_model
+from shared.architectures import register_model
 
 
 def _block(c_in: int, c_out: int, kernel_size: int, signed: bool = False) -> nn.Sequential:

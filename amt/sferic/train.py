@@ -5,7 +5,7 @@ The paper's strategy (Jiang et al., 2023): no fixed training set; every step dra
 cross-entropy with positives up-weighted by ``n_negative / n_positive`` (:class:`shared.losses.WeightedBCELoss`,
 measured on pilot batches unless fixed), and :class:`shared.trainer.Trainer` stops when the smoothed loss
 converges. Afterwards two thresholds are chosen on the validation sets
-(:data:`amt.sferic.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best sample F1)
+(:data:`amt.sferic.evaluation.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best sample F1)
 and the trigger-on level of events (best event F1).
 
 A run is a pure function of its config file: same config, same weights (single-threaded CPU).
@@ -21,20 +21,20 @@ from typing import Any
 import numpy as np
 import torch
 
-from amt.sferic.evaluate import event_scores
+from amt.sferic.evaluation.heldout import VALIDATION_SEED, Cell, check_training_seed, records
+from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.field import SfericLabel
-from amt.sferic.heldout import VALIDATION_SEED, Cell, check_training_seed, records
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import normalise
 from amt.sferic.sampler import CHANNEL_ROWS, SamplerConfig, SfericSource
 from amt.sferic.stitch import predict_proba
+from shared.architectures import build_model
 from shared.checkpoint import save_checkpoint
 from shared.data import RandomBatches
 from shared.errors import ConfigError
 from shared.losses import WeightedBCELoss, pos_weight_from_labels
 from shared.metrics import binary_scores
-from shared.registry import build_model
 from shared.seeding import seed_everything, stream_rng
 from shared.trainer import TrainConfig, Trainer
 

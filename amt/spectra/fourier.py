@@ -4,7 +4,7 @@ For each decimation level the run's good segments (:meth:`amt.record.StationRun.
 tapered windows that never span a gap, each window is demeaned and detrended, tapered and transformed. The
 coefficients are scaled to amplitude spectral density (units per sqrt(Hz), ``sqrt(2 / (fs sum w^2))``),
 recoloured if prewhitened, and calibrated: channels whose units are ``"counts"`` are divided by their
-``ChannelMeta.response`` evaluated at each bin (``amt.calibration.response``), giving mV/km and nT.
+``ChannelMeta.response`` evaluated at each bin (``amt.calibration.instrument``), giving mV/km and nT.
 
 Every window keeps its UTC start time and a weight (1 by default). Callers choose which windows take part through
 :meth:`Spectra.with_window_weights` (weights per window, e.g. from sferic detections) or

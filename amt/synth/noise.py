@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 import scipy.fft
 
-from amt.calibration.response import Response
+from amt.calibration.instrument import Response
 from amt.record import ELECTRIC
 from amt.synth.errors import SynthError
 from shared.seeding import stream_rng

@@ -1,7 +1,7 @@
 """The stated recording chain for raw-count records: sensor, anti-alias low-pass, ADC, channel delay.
 
 Each channel's response (counts per nT, or counts per mV/km) is a
-:class:`~amt.calibration.response.CascadeResponse` of
+:class:`~amt.calibration.instrument.CascadeResponse` of
 
 * the sensor: an induction coil, flat 0.3 V/nT above its 1 Hz high-pass corner with a second-order
   roll-off at 40 kHz; or an electric dipole of ``dipole_length_m`` with a x10 DC-coupled preamplifier
@@ -12,7 +12,7 @@ Each channel's response (counts per nT, or counts per mV/km) is a
 * a multiplexing delay of ``index / (5 rate)`` for the channel's place in ``ex, ey, hx, hy, hz``
   (about 8.3 us per channel at 24 kHz: 15 degrees of phase at 5 kHz).
 
-Processing must remove this response (e.g. :func:`amt.calibration.response.remove_response`) to recover
+Processing must remove this response (e.g. :func:`amt.calibration.instrument.remove_response`) to recover
 the physical field; :mod:`amt.synth.field` applies it exactly in the frequency domain.
 """
 
@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.signal
 
-from amt.calibration.response import CascadeResponse, DelayResponse, PoleZeroResponse
+from amt.calibration.instrument import CascadeResponse, DelayResponse, PoleZeroResponse
 from amt.record import CHANNELS, ELECTRIC
 
 #: ADC gain, counts per volt (24 bit over +-2.5 V).

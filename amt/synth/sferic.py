@@ -23,7 +23,7 @@ from collections.abc import Mapping
 import numpy as np
 import scipy.fft
 
-from amt.calibration.response import Response
+from amt.calibration.instrument import Response
 from amt.synth.earth import Earth
 from amt.synth.stroke import source_spectrum
 from amt.synth.waveguide import Ionosphere, mode_table, propagation

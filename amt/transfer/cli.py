@@ -26,7 +26,7 @@ def _read(path: Path):
 
 def summary(tf) -> list[dict]:
     """Per-frequency JSON records: rho_a (ohm-m) and phase (deg) of xy and yx, coherence, condition, windows."""
-    from amt.response import apparent_resistivity, phase_deg
+    from amt.mt import apparent_resistivity, phase_deg
 
     rho, rho_err = apparent_resistivity(tf.z, tf.frequency_hz, tf.z_var)
     ph, ph_err = phase_deg(tf.z, tf.z_var)
@@ -101,9 +101,9 @@ def process(
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
     from tqdm import tqdm
 
+    from amt.io.transfer_functions import write_transfer_function
+    from amt.mt.transfer_function import TransferFunctionError
     from amt.record import RecordError
-    from amt.tf.files import write_transfer_function
-    from amt.tf.transfer_function import TransferFunctionError
     from amt.transfer import process_station
     from shared.atomic import write_json_atomic
 

@@ -17,7 +17,7 @@ BLAS runs single-threaded here: the regressions' matrices are n x 2, too thin fo
 shared machine OpenBLAS threads spin against other work (measured on test1 under load: 0.18 s with one thread,
 0.50 s with two).
 
-Errors: the jackknife variance (:func:`amt.transfer.errors.jackknife_variance`) is ``z_var``, the one written to
+Errors: the jackknife variance (:func:`amt.transfer.uncertainty.jackknife_variance`) is ``z_var``, the one written to
 EDI files; the parametric variance is kept as ``diagnostics["z_var_parametric"]``.
 
 References
@@ -36,10 +36,10 @@ from dataclasses import dataclass, field
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from amt.mt.transfer_function import TransferFunction
 from amt.spectra import Band, Spectra, SpectraError, plan_bands
-from amt.tf.transfer_function import TransferFunction
-from amt.transfer.errors import jackknife_variance, parametric_variance
 from amt.transfer.regression import RegressionError, RobustConfig, regress
+from amt.transfer.uncertainty import jackknife_variance, parametric_variance
 
 INPUTS = ("hx", "hy")
 OUTPUTS = ("ex", "ey")

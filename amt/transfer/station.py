@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
 from amt.spectra import SpectraConfig, SpectraError, compute_station_spectra
-from amt.tf.transfer_function import TransferFunction
 from amt.transfer.estimate import EstimateConfig, estimate_transfer_function
 
 

@@ -24,8 +24,8 @@ from dnnsec.atomic import atomic_write_bytes
 from dnnsec.package.container import Package, PackageError, package_bytes, read_package
 from dnnsec.protect.advparams import Decisions, classifier_decisions, search_perturbations
 from dnnsec.protect.key import KeyEntry, ProtectionKey, float_bits, key_to_bytes, read_key, restore_state
+from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
-from shared.registry import build_model
 
 PAPER = ("Xue et al., AdvParams: An Active DNN Intellectual Property Protection Technique via Adversarial "
          "Perturbation Based Parameter Encryption, IEEE TETC")

@@ -16,10 +16,10 @@ import click
 import torch
 
 from dnnsec.package.signing import OwnerKeyError, load_private_key, load_public_key
-from dnnsec.registry import Registry, RegistryError
 from dnnsec.watermark.bases import domain_names
 from dnnsec.watermark.embed import EmbedConfig
 from dnnsec.watermark.keys import KeySetError
+from dnnsec.watermark.registry import Registry, RegistryError
 from shared.errors import CheckpointError, ConfigError
 
 _ERRORS = (RegistryError, KeySetError, OwnerKeyError, CheckpointError, ConfigError, FileNotFoundError, ValueError)

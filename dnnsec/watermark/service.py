@@ -23,11 +23,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from torch import nn
 
-from dnnsec.registry import CopyRecord, KeyImageRecord, Registry, RegistryError, User
 from dnnsec.watermark.adapter import LinearHead, OutputAdapter
 from dnnsec.watermark.bases import Domain, decoy_bases, get_domain, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.keys import KeySet, KeySetError, load_key_set, make_key_set, png_sha256, save_key_set
+from dnnsec.watermark.registry import CopyRecord, KeyImageRecord, Registry, RegistryError, User
 from dnnsec.watermark.verify import Calibration, ModelEvidence, UserEvidence, calibrate, model_evidence
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
 

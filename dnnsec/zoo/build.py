@@ -17,9 +17,9 @@ from torch.nn import functional as F
 import dnnsec.zoo.models  # noqa: F401  (registers the architectures)
 from dnnsec.zoo.augment import random_crop_flip
 from dnnsec.zoo.data import ImageSet, load_dataset
+from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import TensorBatches
-from shared.registry import build_model
 from shared.seeding import seed_everything
 from shared.trainer import Trainer
 

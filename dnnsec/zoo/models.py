@@ -1,4 +1,4 @@
-"""Zoo architectures, registered in ``shared.registry`` on import.
+"""Zoo architectures, registered in ``shared.architectures`` on import.
 
 - ``mnist_cnn``: a three-convolution CNN with batch normalisation for 1x28x28 inputs (~24 k parameters).
 - ``resnet8`` / ``resnet20``: CIFAR-style residual networks (He et al., "Deep Residual Learning for Image
@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from shared.registry import register_model
+from shared.architectures import register_model
 
 
 def _conv_bn(c_in: int, c_out: int, stride: int = 1) -> list[nn.Module]:

@@ -10,7 +10,7 @@ import scipy.signal
 from obspy import UTCDateTime
 
 import amt.io
-from amt.calibration.response import (
+from amt.calibration.instrument import (
     CalibrationError,
     CascadeResponse,
     DelayResponse,
@@ -230,7 +230,7 @@ def test_phoenix_e_channels_calibrate_to_mv_per_km():
 
 # -- Metronix coil tables ---------------------------------------------------------------------------------
 def test_metronix_text_table_is_read_per_chopper_state(tmp_path):
-    from amt.io.metronix import load_metronix_coil_table
+    from amt.calibration.metronix import load_metronix_coil_table
 
     p = tmp_path / "MFS06e612.txt"
     p.write_text(
@@ -256,7 +256,7 @@ def test_metronix_text_table_is_read_per_chopper_state(tmp_path):
 def test_metronix_json_calibration_states_its_units(tmp_path):
     import json
 
-    from amt.io.metronix import load_metronix_coil_table
+    from amt.calibration.metronix import load_metronix_coil_table
 
     p = tmp_path / "084_ADU-07e_C002_THx_128Hz.json"
     p.write_text(

@@ -11,7 +11,7 @@ import pytest
 from obspy import UTCDateTime
 
 import amt.io
-from amt.calibration.response import DelayResponse, apply_response
+from amt.calibration.instrument import DelayResponse, apply_response
 from amt.io.phoenix import read_phoenix
 from amt.record import ChannelMeta, Station, StationRun
 from shared.paths import data_root

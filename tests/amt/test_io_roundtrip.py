@@ -7,7 +7,7 @@ import pytest
 from obspy import Stream, Trace, UTCDateTime
 
 import amt.io
-from amt.calibration.response import CascadeResponse, DelayResponse, FrequencyTableResponse, PoleZeroResponse
+from amt.calibration.instrument import CascadeResponse, DelayResponse, FrequencyTableResponse, PoleZeroResponse
 from amt.record import ChannelMeta, Defect, RecordError, Station, StationRun
 
 SUFFIXES = (".h5", ".mth5", ".mseed", ".npz")

@@ -9,8 +9,8 @@ import torch
 from torch import nn
 
 import dnnsec.zoo  # noqa: F401  (registers the zoo architectures)
+from shared.architectures import register_model
 from shared.checkpoint import save_checkpoint
-from shared.registry import register_model
 
 
 @register_model("dnnsec_test_mlp")

@@ -17,9 +17,9 @@ from dnnsec.package.container import read_package
 from dnnsec.package.protected import decrypt_package, encrypt_checkpoint
 from dnnsec.package.signing import load_private_key, load_public_key
 from dnnsec.protect.advparams import binary_segmenter_decisions, percentile_bounds, search_perturbations
+from shared.architectures import build_model, register_model
 from shared.checkpoint import read_sidecar, save_checkpoint, state_sha256
 from shared.metrics import binary_scores
-from shared.registry import build_model, register_model
 
 THRESHOLD = 1.5  # |x| above this marks a positive sample
 

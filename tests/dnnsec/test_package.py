@@ -41,7 +41,7 @@ def test_round_trip_restores_the_hash_exactly(tmp_path, checkpoint, owner, encry
 
 def test_encrypted_package_model_is_near_chance(owner, encrypted, blobs_test):
     from dnnsec.package.protected import describe
-    from shared.registry import build_model
+    from shared.architectures import build_model
 
     package = read_package(encrypted.package, load_public_key(owner[1]))
     model = build_model(package.header["arch"], package.header["config"])

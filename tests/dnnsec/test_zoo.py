@@ -11,7 +11,7 @@ import torch
 from dnnsec.zoo import build as zoo_build
 from dnnsec.zoo.augment import random_crop_flip
 from dnnsec.zoo.data import DataError, load_cifar10, load_mnist, load_samples
-from shared.registry import build_model
+from shared.architectures import build_model
 
 
 def _conv(c_in, c_out, k=3):

@@ -3,9 +3,9 @@ import json
 import pytest
 import torch
 
+from shared.architectures import build_model, register_model
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
 from shared.errors import CheckpointError, ConfigError
-from shared.registry import build_model, register_model
 
 
 @register_model("test_bn_cnn")

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 import torch
 
+from shared.architectures import register_model
 from shared.data import RandomBatches, TensorBatches
 from shared.errors import ConfigError, TrainingError
 from shared.losses import WeightedBCELoss
-from shared.registry import register_model
 from shared.trainer import TrainConfig, Trainer
 
 

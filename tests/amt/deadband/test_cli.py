@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from amt.deadband import DeadBandError, compensate, read_events_csv
 from amt.io import write
+from amt.io.transfer_functions import read_transfer_function
 from amt.sferic.cli import detect
-from amt.tf.files import read_transfer_function
 from amt.transfer.cli import process
 
 

@@ -7,10 +7,10 @@ import pytest
 
 from amt.deadband import compensate, find_dead_band
 from amt.deadband.edges import notch_deficit_db
-from amt.response import apparent_resistivity, phase_deg
+from amt.io.transfer_functions import read_transfer_function, write_transfer_function
+from amt.mt import apparent_resistivity, phase_deg
 from amt.spectra import SpectraConfig, compute_station_spectra
 from amt.synth.waveguide import ionosphere
-from amt.tf.files import read_transfer_function, write_transfer_function
 
 #: Garcia & Jones (2002): the AMT dead band lies at about 1-5 kHz.
 NOMINAL_HZ = (1000.0, 5000.0)

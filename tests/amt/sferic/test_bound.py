@@ -3,9 +3,9 @@ and the two ends of the SNR range on held-out cells."""
 
 import numpy as np
 
-from amt.sferic.bound import cell_reference, count_runs, record_statistics
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
+from amt.sferic.evaluation.reference import cell_reference, count_runs, record_statistics
 from amt.sferic.field import FieldConfig, SfericLabel, SynthRecord
-from amt.sferic.heldout import HELDOUT_SEED, Cell
 
 
 def _white_record(template: np.ndarray, offsets: list[int], n: int, seed: int) -> SynthRecord:

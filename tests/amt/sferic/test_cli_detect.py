@@ -9,7 +9,7 @@ from obspy import UTCDateTime
 import amt.io
 from amt.cli import main
 from amt.record import Station
-from amt.sferic.evaluate import event_scores
+from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.field import FieldConfig, synthesize, to_run
 from shared.seeding import stream_rng
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell, records
 from amt.sferic.field import (
     RATE_HZ,
     FieldConfig,
@@ -10,7 +11,6 @@ from amt.sferic.field import (
     mode_attenuation_db_per_mm,
     synthesize,
 )
-from amt.sferic.heldout import HELDOUT_SEED, Cell, records
 
 
 def test_label_interval_of_a_boxcar_holds_five_to_ninety_five_percent():

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from amt.record import Defect, RecordError, StationRun
-from amt.sferic.evaluate import event_scores
+from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.field import FieldConfig, synthesize, to_run
 from shared.seeding import stream_rng
 

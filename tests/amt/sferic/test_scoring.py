@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from amt.sferic.evaluate import event_scores
+from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.events import to_mask
 from amt.sferic.field import SfericLabel
 from amt.sferic.preprocess import highpass

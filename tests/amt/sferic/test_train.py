@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from amt.cli import main
 from amt.sferic.ablation import run
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.field import SfericLabel
-from amt.sferic.heldout import HELDOUT_SEED, Cell
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import SfericUNet
 from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from amt.calibration.response import remove_response
+from amt.calibration.instrument import remove_response
 from amt.record import StationRun
 from amt.synth import QUIET, Site, Storm, SynthConfig, generate, parse_earth
 

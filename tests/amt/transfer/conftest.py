@@ -22,7 +22,7 @@ def test1_station(shared_data: Path) -> Station:
 @pytest.fixture(scope="session")
 def test1_emtf(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     """EMTF's robust single-station result: (periods s ascending, Z (n, 2, 2)) in our convention."""
-    from amt.tf.files import read_transfer_function
+    from amt.io.transfer_functions import read_transfer_function
 
     path = shared_data / "amt" / "emtf_synthetic" / "test1.zss"
     tf = read_transfer_function(path, negate_impedance=True)

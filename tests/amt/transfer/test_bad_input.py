@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from obspy import UTCDateTime
 
+from amt.io.transfer_functions import read_transfer_function, write_transfer_function
 from amt.record import Defect, Station
 from amt.spectra import SpectraConfig, SpectraError, compute_spectra
-from amt.tf.files import read_transfer_function, write_transfer_function
 from amt.transfer import EstimateConfig, estimate_transfer_function, process_station
 from amt.transfer.regression import RegressionError, RobustConfig, regress
 from tests.amt.transfer.synthetic import make_run, sources

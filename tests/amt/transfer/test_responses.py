@@ -11,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amt.response import apparent_resistivity, determinant, phase_deg, phase_tensor
-from amt.tf import TransferFunction
-from amt.tf.files import read_transfer_function
+from amt.io.transfer_functions import read_transfer_function
+from amt.mt import TransferFunction, apparent_resistivity, determinant, phase_deg, phase_tensor
 from shared.paths import data_root
 from tests.amt.transfer.synthetic import halfspace_z
 

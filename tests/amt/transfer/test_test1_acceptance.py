@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from amt.mt import apparent_resistivity, phase_deg
 from amt.record import Station
-from amt.response import apparent_resistivity, phase_deg
 from amt.spectra import compute_spectra
 from amt.transfer import estimate_transfer_function
 

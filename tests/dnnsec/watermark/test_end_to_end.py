@@ -27,9 +27,9 @@ from dnnsec.watermark.bases import decoy_bases, get_domain, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.keys import make_key_set
 from dnnsec.watermark.stego import read_png, write_png
+from shared.architectures import register_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import TensorBatches
-from shared.registry import register_model
 from shared.trainer import Trainer
 
 N_TRAIN, N_KEYS, STEPS = 4000, 10, 200

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dnnsec.registry import KeyImageRecord, Registry, RegistryError
+from dnnsec.watermark.registry import KeyImageRecord, Registry, RegistryError
 
 N_PROCESSES = 4
 COPIES_EACH = 15

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from amt.response.propagation import propagate
+from amt.mt.propagation import propagate
 
 _NAMES = ("phi_max", "phi_min", "alpha", "beta", "ellipticity", "azimuth")
 

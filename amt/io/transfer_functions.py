@@ -10,7 +10,7 @@ carries ``z_var``, which the estimator fills with the jackknife variance. EMTF X
 refused for those formats. Z-files have no empty value: only frequencies with all four elements and their
 variances are written to them (:func:`complete_frequencies`), and since their period field has 5 decimals, AMT
 periods below 0.1 s are refused (use EDI or XML). Z-files hold variances in EMTF's factorised form
-(:func:`amt.tf.mtmeta.zfile_error_terms`).
+(:func:`amt.io.mtmeta.zfile_error_terms`).
 
 EMTF's own Z-files and real-data EDIs are in this package's convention (phi_xy in (0, 90) deg for a 1-D earth), so no
 sign change is made by default. EMTF's *synthetic* test records (``test1.asc`` and its ``test1.zss``) carry the
@@ -27,8 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
-from amt.tf.mtmeta import from_mt_tf, to_mt_tf
-from amt.tf.transfer_function import TransferFunction, TransferFunctionError
+from amt.io.mtmeta import from_mt_tf, to_mt_tf
+from amt.mt.transfer_function import TransferFunction, TransferFunctionError
 
 #: File suffixes written (and read) through mt_metadata.
 ZFILES = (".zmm", ".zrr", ".zss")

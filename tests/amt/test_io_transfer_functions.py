@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from amt.tf import TransferFunction, TransferFunctionError
-from amt.tf.files import (
+from amt.io.transfer_functions import (
     READABLE,
     ZFILE_MIN_PERIOD_S,
     complete_frequencies,
     read_transfer_function,
     write_transfer_function,
 )
+from amt.mt import TransferFunction, TransferFunctionError
 from shared.paths import data_root
 
 TF_DIR = data_root() / "amt" / "transfer_functions"

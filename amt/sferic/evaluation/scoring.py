@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from amt.sferic.evaluation.heldout import Cell, records
 from amt.sferic.events import to_mask
 from amt.sferic.field import SfericLabel, SynthRecord
-from amt.sferic.heldout import Cell, records
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass, robust_scale
 from amt.sferic.sampler import CHANNEL_ROWS

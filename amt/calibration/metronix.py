@@ -10,7 +10,7 @@ Two carriers of the same table are read:
 Amplitudes in ``mV/nT`` or ``V/nT`` are converted to V/nT; amplitudes normalised by frequency
 (``V/(nT*Hz)``, ``mV/nT/Hz``; the classic Metronix text tables) are multiplied by f first. Phases in
 degrees (or radians, if the JSON says so). The result is a
-:class:`~amt.calibration.response.FrequencyTableResponse` in V per nT, per chopper state.
+:class:`~amt.calibration.instrument.FrequencyTableResponse` in V per nT, per chopper state.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from amt.calibration.response import CalibrationError, FrequencyTableResponse
+from amt.calibration.instrument import CalibrationError, FrequencyTableResponse
 from amt.record import RecordError
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"

@@ -1,9 +1,9 @@
 """Rebuild the held-out sets from their seeds, rerun every metric with the shipped weights, compare.
 
-``python -m amt.sferic.results`` prints the weights' SHA-256, tunes the STA/LTA baseline on the validation
+``python -m benchmarks.amt_sferic_results`` prints the weights' SHA-256, tunes the STA/LTA baseline on the validation
 sets, scores the full CNN, the fast path and STA/LTA on every held-out cell (SNR x day/night) and on the
 second sferic model never seen in training, scores the clairvoyant matched-filter reference
-(:mod:`amt.sferic.bound`) on the same cells, prints the tables and the acceptance checks, and compares every
+(:mod:`amt.sferic.evaluation.reference`) on the same cells, prints the tables and the acceptance checks, and compares every
 figure with the metrics JSON shipped beside the weights (exit status 1 on a difference).
 ``--write`` stores the figures instead (what the trainer of new default weights runs once).
 """
@@ -20,7 +20,7 @@ import click
 import torch
 from tqdm.auto import tqdm
 
-from amt.sferic.heldout import HELDOUT_SEED, VALIDATION_SEED, grid, records
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, VALIDATION_SEED, grid, records
 from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import highpass
@@ -52,8 +52,8 @@ def tune_stalta(channels: tuple[str, ...]) -> tuple[StaLta, float]:
 
 def compute(weights: str | Path = DEFAULT_WEIGHTS, n_records: int = 4, progress: bool = True) -> dict[str, Any]:
     """Every figure of the README's sferic results, as a JSON-able dict."""
-    from amt.sferic.bound import cell_reference
-    from amt.sferic.evaluate import Scorer, score_synth_windows
+    from amt.sferic.evaluation.reference import cell_reference
+    from amt.sferic.evaluation.scoring import Scorer, score_synth_windows
 
     torch.set_num_threads(1)
     det = SfericDetector.from_checkpoint(weights)
@@ -153,7 +153,7 @@ def format_table(res: dict[str, Any]) -> str:
 
 
 def format_reference(res: dict[str, Any]) -> str:
-    """One line per cell: the clairvoyant matched-filter reference (:mod:`amt.sferic.bound`)."""
+    """One line per cell: the clairvoyant matched-filter reference (:mod:`amt.sferic.evaluation.reference`)."""
     lines = [
         "clairvoyant matched-filter reference (exact waveforms and positions known, oracle threshold):",
         f"{'cell':28s} {'F1':>6s} {'evR':>6s} {'evP':>6s} {'false/s':>7s} {'level':>6s} {'d':>6s}",
@@ -167,8 +167,8 @@ def format_reference(res: dict[str, Any]) -> str:
 
 
 @click.command(
-    epilog="Examples:\n\n  python -m amt.sferic.results\n\n"
-    "  python -m amt.sferic.results --weights runs/x/model.safetensors --write runs/x/metrics.json"
+    epilog="Examples:\n\n  python -m benchmarks.amt_sferic_results\n\n"
+    "  python -m benchmarks.amt_sferic_results --weights runs/x/model.safetensors --write runs/x/metrics.json"
 )
 @click.option(
     "--weights",

@@ -1,4 +1,4 @@
-"""Conversion between :class:`~amt.tf.TransferFunction` and mt_metadata's ``TF`` (mt_metadata 1.0.12).
+"""Conversion between :class:`~amt.mt.TransferFunction` and mt_metadata's ``TF`` (mt_metadata 1.0.12).
 
 mt_metadata holds errors as standard deviations (``impedance_error = sqrt(ZVAR)``) and marks a missing element as
 0, which its EDI writer writes as the EDI empty value 1.0E32 and its reader turns back into 0. Here a missing element
@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 from mt_metadata.transfer_functions.core import TF
 
-from amt.tf.transfer_function import TransferFunction, TransferFunctionError
+from amt.mt.transfer_function import TransferFunction, TransferFunctionError
 
 
 def _missing_to_zero(x: np.ndarray | None) -> np.ndarray | None:

@@ -35,9 +35,9 @@ import numpy as np
 import scipy.fft
 import scipy.signal
 
+from amt.sferic.evaluation.heldout import Cell, records
 from amt.sferic.events import hysteresis
 from amt.sferic.field import SynthRecord
-from amt.sferic.heldout import Cell, records
 
 #: Noise runs closer than this merge into one false event, s.
 MERGE_S = 1e-3

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amt.response.propagation import propagate
+from amt.mt.propagation import propagate
 
 
 def _period(frequency_hz: np.ndarray) -> np.ndarray:
