@@ -1,14 +1,15 @@
 """The ``amt`` command line: one group, subcommands loaded lazily so start-up stays fast.
 
 Each subcommand lives beside the code it drives (``amt/<area>/cli.py``) and is listed in
-:data:`COMMANDS` as ``name -> "module:attribute"``.
+:data:`COMMANDS` as ``name -> "module:attribute"``. Errors on bad input end in one line and exit status 2
+(:mod:`shared.cli`).
 """
 
 from __future__ import annotations
 
-import importlib
-
 import click
+
+from shared.cli import CommandGroup
 
 #: Subcommand name -> "module:click command" (imported only when used or listed).
 COMMANDS: dict[str, str] = {
@@ -20,25 +21,8 @@ COMMANDS: dict[str, str] = {
 }
 
 
-class LazyGroup(click.Group):
-    """A click group whose subcommands are imported on first use."""
-
-    def __init__(self, *args, lazy: dict[str, str], **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self._lazy = lazy
-
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(set(super().list_commands(ctx)) | set(self._lazy))
-
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self._lazy:
-            module_name, attr = self._lazy[cmd_name].split(":")
-            return getattr(importlib.import_module(module_name), attr)
-        return super().get_command(ctx, cmd_name)
-
-
 @click.group(
-    cls=LazyGroup,
+    cls=CommandGroup,
     lazy=COMMANDS,
     context_settings={"help_option_names": ["-h", "--help"]},
     epilog="Examples:\n\n  amt COMMAND --help",

@@ -21,6 +21,7 @@ import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
 from amt.calibration.instrument import Response
+from amt.errors import AmtError
 
 #: Channel names in canonical order.
 CHANNELS: tuple[str, ...] = ("ex", "ey", "hx", "hy", "hz")
@@ -28,7 +29,7 @@ ELECTRIC: tuple[str, ...] = ("ex", "ey")
 MAGNETIC: tuple[str, ...] = ("hx", "hy", "hz")
 
 
-class RecordError(ValueError):
+class RecordError(AmtError):
     """A record is unusable or inconsistent; the message names the record and the problem."""
 
 

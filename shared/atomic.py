@@ -1,6 +1,8 @@
 """Atomic file writes: write to a temporary file in the target folder, then rename over the target.
 
-A reader never sees a half-written file, and a failed write leaves the old file (or none) in place.
+A reader never sees a half-written file, and a failed write leaves the old file (or none) in place. This is the
+project's one writer: every package writes its outputs through :func:`atomic_paths` / :func:`atomic_path` or the
+two helpers built on them.
 """
 
 from __future__ import annotations
@@ -14,46 +16,68 @@ from pathlib import Path
 from typing import Any
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success rename it to ``path``, on error delete it.
-
-    The file gets permission bits ``mode`` (e.g. ``0o600`` for secrets) or, by default, those a plain
-    ``open()`` would give under the current umask.
-
-    Examples
-    --------
-    >>> with atomic_path("out.bin") as tmp:  # doctest: +SKIP
-    ...     tmp.write_bytes(b"...")
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        if tmp.exists():  # mkstemp creates 0600
-            os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
 
 
+def _fsync(path: Path) -> None:
+    with open(path, "rb+") as fh:
+        os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def atomic_paths(*targets: str | Path, mode: int | None = None) -> Iterator[list[Path]]:
+    """Yield temporary paths beside ``targets``; on success sync and rename each onto its target, else delete them.
+
+    Missing parent folders are created. The temporary files keep the target's suffix (some writers pick the format
+    from it). The renames happen only after the body finished without an exception, so a failed write never leaves
+    a half-written file under a target name (and an existing target stays untouched). Each file gets permission bits
+    ``mode`` (e.g. ``0o600`` for secrets) or, by default, those a plain ``open()`` would give under the umask.
+
+    Examples
+    --------
+    >>> with atomic_paths("a.mseed", "a.mseed.json") as (data, sidecar):  # doctest: +SKIP
+    ...     data.write_bytes(b"..."); sidecar.write_text("{}")
+    """
+    finals = [Path(t) for t in targets]
+    temps: list[Path] = []
+    try:
+        for final in finals:
+            final.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{final.stem}.", suffix=f".part{final.suffix}", dir=final.parent)
+            os.close(fd)
+            temps.append(Path(name))
+        yield list(temps)
+        for tmp, final in zip(temps, finals, strict=True):
+            if tmp.exists():  # mkstemp creates 0600
+                os.chmod(tmp, (0o666 & ~_umask()) if mode is None else mode)
+                _fsync(tmp)
+            os.replace(tmp, final)
+        temps = []
+    finally:
+        for tmp in temps:
+            tmp.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
+    """:func:`atomic_paths` for one target: yield its temporary path.
+
+    Examples
+    --------
+    >>> with atomic_path("out.bin") as tmp:  # doctest: +SKIP
+    ...     tmp.write_bytes(b"...")
+    """
+    with atomic_paths(path, mode=mode) as (tmp,):
+        yield tmp
+
+
 def write_bytes_atomic(path: str | Path, data: bytes, mode: int | None = None) -> Path:
-    """Write ``data`` to ``path`` atomically (permission bits ``mode``, see :func:`atomic_path`); return the path."""
+    """Write ``data`` to ``path`` atomically (permission bits ``mode``, see :func:`atomic_paths`); return the path."""
     with atomic_path(path, mode) as tmp:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        tmp.write_bytes(data)
     return Path(path)
 
 

@@ -20,8 +20,10 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import scipy.fft
 
+from amt.errors import AmtError
 
-class CalibrationError(ValueError):
+
+class CalibrationError(AmtError):
     """A response is malformed or cannot be applied; the message names the response and the problem."""
 
 

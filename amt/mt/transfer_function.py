@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from amt.errors import AmtError
 
-class TransferFunctionError(ValueError):
+
+class TransferFunctionError(AmtError):
     """A transfer function is inconsistent or cannot be converted; the message names it and the problem."""
 
 

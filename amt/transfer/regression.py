@@ -39,8 +39,10 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.special
 
+from amt.errors import AmtError
 
-class RegressionError(ValueError):
+
+class RegressionError(AmtError):
     """A regression has no solution (too few data, singular inputs); the message says which."""
 
 

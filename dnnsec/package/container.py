@@ -26,6 +26,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from dnnsec.atomic import atomic_write_bytes
+from dnnsec.errors import DnnsecError
 from dnnsec.package.signing import fingerprint
 from shared.checkpoint import state_sha256
 
@@ -34,7 +35,7 @@ SIGNATURE_BYTES = 64
 _U64 = struct.Struct("<Q")
 
 
-class PackageError(RuntimeError):
+class PackageError(DnnsecError):
     """A package is truncated, malformed, tampered with, or signed by someone other than the pinned owner."""
 
 

@@ -15,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dnnsec.atomic import atomic_write_bytes
+from dnnsec.errors import DnnsecError
 
 
-class OwnerKeyError(RuntimeError):
+class OwnerKeyError(DnnsecError):
     """An owner key file is missing, unreadable, not Ed25519, or its password is wrong."""
 
 

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from dnnsec.atomic import atomic_write_bytes
+from dnnsec.errors import DnnsecError
 from shared.checkpoint import state_sha256
 
 KEY_FORMAT = "dnnsec-advparams-key"
@@ -35,7 +36,7 @@ SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**15, 8, 1
 MIN_SCRYPT_N = 2**15
 
 
-class KeyFileError(RuntimeError):
+class KeyFileError(DnnsecError):
     """A key file is unreadable, wrong for its package, or does not restore the protected model."""
 
 

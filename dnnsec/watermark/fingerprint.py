@@ -19,6 +19,7 @@ import numpy as np
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dnnsec.errors import DnnsecError
 from dnnsec.watermark.stego import content_bits, embed_lsb, extract_lsb
 
 VERSION = 1
@@ -28,7 +29,7 @@ SIGNATURE_BYTES = 64
 PAYLOAD_BYTES = _FIELDS.size + SIGNATURE_BYTES
 
 
-class FingerprintError(ValueError):
+class FingerprintError(DnnsecError):
     """A key image's fingerprint is missing, malformed, or not signed by the owner."""
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from dnnsec.errors import DnnsecError
 from dnnsec.watermark.bases import Domain, user_bases
 from dnnsec.watermark.fingerprint import FingerprintError, fingerprint_image, read_fingerprint
 from dnnsec.watermark.stego import StegoError, read_png, write_png
 
 
-class KeySetError(ValueError):
+class KeySetError(DnnsecError):
     """A key set is incomplete, unreadable, or belongs to another user."""
 
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from dnnsec.errors import DnnsecError
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS users (
@@ -60,7 +62,7 @@ CREATE TABLE IF NOT EXISTS calibrations (domain TEXT PRIMARY KEY, value TEXT NOT
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class RegistryError(RuntimeError):
+class RegistryError(DnnsecError):
     """A registry operation is refused: unknown or duplicate user, duplicate copy, unreadable database."""
 
 

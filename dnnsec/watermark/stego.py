@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dnnsec.errors import DnnsecError
 from shared.atomic import write_bytes_atomic
 
 MAGIC = b"\xf1\x9e"
@@ -28,7 +29,7 @@ _CRC = struct.Struct(">I")
 OVERHEAD_BYTES = _HEADER.size + _CRC.size
 
 
-class StegoError(ValueError):
+class StegoError(DnnsecError):
     """An image cannot carry, or does not carry, a readable payload; the message says why."""
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from dnnsec.errors import DnnsecError
 from shared.atomic import atomic_path
 from shared.metrics import clean_accuracy
 from shared.paths import cache_root, data_root
@@ -29,7 +30,7 @@ MNIST_MEAN_STD = ((0.1307,), (0.3081,))
 CIFAR10_MEAN_STD = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
 
 
-class DataError(RuntimeError):
+class DataError(DnnsecError):
     """A data file is missing or malformed; the message names the file and the problem."""
 
 
