@@ -28,13 +28,6 @@ class SampleSource(Protocol):
         ...
 
 
-class StepBatches(Protocol):
-    """Batches addressed by training step."""
-
-    def batch(self, step: int) -> Batch:  # pragma: no cover - protocol
-        ...
-
-
 def _to_tensor(a: Any) -> torch.Tensor:
     if isinstance(a, torch.Tensor):
         return a

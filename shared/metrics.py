@@ -1,4 +1,4 @@
-"""Classification metrics in NumPy, and model-level helpers (clean accuracy, attack success rate).
+"""Classification metrics in NumPy, and the model-level clean accuracy.
 
 Binary conventions: labels and predictions are 0/1 (booleans accepted). When a ratio's denominator is 0
 (e.g. precision with no predicted positives) it takes ``zero_division`` (default 0.0), except where both
@@ -177,21 +177,3 @@ def clean_accuracy(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor,
     """Clean accuracy (CA): accuracy of ``model`` on benign ``(x, y)`` batches."""
     pred, true = predict_classes(model, batches)
     return multiclass_accuracy(true, pred)
-
-
-def attack_success_rate(
-    model: torch.nn.Module,
-    batches: Iterable[tuple[torch.Tensor, torch.Tensor]],
-    target: int,
-    exclude_target: bool = True,
-) -> float:
-    """Attack success rate (ASR): fraction of triggered inputs classified as ``target``.
-
-    ``batches`` yield triggered inputs with their *original* labels; samples whose original label is
-    already ``target`` are excluded when ``exclude_target`` (the usual definition).
-    """
-    pred, true = predict_classes(model, batches)
-    keep = true != target if exclude_target else np.ones_like(true, dtype=bool)
-    if not keep.any():
-        raise ValueError("no samples left after excluding the target class")
-    return float(np.mean(pred[keep] == target))
