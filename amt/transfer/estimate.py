@@ -232,30 +232,46 @@ def estimate_transfer_function(
     SpectraError
         If a channel is missing or no frequency at all can be estimated.
     """
+    _check_channels(levels, remote)
+    first = levels[0]
+    with_tipper = all("hz" in s.channels for s in levels)
+    bands, targets = _plan(levels, frequencies_hz, config)
+    by_target = {b.target_hz: b for b in bands}
+    with threadpool_limits(limits=1, user_api="blas"):
+        rows = [_estimate_target(float(f), by_target, levels, remote, config, with_tipper) for f in targets]
+    return _assemble(first.station, rows, targets, with_tipper)
+
+
+def _check_channels(levels: Sequence[Spectra], remote: Sequence[Spectra] | None) -> None:
+    """Refuse spectra without the channels an impedance (and a remote reference) needs."""
     if not levels:
         raise SpectraError("no spectra: the record holds fewer windows than one level needs")
-    first = levels[0]
     for s in levels:
         missing = [c for c in (*OUTPUTS, *INPUTS) if c not in s.channels]
         if missing:
             raise SpectraError(f"{s.station}: missing channel(s) {missing} needed for an impedance")
-    if remote is not None:
-        for s in remote:
-            missing = [c for c in INPUTS if c not in s.channels]
-            if missing:
-                raise SpectraError(f"remote {s.station}: missing channel(s) {missing}")
-    with_tipper = all("hz" in s.channels for s in levels)
+    for s in remote or ():
+        missing = [c for c in INPUTS if c not in s.channels]
+        if missing:
+            raise SpectraError(f"remote {s.station}: missing channel(s) {missing}")
+
+
+def _plan(
+    levels: Sequence[Spectra], frequencies_hz: np.ndarray | None, config: EstimateConfig
+) -> tuple[list, np.ndarray]:
+    """The bands the levels resolve and the target frequencies (Hz, descending) to estimate at."""
     requested = None if frequencies_hz is None else np.unique(np.asarray(frequencies_hz, dtype=float))
     bands = plan_bands(levels, requested, config.per_decade, config.min_bin)
-    if frequencies_hz is None:
-        targets = np.array([b.target_hz for b in bands])
-        if len(targets) == 0:
-            raise SpectraError(f"{first.station}: record too short for any band (window {first.window_length})")
-    else:
-        targets = requested[::-1]
-    by_target = {b.target_hz: b for b in bands}
-    with threadpool_limits(limits=1, user_api="blas"):
-        rows = [_estimate_target(float(f), by_target, levels, remote, config, with_tipper) for f in targets]
+    if requested is not None:
+        return bands, requested[::-1]
+    if not bands:
+        first = levels[0]
+        raise SpectraError(f"{first.station}: record too short for any band (window {first.window_length})")
+    return bands, np.array([b.target_hz for b in bands])
+
+
+def _assemble(station: str, rows: list, targets: np.ndarray, with_tipper: bool) -> TransferFunction:
+    """One :class:`TransferFunction` from the per-target rows ``(frequency_hz, (result, level) | None, flag)``."""
     n = len(rows)
     z = np.full((n, 2, 2), np.nan + 0j)
     z_var = np.full((n, 2, 2), np.nan)
@@ -275,11 +291,9 @@ def estimate_transfer_function(
         res, lev = payload
         z[i], z_var[i], z_par[i], tip[i], tip_var[i] = res.z, res.z_var, res.z_var_par, res.tip, res.tip_var
         coh[i], cond[i], n_win[i], n_pts[i], level[i] = res.coherence, res.condition, res.n_windows, res.n_points, lev
-    freqs = np.array([r[0] for r in rows])
-    target = np.asarray(targets, dtype=float)
     return TransferFunction(
-        station=first.station,
-        frequency_hz=freqs,
+        station=station,
+        frequency_hz=np.array([r[0] for r in rows]),
         z=z,
         z_var=z_var,
         tipper=tip if with_tipper else None,
@@ -291,7 +305,7 @@ def estimate_transfer_function(
             "n_windows": n_win,
             "n_points": n_pts,
             "level": level,
-            "target_hz": target,
+            "target_hz": np.asarray(targets, dtype=float),
             "z_var_parametric": z_par,
         },
     )
