@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 import numpy as np
 
+from amt.io import write
 from amt.record import RecordError
 from amt.synth.earth import parse_earth
 from amt.synth.field import Site, SynthConfig, Synthesis, generate
@@ -111,34 +112,30 @@ def synth(
 
     Several stations are written as OUT with the station name before the suffix (e.g. rr_S01.h5).
     """
-    try:
-        if stations < 1:
-            raise RecordError(f"--stations must be >= 1, got {stations}")
-        earth = parse_earth(earth_spec)
-        sites = tuple(
-            Site(name=f"S{j:02d}", earth=earth, north_m=1000.0 * j, noise=NoiseModel()) for j in range(stations)
-        )
-        config = SynthConfig(
-            duration_s=duration,
-            rate_hz=rate,
-            sferic_rate_hz=sferic_rate,
-            night=night,
-            sites=sites,
-            counts=counts,
-            burst=_burst(burst),
-            seed=seed,
-        )
-        from amt.io import write
+    if stations < 1:
+        raise RecordError(f"--stations must be >= 1, got {stations}")
+    earth = parse_earth(earth_spec)
+    sites = tuple(
+        Site(name=f"S{j:02d}", earth=earth, north_m=1000.0 * j, noise=NoiseModel()) for j in range(stations)
+    )
+    config = SynthConfig(
+        duration_s=duration,
+        rate_hz=rate,
+        sferic_rate_hz=sferic_rate,
+        night=night,
+        sites=sites,
+        counts=counts,
+        burst=_burst(burst),
+        seed=seed,
+    )
 
-        result = generate(config, progress=True)
-        paths = []
-        for st in result.stations:
-            path = out if stations == 1 else out.with_name(f"{out.stem}_{st.station}{out.suffix}")
-            paths.append(write(st, path))
-        labels_path = out.with_name(out.name + ".labels.json")
-        write_json_atomic(labels_path, labels_document(result))
-    except RecordError as exc:
-        raise click.ClickException(str(exc)) from exc
+    result = generate(config, progress=True)
+    paths = []
+    for st in result.stations:
+        path = out if stations == 1 else out.with_name(f"{out.stem}_{st.station}{out.suffix}")
+        paths.append(write(st, path))
+    labels_path = out.with_name(out.name + ".labels.json")
+    write_json_atomic(labels_path, labels_document(result))
     for p in paths:
         click.echo(f"wrote {p}")
     click.echo(f"wrote {labels_path} ({len(result.labels)} sferics)")

@@ -9,8 +9,9 @@ import pytest
 import scipy.signal
 from click.testing import CliRunner
 
+from amt.cli import main
 from amt.synth import QUIET, NoiseModel, Site, Storm, SynthError, draw_window, generate
-from amt.synth.cli import synth
+from shared.errors import EXIT_ERROR
 from tests.amt.synth.conftest import STORMS, config
 
 
@@ -169,7 +170,7 @@ def test_burst_schedule_gives_bursts_beside_a_continuous_run() -> None:
 def test_cli_writes_record_and_labels(tmp_path) -> None:
     out = tmp_path / "rec.npz"  # MTH5 and miniSEED are amt.io's own tests; npz keeps this one fast
     res = CliRunner().invoke(
-        synth, [str(out), "--earth", "halfspace:100", "--duration", "0.3", "--seed", "2", "--stations", "2"]
+        main, ["synth", str(out), "--earth", "halfspace:100", "--duration", "0.3", "--seed", "2", "--stations", "2"]
     )
     assert res.exit_code == 0, res.output
     doc = json.loads((tmp_path / "rec.npz.labels.json").read_text())
@@ -181,5 +182,5 @@ def test_cli_writes_record_and_labels(tmp_path) -> None:
 
     st = read(tmp_path / "rec_S01.npz")
     assert st.runs[0].n_samples == 7200
-    bad = CliRunner().invoke(synth, [str(out), "--earth", "halfspace:x", "--duration", "1"])
-    assert bad.exit_code != 0 and "halfspace:x" in bad.output
+    bad = CliRunner().invoke(main, ["synth", str(out), "--earth", "halfspace:x", "--duration", "1"])
+    assert bad.exit_code == EXIT_ERROR and "error:" in bad.output and "halfspace:x" in bad.output
