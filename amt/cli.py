@@ -14,7 +14,7 @@ from shared.cli import CommandGroup
 #: Subcommand name -> "module:click command" (imported only when used or listed).
 COMMANDS: dict[str, str] = {
     "synth": "amt.synth.cli:synth",
-    "process": "amt.transfer.cli:process",
+    "process": "amt.pipeline.cli:process",
     "info": "amt.io.cli:info",
     "train": "amt.sferic.cli:train",
     "detect": "amt.sferic.cli:detect",

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m benchmarks.amt_deadband [--seconds 4] [--rates 2 20] [--seed 3]``.
 
 Per storm sferic rate (default 2 and 20 flashes/s) a daytime record over the measured earth of
-``tf_edi_quantec.edi`` is generated in raw counts with the settings of ``tests/amt/deadband/conftest.py`` (two
+``tf_edi_quantec.edi`` is generated in raw counts with the settings of :mod:`amt.synth.scenarios` (two
 storms 1000 km away at bearings 30 and 90 deg, 50 background flashes/s, coil noise 2e-6 nT/sqrt(Hz), electrode
 noise 2e-4 (mV/km)/sqrt(Hz), no powerline). Sferics are detected by the shipped CNN. For every frequency of the
 dead band (found from the data, and then the nominal 1-5 kHz of Garcia & Jones 2002) the table prints the true
@@ -20,9 +20,9 @@ import numpy as np
 
 from amt.deadband import compensate, detect_events
 from amt.mt import apparent_resistivity, phase_deg
-from amt.synth import Site, SynthConfig, generate, parse_earth
+from amt.synth import generate, parse_earth
+from amt.synth.scenarios import QUANTEC_EDI, TWO_STORMS, dead_band_record
 from amt.transfer import process_station
-from tests.amt.deadband.conftest import EDI, NOISE, TWO_STORMS
 
 NOMINAL_HZ = (1000.0, 5000.0)
 
@@ -72,14 +72,10 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[2.0, 20.0], help="storm sferic rates, flashes/s")
     ap.add_argument("--seed", type=int, default=3)
     args = ap.parse_args()
-    earth = parse_earth(f"edi:{EDI}")
+    earth = parse_earth(f"edi:{QUANTEC_EDI}")
     timings = []
     for rate in args.rates:
-        cfg = SynthConfig(
-            duration_s=args.seconds, sferic_rate_hz=rate, storms=TWO_STORMS, counts=True, seed=args.seed,
-            night=False, sites=(Site(name="Q01", earth=earth, noise=NOISE),),
-        )  # fmt: skip
-        syn = generate(cfg)
+        syn = generate(dead_band_record(earth, TWO_STORMS, rate, duration_s=args.seconds, seed=args.seed))
         station = syn.stations[0]
         t0 = time.perf_counter()
         conv = process_station(station)

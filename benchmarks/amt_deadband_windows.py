@@ -3,8 +3,8 @@
 Run: ``.venv/bin/python -m benchmarks.amt_deadband_windows [--seeds 3 4 5 6] [--rates 2 20] [--windows 256 512]``.
 
 For every seed and storm sferic rate a 4 s daytime record is generated with the settings of
-``tests/amt/deadband/conftest.py`` (the test record is seed 3), sferics are detected by the shipped CNN, and the
-dead band found from the data is compensated once from the CNN events and once from the true labels, for each
+:func:`amt.synth.scenarios.dead_band_record` (the test record is seed 3), sferics are detected by the shipped CNN,
+and the dead band found from the data is compensated once from the CNN events and once from the true labels, for each
 dead-band window length (a quarter overlap, Hann taper, first-order prewhitening). Per record and window the table
 prints the frequencies estimated, the largest rho_a (%) and phase (deg) error of the CNN estimate against the true
 impedance, and the largest change that true labels make, in jackknife bars of the CNN estimate (the acceptance of
@@ -14,7 +14,6 @@ issue 7 asks for less than 1). The last lines give the worst case of each window
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 import numpy as np
 from tqdm import tqdm
@@ -23,10 +22,9 @@ from amt.deadband import compensate, detect_events, events_from_labels
 from amt.deadband.compensate import CompensationConfig
 from amt.mt import apparent_resistivity, phase_deg
 from amt.spectra import SpectraConfig
-from amt.synth import generate
+from amt.synth import generate, parse_earth
+from amt.synth.scenarios import QUANTEC_EDI, TWO_STORMS, dead_band_record
 from amt.transfer import process_station
-from tests.amt.deadband.conftest import TWO_STORMS
-from tests.amt.deadband.conftest import config as record_config
 
 
 def _off_diagonal(a: np.ndarray) -> np.ndarray:
@@ -70,11 +68,12 @@ def main() -> None:
     ap.add_argument("--rates", type=float, nargs="+", default=[2.0, 20.0], help="storm sferic rates, flashes/s")
     ap.add_argument("--windows", type=int, nargs="+", default=[256, 512], help="dead-band window lengths, samples")
     args = ap.parse_args()
+    earth = parse_earth(f"edi:{QUANTEC_EDI}")
     rows = []
     for seed in tqdm(args.seeds, desc="records"):
         for rate in args.rates:
-            syn = generate(replace(record_config(TWO_STORMS, rate), seed=seed))  # the test records' settings
-            station, earth = syn.stations[0], syn.config.sites[0].earth
+            syn = generate(dead_band_record(earth, TWO_STORMS, rate, seed=seed))  # the test records' settings
+            station = syn.stations[0]
             conventional = process_station(station)
             events = detect_events(station, "cnn")
             labels = events_from_labels(syn.labels)

@@ -22,12 +22,11 @@ from tqdm.auto import tqdm
 
 import amt.io
 from amt.record import Station, StationRun
-from amt.sferic.cli import events_csv
+from amt.sferic.catalogue import write_events_csv
 from amt.sferic.field import FieldConfig, synthesize, to_run
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass
 from amt.sferic.stalta import StaLta
-from shared.atomic import write_bytes_atomic
 from shared.seeding import stream_rng
 
 CHUNK_S = 10.0
@@ -75,7 +74,7 @@ def main() -> None:
                             events = det.detect_run(r, fast=mode == "fast path").events
                             n_events = len(events)
                             if io:
-                                write_bytes_atomic(Path(tmp) / "events.csv", events_csv(events))
+                                write_events_csv(Path(tmp) / "events.csv", events)
                         walls.append(time.perf_counter() - t0)
                     wall = float(np.median(walls))
                     io_txt = "yes" if io else "no"

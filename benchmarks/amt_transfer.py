@@ -25,9 +25,9 @@ from amt.io import read, write
 from amt.io.transfer_functions import write_transfer_function
 from amt.record import Station, StationRun
 from amt.spectra import SpectraConfig, compute_spectra
+from amt.synth.gaussian_runs import halfspace_z, make_run, sources
 from amt.transfer import EstimateConfig, estimate_transfer_function, process_station
 from shared.paths import data_root
-from tests.amt.transfer.synthetic import halfspace_z, make_run, sources
 
 RATE = 100.0
 FREQS = 10 ** (np.arange(5, 10) / 7)

@@ -8,7 +8,9 @@
 3. Estimate the impedance robustly (spectra with calibration, Huber + redescending M-estimation with leverage
    control, jackknife errors): the conventional estimate.
 4. Detect sferics with the shipped CNN and re-estimate the dead band from the windows that hold them: the
-   compensated estimate (``amt process --mode both``). Write both EDIs and JSON summaries.
+   compensated estimate. Steps 2-4 and the EDIs and JSON summaries of both estimates are those of
+   ``amt process DEMO.h5 --mode both`` (:func:`amt.pipeline.process.process_record` and
+   :func:`~amt.pipeline.process.write_outputs`).
 5. Plot apparent resistivity and phase of both against the truth, and print where everything is.
 
 Run ``python -m field_examples.amt_field_demo --out outputs/demo`` (``--help`` for options).
@@ -17,20 +19,18 @@ Run ``python -m field_examples.amt_field_demo --out outputs/demo`` (``--help`` f
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import numpy as np
 
 import amt.io
-from amt.deadband.process import compensate_record
-from amt.io.transfer_functions import write_transfer_function
 from amt.mt import apparent_resistivity, phase_deg
-from amt.synth import QUIET_SITE_NO_POWERLINE, Site, Storm, SynthConfig, generate, parse_earth
-from amt.transfer import process_station
-from amt.transfer.cli import summary
+from amt.pipeline.process import process_record, write_outputs
+from amt.synth import generate, parse_earth
+from amt.synth.scenarios import QUANTEC_EDI, TWO_STORMS, dead_band_record
 from shared.atomic import write_json_atomic
-from shared.paths import data_root
 
 
 def plot_against_truth(tf, earth, path: Path, title: str) -> Path:
@@ -68,8 +68,6 @@ def plot_against_truth(tf, earth, path: Path, title: str) -> Path:
 
 def _with_dead_band(tf, compensated):
     """``tf`` with the compensated estimate's dead-band mask in its diagnostics (for shading the plot)."""
-    import dataclasses
-
     mask = compensated.diagnostics.get("dead_band")
     return tf if mask is None else dataclasses.replace(tf, diagnostics={**tf.diagnostics, "dead_band": mask})
 
@@ -93,38 +91,32 @@ def main(argv: list[str] | None = None) -> int:
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
 
-    edi = data_root() / "amt" / "transfer_functions" / "tf_edi_quantec.edi"
-    spec = f"edi:{edi}" if edi.is_file() else "layers:100,1000,10/300,2000"
+    spec = f"edi:{QUANTEC_EDI}" if QUANTEC_EDI.is_file() else "layers:100,1000,10/300,2000"
     earth = parse_earth(spec)
-    cfg = SynthConfig(
-        duration_s=args.duration,
-        rate_hz=24000.0,
-        sferic_rate_hz=args.sferic_rate,
-        background_rate_hz=50.0,
-        storms=(Storm(30.0, 1000.0, 50.0), Storm(90.0, 1000.0, 50.0)),
-        sites=(Site(name="DEMO", earth=earth, noise=QUIET_SITE_NO_POWERLINE),),
-        counts=True,
-        seed=args.seed,
-    )
+    cfg = dead_band_record(earth, TWO_STORMS, args.sferic_rate, duration_s=args.duration, seed=args.seed, site="DEMO")
     print(f"synthesising {args.duration:g} s at 24 kHz over {spec} (raw counts) ...", flush=True)
     synth = generate(cfg, progress=True)
     record = amt.io.write(synth.stations[0], out / "DEMO.h5")
     labels = write_json_atomic(out / "DEMO.labels.json", [lab.to_json() for lab in synth.labels])
 
-    station = amt.io.read(record)
+    result = process_record(record, mode="both")
+    station = result.record
     print(
         f"read back {record}: {len(station.runs)} run(s), channels {station.runs[0].channels}, "
         f"units {station.runs[0].meta['hx'].units}",
         flush=True,
     )
-    conventional = process_station(station)
-    compensated = compensate_record(station, None, conventional)
+    for note in result.notes:
+        print(note, flush=True)
+    written = write_outputs(result, out)
+    conventional, compensated = result.conventional, result.transfer_function
     outputs = {"record (MTH5)": record, "sferic labels": labels}
     figures = {}
     for name, tf in (("conventional", conventional), ("compensated", compensated)):
         stem = "DEMO" if name == "compensated" else "DEMO_conventional"
-        outputs[f"{name} EDI"] = write_transfer_function(tf, out / f"{stem}.edi")
-        outputs[f"{name} JSON"] = write_json_atomic(out / f"{stem}.json", summary(tf))
+        prefix = "" if name == "compensated" else "conventional "
+        outputs[f"{name} EDI"] = written[f"{prefix}edi"]
+        outputs[f"{name} JSON"] = written[f"{prefix}json"]
         outputs[f"{name} plot"] = plot_against_truth(
             tf if name == "compensated" else _with_dead_band(tf, compensated),
             earth,

@@ -1,21 +1,21 @@
 """Dead-band compensation of AMT transfer functions with detected sferics (Jiang et al., 2023).
 
 Public surface: :func:`compensate` (a station to a compensated :class:`~amt.mt.transfer_function.TransferFunction`),
-:class:`CompensationConfig`, :class:`SfericEvents` with :func:`read_events_csv`, :func:`events_from_labels` and
-:func:`detect_events`, and :func:`find_dead_band`.
+:class:`CompensationConfig`, :class:`CompensationResult`, :func:`detect_events` and :func:`events_from_labels`
+(sferic events as an :class:`amt.sferic.catalogue.SfericEventTable`; events CSVs are read by
+:func:`amt.sferic.catalogue.read_events_csv`), and :func:`find_dead_band`.
 """
 
-from amt.deadband.compensate import CompensationConfig, compensate
+from amt.deadband.compensate import CompensationConfig, CompensationResult, compensate
 from amt.deadband.edges import find_dead_band
-from amt.deadband.events import DeadBandError, SfericEvents, detect_events, events_from_labels, read_events_csv
+from amt.deadband.events import DeadBandError, detect_events, events_from_labels
 
 __all__ = [
     "CompensationConfig",
+    "CompensationResult",
     "DeadBandError",
-    "SfericEvents",
     "compensate",
     "detect_events",
     "events_from_labels",
     "find_dead_band",
-    "read_events_csv",
 ]

@@ -43,9 +43,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from amt.deadband.edges import find_dead_band
-from amt.deadband.events import DeadBandError, SfericEvents
+from amt.deadband.events import DeadBandError
 from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
+from amt.sferic.catalogue import SfericEventTable
 from amt.spectra import Spectra, SpectraConfig, compute_station_spectra, plan_bands
 from amt.transfer import EstimateConfig, RobustConfig, estimate_transfer_function, process_station
 
@@ -122,7 +123,7 @@ class CompensationResult:
     compensated: TransferFunction
     conventional: TransferFunction
     dead_band_hz: tuple[float, float] | None
-    events: SfericEvents | None
+    events: SfericEventTable | None
 
 
 def axial_spread_deg(azimuth_deg: np.ndarray) -> float:
@@ -138,7 +139,7 @@ def axial_spread_deg(azimuth_deg: np.ndarray) -> float:
     return float(np.rad2deg(0.5 * np.sqrt(-2.0 * np.log(max(r, 1e-300)))))
 
 
-def _event_windows(s: Spectra, events: SfericEvents) -> tuple[np.ndarray, list[np.ndarray]]:
+def _event_windows(s: Spectra, events: SfericEventTable) -> tuple[np.ndarray, list[np.ndarray]]:
     """Per window: highest probability of an overlapping event (0 if none) and the indices of those events."""
     order = np.argsort(s.window_start_s, kind="stable")
     starts = s.window_start_s[order]
@@ -155,7 +156,7 @@ def _event_windows(s: Spectra, events: SfericEvents) -> tuple[np.ndarray, list[n
 
 
 def sferic_weights(
-    s: Spectra, bins: np.ndarray, events: SfericEvents, h_source: Spectra | None = None
+    s: Spectra, bins: np.ndarray, events: SfericEventTable, h_source: Spectra | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Window weights for one band: detection probability times the H signal fraction.
 
@@ -194,23 +195,6 @@ def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:
     return replace(remote, coefficients=coef, window_start_s=local.window_start_s, window_weight=(idx >= 0) * 1.0)
 
 
-def summary_fields(tf: TransferFunction) -> list[dict]:
-    """Per frequency, the dead-band report: ``dead_band``, ``n_sferics``, ``azimuth_spread_deg`` (None outside)."""
-    d = tf.diagnostics
-    rows = []
-    for i in range(tf.n_frequencies):
-        inside = bool(d.get("dead_band", np.zeros(tf.n_frequencies, bool))[i])
-        spread = float(d["azimuth_spread_deg"][i]) if inside and np.isfinite(d["azimuth_spread_deg"][i]) else None
-        rows.append(
-            {
-                "dead_band": inside,
-                "n_sferics": int(d["n_sferics"][i]) if inside else None,
-                "azimuth_spread_deg": spread,
-            }
-        )
-    return rows
-
-
 def _empty_row(tf: TransferFunction, i: int, flag: str) -> None:
     tf.z[i] = np.nan
     tf.z_var[i] = np.nan
@@ -222,7 +206,7 @@ def _empty_row(tf: TransferFunction, i: int, flag: str) -> None:
 
 def compensate(
     station: Station,
-    events: SfericEvents | Callable[[], SfericEvents],
+    events: SfericEventTable | Callable[[], SfericEventTable],
     remote: Station | None = None,
     dead_band_hz: tuple[float, float] | None = None,
     config: CompensationConfig = CompensationConfig(),
@@ -235,7 +219,7 @@ def compensate(
     station
         The record (E in mV/km, H in nT, or counts with responses).
     events
-        Detected sferics (:func:`amt.deadband.detect_events`, :func:`amt.deadband.read_events_csv`), or a
+        Detected sferics (:func:`amt.deadband.detect_events`, :func:`amt.sferic.catalogue.read_events_csv`), or a
         function of no arguments giving them, called only if a dead band was found or given (a record that
         does not reach the dead band needs no detector).
     remote
@@ -304,7 +288,7 @@ def _compensate_row(
     i: int,
     levels: list[Spectra],
     remote: list[Spectra] | None,
-    events: SfericEvents,
+    events: SfericEventTable,
     config: CompensationConfig,
     n_sferics: np.ndarray,
     spread: np.ndarray,

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
 from pathlib import Path
 
 import click
+from tqdm.auto import tqdm
 
-from shared.atomic import write_bytes_atomic
+import amt.io
+from amt.record import RecordError
+from amt.sferic.catalogue import write_events_csv
 from shared.errors import CheckpointError, ConfigError
-
-COLUMNS = ("start", "end", "peak_time", "probability", "amplitude", "azimuth")
 
 
 @click.command(
@@ -39,7 +38,7 @@ COLUMNS = ("start", "end", "peak_time", "probability", "amplitude", "azimuth")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 def train(config_path: Path, out_dir: Path, progress: bool) -> None:
     """Train the sferic CNN on freshly generated synthetic windows until the loss converges."""
-    from amt.sferic.train import RunConfig
+    from amt.sferic.train import RunConfig  # torch: kept out of `amt --help`
     from amt.sferic.train import train as run_training
 
     try:
@@ -52,16 +51,6 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
         f"{summary['smoothed_loss']:.4f}, pos_weight {summary['pos_weight']:.1f}, thresholds "
         f"{summary['threshold']} (samples) / {summary['event_threshold']} (events)"
     )
-
-
-def events_csv(events) -> bytes:
-    """The events as CSV bytes with the columns of :data:`COLUMNS`."""
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for e in events:
-        writer.writerow(e.row())
-    return buf.getvalue().encode()
 
 
 @click.command(
@@ -96,11 +85,7 @@ def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) ->
     Runs at the model's rate (24 kHz) are read; other runs, gaps, NaNs, clipped stretches and missing
     channels are reported on stderr and skipped; nothing usable at all is an error.
     """
-    from tqdm.auto import tqdm
-
-    import amt.io
-    from amt.record import RecordError
-    from amt.sferic.inference import SfericDetector
+    from amt.sferic.inference import SfericDetector  # torch: kept out of `amt --help`
 
     try:
         detector = SfericDetector.from_checkpoint(model_path)
@@ -121,7 +106,7 @@ def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) ->
     if processed == 0:
         raise click.ClickException(f"{record}: no run could be processed (see the messages above)")
     events.sort(key=lambda e: e.start)
-    write_bytes_atomic(out_path, events_csv(events))
+    write_events_csv(out_path, events)
     units = {run.meta[c].units for run in station.runs for c in detector.channels if c in run.meta}
     click.echo(
         f"{len(events)} events in {processed / detector.rate_hz:.1f} s of data -> {out_path} "

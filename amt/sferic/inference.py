@@ -9,10 +9,8 @@ clipped or otherwise defective sample in the magnetic channels), each segment is
 Fast path (``fast=True``): ObsPy's C recursive STA/LTA proposes candidate stretches with permissive
 thresholds and the CNN reads only those, padded by a margin; elsewhere the probability is 0.
 
-An event's ``amplitude`` is the horizontal magnitude ``|H_h|`` of the high-passed field at its peak (the
-record's H unit, nT once calibrated) and its ``azimuth`` the direction of the horizontal H vector there,
-degrees clockwise from geographic north in [0, 180) (the sign of a field vector is the stroke's polarity,
-not a direction).
+Events are :class:`amt.sferic.catalogue.SfericEvent` s: peak, amplitude and azimuth are measured by
+:func:`amt.sferic.catalogue.event_peaks` on the high-passed field.
 """
 
 from __future__ import annotations
@@ -22,9 +20,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from obspy import Stream, Trace, UTCDateTime
+from obspy import Stream, Trace
 
 from amt.record import RecordError, StationRun
+from amt.sferic.catalogue import SfericEvent, event_peaks
 from amt.sferic.events import hysteresis, runs
 from amt.sferic.model import SfericUNet
 from amt.sferic.preprocess import highpass, robust_scale
@@ -38,36 +37,12 @@ DEFAULT_WEIGHTS = Path(__file__).parent / "weights" / "default.safetensors"
 FAST_PROPOSER = StaLta(sta_s=1e-3, lta_s=20e-3, on=2.0, off=1.2)
 
 
-@dataclass(frozen=True)
-class Event:
-    """A detected sferic (times UTC)."""
-
-    start: UTCDateTime
-    end: UTCDateTime
-    peak_time: UTCDateTime
-    probability: float
-    amplitude: float
-    azimuth: float
-
-    def row(self) -> dict[str, str]:
-        """CSV row: ISO 8601 UTC times, probability, amplitude, azimuth in degrees."""
-        iso = "%Y-%m-%dT%H:%M:%S.%fZ"
-        return {
-            "start": self.start.strftime(iso),
-            "end": self.end.strftime(iso),
-            "peak_time": self.peak_time.strftime(iso),
-            "probability": f"{self.probability:.4f}",
-            "amplitude": f"{self.amplitude:.6g}",
-            "azimuth": f"{self.azimuth:.2f}",
-        }
-
-
 @dataclass
 class RunDetection:
     """Result for one run: events, the probability trace (NaN where not processed), and notes on defects."""
 
     run: StationRun
-    events: list[Event] = field(default_factory=list)
+    events: list[SfericEvent] = field(default_factory=list)
     probability: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     processed_samples: int = 0
@@ -115,8 +90,6 @@ class SfericDetector:
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, **kw) -> SfericDetector:
         """Load a checkpoint written by :func:`amt.sferic.train.train` (default: the shipped weights)."""
-        import amt.sferic.model  # noqa: F401 - registers "sferic_unet"
-
         model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, expected_arch="sferic_unet")
         extra = meta.get("extra", {})
         return cls(
@@ -212,18 +185,16 @@ class SfericDetector:
             prob = self.probability(hp, robust_scale(hp), fast=fast)
             out.probability[a:b] = prob
             out.processed_samples += b - a
-            azimuth0 = run.meta[self.channels[0]].azimuth_deg
-            for ea, eb in self.events_in(prob):
-                mag = np.hypot(hp[0, ea:eb], hp[1, ea:eb])
-                k = int(np.argmax(mag))
-                azimuth = (np.rad2deg(np.arctan2(hp[1, ea + k], hp[0, ea + k])) + azimuth0) % 180.0
+            ranges = self.events_in(prob)
+            peaks, amplitudes, azimuths = event_peaks(hp, ranges, run.meta[self.channels[0]].azimuth_deg)
+            for (ea, eb), k, amplitude, azimuth in zip(ranges, peaks, amplitudes, azimuths, strict=True):
                 out.events.append(
-                    Event(
+                    SfericEvent(
                         start=run.time_of(a + ea),
                         end=run.time_of(a + eb),
-                        peak_time=run.time_of(a + ea + k),
+                        peak_time=run.time_of(a + k),
                         probability=float(prob[ea:eb].max()),
-                        amplitude=float(mag[k]),
+                        amplitude=float(amplitude),
                         azimuth=float(azimuth),
                     )
                 )
@@ -253,7 +224,7 @@ class SfericDetector:
             out.append(tr)
         return out
 
-    def classify(self, stream: Stream, fast: bool = False) -> list[Event]:
+    def classify(self, stream: Stream, fast: bool = False) -> list[SfericEvent]:
         """Events, in time order, for a Stream holding HX and HY (and HZ)."""
         events = [e for run in _runs_of(stream) for e in self.detect_run(run, fast=fast).events]
         return sorted(events, key=lambda e: e.start)

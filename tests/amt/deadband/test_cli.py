@@ -7,11 +7,12 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
-from amt.deadband import DeadBandError, compensate, read_events_csv
+from amt.deadband import compensate
 from amt.io import write
 from amt.io.transfer_functions import read_transfer_function
+from amt.pipeline.cli import process
+from amt.sferic.catalogue import SfericEventsError, read_events_csv
 from amt.sferic.cli import detect
-from amt.transfer.cli import process
 
 
 def test_process_both_writes_compensated_and_conventional(two_storms, tmp_path) -> None:
@@ -43,7 +44,7 @@ def test_bad_events_file_is_a_clear_error_and_writes_nothing(two_storms, tmp_pat
     bad.write_text("start,end,probability\n2026-01-01T00:00:00Z,2026-01-01T00:00:00.01Z,0.9\n")
     try:
         read_events_csv(bad)
-    except DeadBandError as exc:
+    except SfericEventsError as exc:
         assert str(bad) in str(exc) and "peak_time" in str(exc)
     else:
         raise AssertionError("a CSV without peak_time and azimuth was accepted")

@@ -11,11 +11,14 @@ from click.testing import CliRunner
 from obspy import UTCDateTime
 
 from amt.io.transfer_functions import read_transfer_function, write_transfer_function
+from amt.pipeline.cli import process
+from amt.pipeline.process import summary
 from amt.record import Defect, Station
 from amt.spectra import SpectraConfig, SpectraError, compute_spectra
+from amt.synth.gaussian_runs import make_run, sources
 from amt.transfer import EstimateConfig, estimate_transfer_function, process_station
 from amt.transfer.regression import RegressionError, RobustConfig, regress
-from tests.amt.transfer.synthetic import make_run, sources
+from shared.atomic import write_json_atomic
 
 RATE = 100.0
 ONE_LEVEL = SpectraConfig(max_levels=1)
@@ -130,8 +133,6 @@ def test_two_streams_merge_at_the_crossover() -> None:
 
 
 def test_cli_writes_edi_and_summary(tmp_path: Path, shared_data: Path) -> None:
-    from amt.transfer.cli import process
-
     record = shared_data / "amt" / "emtf_synthetic" / "test1.asc"
     runner = CliRunner()
     refused = runner.invoke(
@@ -149,9 +150,6 @@ def test_cli_writes_edi_and_summary(tmp_path: Path, shared_data: Path) -> None:
 
 
 def test_summary_json_matches_the_edi(tmp_path: Path) -> None:
-    from amt.transfer.cli import summary
-    from shared.atomic import write_json_atomic
-
     tf = estimate_transfer_function(compute_spectra(_run()))
     rows = summary(tf)
     write_json_atomic(tmp_path / "s.json", rows)

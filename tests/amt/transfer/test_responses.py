@@ -13,8 +13,8 @@ import pytest
 
 from amt.io.transfer_functions import read_transfer_function
 from amt.mt import TransferFunction, apparent_resistivity, determinant, phase_deg, phase_tensor
+from amt.synth.gaussian_runs import halfspace_z
 from shared.paths import data_root
-from tests.amt.transfer.synthetic import halfspace_z
 
 EDIS = sorted((data_root() / "amt" / "transfer_functions").glob("*.edi"))
 

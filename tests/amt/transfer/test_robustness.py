@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from amt.spectra import SpectraConfig, compute_spectra
+from amt.synth.gaussian_runs import halfspace_z, impulsive_sources, make_run, noise_like, sources, spike_windows
 from amt.transfer import EstimateConfig, estimate_transfer_function
 from amt.transfer.regression import RobustConfig
-from tests.amt.transfer.synthetic import halfspace_z, impulsive_sources, make_run, noise_like, sources, spike_windows
 
 RATE = 100.0
 N = 2**15

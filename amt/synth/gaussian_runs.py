@@ -1,4 +1,8 @@
-"""A small, independent synthetic MT generator for the estimator tests.
+"""Gaussian-source runs over a known half-space impedance: a small generator independent of :mod:`amt.synth.field`.
+
+The transfer-function estimator is tested and benchmarked on these runs (``tests/amt/transfer``,
+``benchmarks.amt_transfer``): they share no code with the physical sferic field of :func:`amt.synth.generate`, so
+an error common to that generator and the estimator cannot hide.
 
 Two independent, coloured (red) Gaussian sources drive Hx and Hy; E is ``Z(f) H`` applied in the frequency domain
 (real signals, time dependence e^{+i omega t}); independent stationary noise with the channel's own (smoothed)
@@ -13,8 +17,7 @@ import numpy as np
 from obspy import UTCDateTime
 
 from amt.record import ChannelMeta, StationRun
-
-MU0 = 4e-7 * np.pi  # vacuum permeability, H/m
+from amt.synth.earth import MU0
 
 
 def halfspace_z(

@@ -1,0 +1,67 @@
+"""``amt process``: a record to an EDI and a per-frequency JSON summary (:mod:`amt.pipeline.process`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from tqdm import tqdm
+
+from amt.mt.transfer_function import TransferFunctionError
+from amt.pipeline.process import MODES, process_record, write_outputs
+from amt.record import RecordError
+
+
+@click.command(
+    epilog=(
+        "Examples:\n\n"
+        "  amt process site01.h5 --out results/\n\n"
+        "  amt process site01.h5 --remote site02.h5 --out results/\n\n"
+        "  amt process site01.h5 --out results/ --mode both --detections events.csv\n\n"
+        "  amt process site01.h5 --out results/ --dead-band 1000 5000 --mode compensated\n\n"
+        "Writes DIR/<station>.edi (jackknife variances; flagged frequencies as the EDI empty value 1.0E32) and "
+        "DIR/<station>.json (one record per frequency). compensated (the default) estimates the dead band from "
+        "windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA); both also "
+        "writes DIR/<station>_conventional.edi and .json."
+    )
+)
+@click.argument("record", type=click.Path(exists=True, path_type=Path))
+@click.option("--remote", type=click.Path(exists=True, path_type=Path), help="Remote-reference record (its hx, hy).")
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output folder."
+)
+@click.option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="compensated",
+    show_default=True,
+    help="conventional: robust estimate from all windows; compensated: the dead band from sferic windows "
+    "(amt.deadband); both: the two side by side.",
+)
+@click.option("--detections", type=click.Path(exists=True, path_type=Path), help="Sferic events CSV (amt detect).")
+@click.option(
+    "--dead-band", nargs=2, type=float, default=None, help="Dead-band edges LOW HIGH in Hz (default: from the data)."
+)
+def process(
+    record: Path,
+    remote: Path | None,
+    out_dir: Path,
+    mode: str,
+    detections: Path | None,
+    dead_band: tuple[float, float] | None,
+) -> None:
+    """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
+    if mode == "conventional" and (detections is not None or dead_band is not None):
+        raise click.UsageError("--detections and --dead-band are used only by --mode compensated or both")
+    try:
+        with tqdm(total=3, desc=f"amt process {record.name}", disable=None) as bar:
+            result = process_record(record, remote, mode, detections, dead_band, on_step=lambda: bar.update(1))
+            for note in result.notes:
+                click.echo(note, err=True)
+            written = write_outputs(result, out_dir)
+            bar.update(1)
+    except (RecordError, TransferFunctionError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    tf = result.transfer_function
+    n_flag = sum(bool(f) for f in tf.flags)
+    click.echo(f"{written['edi']}: {tf.n_frequencies} frequencies ({n_flag} flagged, written as empty)")

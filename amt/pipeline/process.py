@@ -1,0 +1,217 @@
+"""The processing chain of ``amt process``: a record to its transfer functions and their per-frequency summary.
+
+Data flow one way: read the record (:func:`amt.io.read`) -> conventional robust estimate from all windows
+(:func:`amt.transfer.process_station`) -> with ``mode`` ``"compensated"`` or ``"both"``, the dead band
+re-estimated from the windows that hold sferics (:func:`amt.deadband.compensate`; Jiang et al., 2023, Geophysics
+88(3), doi:10.1190/geo2022-0254.1), the sferics read from an events CSV (:func:`amt.sferic.catalogue.read_events_csv`)
+or detected by the shipped CNN, else STA/LTA (:func:`amt.deadband.detect_events`) -> EDI and JSON summaries
+(:func:`write_outputs`, one per-frequency record schema: :func:`summary`).
+
+``amt process`` (:mod:`amt.pipeline.cli`) and the field demo (``field_examples/amt_field_demo.py``) both run
+:func:`process_record` and :func:`write_outputs`, so they write the same files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+import amt.io
+from amt.deadband import CompensationResult, compensate, detect_events
+from amt.io.transfer_functions import write_transfer_function
+from amt.mt import TransferFunction, apparent_resistivity, phase_deg
+from amt.record import Station
+from amt.sferic.catalogue import SfericEventTable, read_events_csv
+from amt.transfer import process_station
+from shared.atomic import atomic_paths, write_json_atomic
+
+#: What ``mode`` may be: the conventional estimate, the compensated one, or both side by side.
+MODES = ("conventional", "compensated", "both")
+
+
+@dataclass
+class ProcessResult:
+    """Transfer functions of one record.
+
+    Attributes
+    ----------
+    record
+        The record as read.
+    transfer_function
+        The main estimate: the compensated one (modes ``"compensated"``, ``"both"``) or the conventional one.
+    conventional
+        The conventional estimate from all windows (the same object as ``transfer_function`` in mode
+        ``"conventional"``).
+    mode
+        One of :data:`MODES`.
+    compensation
+        The dead-band compensation (edges and events used), None in mode ``"conventional"``.
+    notes
+        One-line reports for the user (the dead band found and the events used).
+    """
+
+    record: Station
+    transfer_function: TransferFunction
+    conventional: TransferFunction
+    mode: str
+    compensation: CompensationResult | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def station(self) -> str:
+        """Station name of the estimate (the stem of its output files)."""
+        return self.transfer_function.station
+
+
+def process_record(
+    record: str | Path,
+    remote: str | Path | None = None,
+    mode: str = "compensated",
+    detections: str | Path | None = None,
+    dead_band_hz: tuple[float, float] | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> ProcessResult:
+    """Read ``record`` (and ``remote``) and estimate its transfer functions.
+
+    Parameters
+    ----------
+    record
+        Any file or folder :func:`amt.io.read` reads.
+    remote
+        Remote-reference record (its hx, hy), or None for a single-site estimate.
+    mode
+        ``"conventional"``: robust estimate from all windows; ``"compensated"``: the dead band from sferic windows
+        (:mod:`amt.deadband`); ``"both"``: the two side by side.
+    detections
+        Sferic events CSV (``amt detect``); default: the shipped CNN, else STA/LTA. Read only if a dead band is
+        found or given.
+    dead_band_hz
+        Dead-band edges ``(low, high)`` in Hz; default: found from the data.
+    on_step
+        Called after reading and after estimating (a progress bar's step).
+
+    Returns
+    -------
+    ProcessResult
+
+    Raises
+    ------
+    ValueError
+        If ``mode`` is not one of :data:`MODES`, or ``detections`` or ``dead_band_hz`` is given in mode
+        ``"conventional"``.
+    amt.record.RecordError
+        If a record or the events file cannot be read, or the dead-band edges are invalid.
+    """
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; use one of {MODES}")
+    if mode == "conventional" and (detections is not None or dead_band_hz is not None):
+        raise ValueError("detections and dead-band edges are used only by the compensated estimate")
+    step = on_step or (lambda: None)
+    station = amt.io.read(record)
+    rem = amt.io.read(remote) if remote is not None else None
+    step()
+    conventional = process_station(station, rem)
+    if mode == "conventional":
+        step()
+        return ProcessResult(station, conventional, conventional, mode)
+
+    def events() -> SfericEventTable:
+        return read_events_csv(detections) if detections is not None else detect_events(station, "auto")
+
+    result = compensate(station, events, rem, dead_band_hz, conventional=conventional)
+    step()
+    return ProcessResult(station, result.compensated, conventional, mode, result, [_report(result)])
+
+
+def _report(result: CompensationResult) -> str:
+    """One line on the dead band: its edges, the frequencies and events used, the frequencies flagged."""
+    tf = result.compensated
+    if result.dead_band_hz is None or result.events is None:
+        return "no dead band found in the record: the compensated estimate is the conventional one"
+    inside = tf.diagnostics["dead_band"]
+    flagged = int(sum(bool(tf.flags[i]) for i in np.flatnonzero(inside)))
+    ev = result.events
+    return (
+        "dead band {:.0f}-{:.0f} Hz: ".format(*result.dead_band_hz)
+        + f"{int(inside.sum())} frequencies from {len(ev)} sferic events ({ev.source}), {flagged} flagged"
+    )
+
+
+def summary(tf: TransferFunction) -> list[dict]:
+    """Per-frequency JSON records of a transfer function (the schema of every ``<station>.json``).
+
+    Each record holds ``frequency_hz``, ``period_s``; apparent resistivity (ohm-m) and phase (deg) of xy and yx
+    with their standard errors (:func:`amt.mt.apparent_resistivity`, :func:`amt.mt.phase_deg`); the
+    coherences of Ex and Ey, the condition number of the H cross-power, the number of windows, the sample rate
+    (Hz) of the stream estimated from and the flag (empty when estimated). A compensated estimate (its
+    diagnostics hold ``dead_band``) adds ``dead_band`` (bool), and inside it ``n_sferics`` and
+    ``azimuth_spread_deg`` (the polarisation spread of the sferics used, degrees), None outside. Values that are
+    not finite are None.
+    """
+    rho, rho_err = apparent_resistivity(tf.z, tf.frequency_hz, tf.z_var)
+    ph, ph_err = phase_deg(tf.z, tf.z_var)
+    d = tf.diagnostics
+
+    def num(x) -> float | None:
+        return None if not np.isfinite(x) else float(x)
+
+    rows = []
+    for i, f in enumerate(tf.frequency_hz):
+        row = {
+            "frequency_hz": float(f),
+            "period_s": float(1 / f),
+            "rho_xy_ohm_m": num(rho[i, 0, 1]),
+            "rho_xy_err_ohm_m": num(rho_err[i, 0, 1]),
+            "rho_yx_ohm_m": num(rho[i, 1, 0]),
+            "rho_yx_err_ohm_m": num(rho_err[i, 1, 0]),
+            "phase_xy_deg": num(ph[i, 0, 1]),
+            "phase_xy_err_deg": num(ph_err[i, 0, 1]),
+            "phase_yx_deg": num(ph[i, 1, 0]),
+            "phase_yx_err_deg": num(ph_err[i, 1, 0]),
+            "coherence_ex": num(d["coherence"][i, 0]),
+            "coherence_ey": num(d["coherence"][i, 1]),
+            "condition_number": num(d["condition_number"][i]),
+            "n_windows": int(d["n_windows"][i]),
+            "sample_rate_hz": num(d["sample_rate_hz"][i]) if "sample_rate_hz" in d else None,
+            "flag": str(tf.flags[i]),
+        }
+        if "dead_band" in d:
+            inside = bool(d["dead_band"][i])
+            row["dead_band"] = inside
+            row["n_sferics"] = int(d["n_sferics"][i]) if inside else None
+            row["azimuth_spread_deg"] = num(d["azimuth_spread_deg"][i]) if inside else None
+        rows.append(row)
+    return rows
+
+
+def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``DIR/<station>.edi`` and ``.json`` (and in mode ``"both"`` ``<station>_conventional.*``).
+
+    EDIs hold jackknife variances, flagged frequencies as the EDI empty value 1.0E32
+    (:func:`amt.io.transfer_functions.write_transfer_function`); each JSON is ``{"station", "frequencies":
+    summary(tf)}``. All files are written atomically together (:func:`shared.atomic.atomic_paths`): on an error
+    none is left behind.
+
+    Returns
+    -------
+    dict
+        ``"edi"``, ``"json"`` (and ``"conventional edi"``, ``"conventional json"``) -> path written.
+    """
+    out = Path(out_dir)
+    stem = result.station
+    items = [("", stem, result.transfer_function)]
+    if result.mode == "both":
+        items.append(("conventional ", f"{stem}_conventional", result.conventional))
+    targets = {}
+    for prefix, name, _ in items:
+        targets[f"{prefix}edi"] = out / f"{name}.edi"
+        targets[f"{prefix}json"] = out / f"{name}.json"
+    with atomic_paths(*targets.values()) as tmp:
+        paths = dict(zip(targets, tmp, strict=True))
+        for prefix, _, tf in items:
+            write_transfer_function(tf, paths[f"{prefix}edi"])
+            write_json_atomic(paths[f"{prefix}json"], {"station": stem, "frequencies": summary(tf)})
+    return targets
