@@ -4,6 +4,8 @@ import copy
 
 import pytest
 
+from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
+
 TINY = {
     "seed": 3,
     "batch_size": 4,
@@ -23,8 +25,6 @@ def tiny_config():
 
 @pytest.fixture(scope="session")
 def detector():
-    from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
-
     if not DEFAULT_WEIGHTS.is_file():
         pytest.fail(f"shipped weights {DEFAULT_WEIGHTS} are missing")
     return SfericDetector.from_checkpoint()

@@ -8,12 +8,14 @@ import pytest
 from click.testing import CliRunner
 
 from amt.cli import main
-from amt.sferic.ablation import run
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
+from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.field import SfericLabel
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import SfericUNet
-from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold
+from amt.sferic.sampler import SamplerConfig, SfericSource
+from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold, train
+from amt.synth.window import draw_window
 from shared.errors import ConfigError
 
 
@@ -53,8 +55,6 @@ def test_default_config_parses_and_reserved_seeds_are_refused(tiny_config):
 
 
 def test_strong_windows_draw_their_snr_from_the_strong_range():
-    from amt.sferic.sampler import SamplerConfig, SfericSource
-
     rng = np.random.default_rng(0)
     always = SfericSource(SamplerConfig(strong_fraction=1.0, strong_snr_db=(30.0, 50.0)))
     assert all(always.field(rng).snr_db == (30.0, 50.0) for _ in range(5))
@@ -69,9 +69,6 @@ def test_strong_windows_draw_their_snr_from_the_strong_range():
 
 
 def test_windows_of_the_full_synthetic_field_carry_its_labels():
-    from amt.sferic.sampler import SamplerConfig, SfericSource
-    from amt.synth.window import draw_window
-
     cfg = SamplerConfig(synth_fraction=1.0, augment=False)
     x, y = SfericSource(cfg)(np.random.default_rng(3))
     # the same stream, replayed: one draw decides the source, then the window is amt.synth's
@@ -93,9 +90,20 @@ def test_bad_config_file_names_the_file(tmp_path):
     assert res.exit_code != 0 and "bad.toml" in res.output
 
 
-def test_small_ablation_weighted_bce_has_higher_recall(tiny_config):
+def _train_and_score(config: dict, cells: list[Cell], out_dir) -> dict[str, float]:
+    """Train ``config`` without calibration (threshold 0.5); its positive weight and mean CNN recall over ``cells``."""
+    path, summary = train(RunConfig.from_dict({**config, "calibrate": False}), out_dir, progress=False)
+    scorer = Scorer(SfericDetector.from_checkpoint(path), methods=("cnn",))
+    recall = float(np.mean([scorer.score_cell(c, HELDOUT_SEED)["cnn"]["recall"] for c in cells]))
+    return {"pos_weight": summary["pos_weight"], "recall": recall}
+
+
+def test_small_ablation_weighted_bce_has_higher_recall(tiny_config, tmp_path):
     cells = [Cell(10.0, night=False, n_records=1, seconds=0.5, sferic_rate_hz=20.0)]
-    table = run(tiny_config, {"weighted": {}, "unweighted": {"pos_weight": 1.0}}, cells)
+    table = {
+        "weighted": _train_and_score(tiny_config, cells, tmp_path / "weighted"),
+        "unweighted": _train_and_score({**tiny_config, "pos_weight": 1.0}, cells, tmp_path / "unweighted"),
+    }
     assert table["weighted"]["pos_weight"] > 10
     assert table["weighted"]["recall"] > table["unweighted"]["recall"]
 
