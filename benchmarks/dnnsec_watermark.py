@@ -30,7 +30,8 @@ from dnnsec.attacks.fineprune import fine_prune
 from dnnsec.attacks.finetune import finetune
 from dnnsec.attacks.overwrite import overwrite
 from dnnsec.attacks.prune import global_magnitude_prune
-from dnnsec.attacks.query_modification import QueryModifier, train_autoencoder
+from dnnsec.attacks.query_modification import QueryModifier
+from dnnsec.autoencoder import train_autoencoder
 from dnnsec.package.signing import generate_owner_keys, load_private_key
 from dnnsec.watermark.adapter import LinearHead, predict
 from dnnsec.watermark.baselines import embed_backdoor, trigger_set
@@ -39,7 +40,15 @@ from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.fingerprint import FingerprintError, read_fingerprint
 from dnnsec.watermark.keys import make_key_set
 from dnnsec.watermark.registry import Registry
-from dnnsec.watermark.service import issue_copy, load_user_keys, owner_key, verify_model
+from dnnsec.watermark.service import (
+    calibrate_registry,
+    ensure_key_set,
+    issue_copy,
+    load_user_keys,
+    owner_key,
+    pin_owner,
+    verify_model,
+)
 from dnnsec.watermark.verify import (
     calibrate,
     evidence_matrix,
@@ -313,8 +322,6 @@ def _query_modification(args, train, perm, tx, ty, x_clean, y_clean, base, copie
 def _cifar_timing(args: argparse.Namespace, work: Path, signer: Ed25519PrivateKey, names: list[str]) -> None:
     """Time :func:`verify_model` on a CIFAR-10 ResNet-8 with 11 outputs (verification cost does not depend on what
     the weights learnt: the zoo model widened if it is cached, else a random initialisation)."""
-    from dnnsec.watermark.service import calibrate_registry, ensure_key_set, pin_owner
-
     print(f"\n[6] verifying a CIFAR-10 suspect: {len(names)} users x {args.keys} keys")
     work = Path(tempfile.mkdtemp(prefix="cifar-timing-", dir=work))
     reg = Registry(work / "registry.sqlite")

@@ -3,37 +3,37 @@
 Method: Xue et al., "AdvParams: An Active DNN Intellectual Property Protection Technique via Adversarial
 Perturbation Based Parameter Encryption", IEEE TETC. The protection is measured empirically, not
 cryptographically: it stops people without a key; leaks by key holders are the fingerprints' job.
+
+The root group is a :class:`shared.cli.CommandGroup`: the fingerprint watermark commands (:mod:`dnnsec.watermark.cli`)
+are imported only when used, and any :class:`~dnnsec.errors.DnnsecError` (or other domain error, or ``OSError``)
+ends in one ``error: <message>`` line and exit status 2. ``dnnsec --help`` lists every command, so this module and
+the watermark one import torch and the modules that need it (zoo, package, protection) inside the commands.
 """
 
 from __future__ import annotations
 
+import functools
 import json
-import sys
+import math
+import os
 from pathlib import Path
 
 import click
-import torch
 
-from dnnsec.package.container import PackageError, read_header_unverified, read_package
-from dnnsec.package.signing import (
-    OwnerKeyError,
-    generate_owner_keys,
-    load_private_key,
-    load_public_key,
-    pinned_public_key,
-)
-from dnnsec.protect.key import KeyFileError
-from shared.errors import CheckpointError, ConfigError
+from dnnsec.errors import ModelError
+from shared.atomic import write_bytes_atomic
+from shared.cli import CommandGroup
 
-_ERRORS = (PackageError, KeyFileError, OwnerKeyError, CheckpointError, ConfigError, FileNotFoundError, ValueError)
+#: Subcommand name -> "module:click command" of the fingerprint watermark commands (imported only when used).
+WATERMARK_COMMANDS: dict[str, str] = {
+    "users": "dnnsec.watermark.cli:users",
+    "issue": "dnnsec.watermark.cli:issue",
+    "calibrate": "dnnsec.watermark.cli:calibrate",
+    "verify": "dnnsec.watermark.cli:verify",
+}
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-@click.group()
+@click.group(cls=CommandGroup, lazy=WATERMARK_COMMANDS)
 def main() -> None:
     """DNN IP protection and security tools (model zoo, AdvParams encryption).
 
@@ -45,10 +45,10 @@ def main() -> None:
       dnnsec inspect model.dnnpkg --owner-key alice.pub
       dnnsec decrypt model.dnnpkg --key model.key --owner-key alice.pub --out restored.safetensors
     """
-    import dnnsec.zoo.models  # noqa: F401  (registers the architectures)
+    import dnnsec.zoo.models  # noqa: F401  (registers the zoo architectures; here, not on top: keeps torch out of --help)
 
 
-@main.group()
+@main.group(cls=CommandGroup)
 def zoo() -> None:
     """The seeded set of trained models cached under the AMT_DNNSEC_CACHE folder."""
 
@@ -69,14 +69,13 @@ def zoo_build(archs: str, seeds: str, force: bool, threads: int) -> None:
     CPU time per seed on one thread (measured while other jobs shared the 2 cores): MNIST CNN (2 epochs) ~1.5 min,
     ResNet-8 (10 epochs) ~16 min, ResNet-20 (5 epochs) ~20 min. Each sidecar records its model's CPU time.
     """
+    import torch
+
     from dnnsec.zoo.build import build_zoo
 
     torch.set_num_threads(threads)
-    try:
-        records = build_zoo([a.strip() for a in archs.split(",") if a.strip()],
-                            [int(s) for s in seeds.split(",") if s.strip()], force=force, echo=click.echo)
-    except _ERRORS as exc:
-        _fail(exc)
+    records = build_zoo([a.strip() for a in archs.split(",") if a.strip()],
+                        [int(s) for s in seeds.split(",") if s.strip()], force=force, echo=click.echo)
     click.echo(f"{'arch':10} {'seed':>4} {'test acc':>8} {'CPU min':>8}  cached")
     for r in records:
         click.echo(f"{r['arch']:10} {r['seed']:>4} {r['test_accuracy']:>8.4f} {r['cpu_seconds'] / 60:>8.1f}  "
@@ -92,6 +91,9 @@ def _password(value: str | None, ask: bool, confirm: bool) -> str | None:
 
 
 def _owner_key(package: Path, owner_key: Path | None):
+    from dnnsec.package.container import read_header_unverified
+    from dnnsec.package.signing import load_public_key, pinned_public_key
+
     if owner_key is not None:
         return load_public_key(owner_key)
     header = read_header_unverified(package)
@@ -113,16 +115,13 @@ def keygen(out: Path, pin: str | None) -> None:
       dnnsec keygen --out alice
       dnnsec keygen --out alice --pin alice     # also copy alice.pub to the keyring as alice.pub
     """
-    import os
-
-    from dnnsec.atomic import atomic_write_bytes
-    from dnnsec.package.signing import keyring_dir
+    from dnnsec.package.signing import generate_owner_keys, keyring_dir
 
     private, public = out.with_name(out.name + ".key"), out.with_name(out.name + ".pub")
     fp = generate_owner_keys(private, public, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
     click.echo(f"wrote {private} (private) and {public} (public), fingerprint {fp}")
     if pin:
-        pinned = atomic_write_bytes(keyring_dir() / f"{pin}.pub", public.read_bytes())
+        pinned = write_bytes_atomic(keyring_dir() / f"{pin}.pub", public.read_bytes())
         click.echo(f"pinned as owner {pin!r}: {pinned}")
 
 
@@ -156,31 +155,27 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
       dnnsec encrypt sferic.safetensors --data windows.safetensors --segmenter --threshold 0.3 \\
           --out s.dnnpkg --key s.key --sign-key alice.key --ask-password
     """
-    import functools
-    import math
-    import os
+    import torch
 
     from dnnsec.package.protected import encrypt_checkpoint
+    from dnnsec.package.signing import load_private_key
     from dnnsec.protect.advparams import binary_segmenter_decisions, classifier_decisions
-    from dnnsec.zoo.data import DataError, load_samples
+    from dnnsec.zoo.data import load_samples
     from shared.checkpoint import read_sidecar
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    try:
-        source = data or (read_sidecar(model).get("extra") or {}).get("dataset")
-        if not source:
-            raise ValueError(f"{model}: checkpoint names no training data set; pass --data")
-        x, y = load_samples(source, samples, seed, label_ndim=2 if segmenter else 1)
-        decisions = classifier_decisions
-        if segmenter:
-            logit = math.log(threshold / (1 - threshold))
-            decisions = functools.partial(binary_segmenter_decisions, threshold_logit=logit)
-        signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
-        report = encrypt_checkpoint(model, package_out=out, key_out=key, signer=signer,
-                                    owner=owner or sign_key.stem, x=x, y=y, n_params=n_params,
-                                    password=_password(password, ask_password, True), decisions=decisions)
-    except (*_ERRORS, DataError) as exc:
-        _fail(exc)
+    source = data or (read_sidecar(model).get("extra") or {}).get("dataset")
+    if not source:
+        raise ModelError(f"{model}: checkpoint names no training data set; pass --data")
+    x, y = load_samples(source, samples, seed, label_ndim=2 if segmenter else 1)
+    decisions = classifier_decisions
+    if segmenter:
+        logit = math.log(threshold / (1 - threshold))
+        decisions = functools.partial(binary_segmenter_decisions, threshold_logit=logit)
+    signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
+    report = encrypt_checkpoint(model, package_out=out, key_out=key, signer=signer,
+                                owner=owner or sign_key.stem, x=x, y=y, n_params=n_params,
+                                password=_password(password, ask_password, True), decisions=decisions)
     click.echo(f"package {report.package} (id {report.package_id}), key {report.key}")
     click.echo(f"encrypted {report.n_encrypted} of {report.n_parameters} parameters "
                f"({100 * report.fraction_encrypted:.5f} %); search-batch accuracy "
@@ -208,11 +203,8 @@ def decrypt(package: Path, key: Path, out: Path, owner_key: Path | None, passwor
     """
     from dnnsec.package.protected import decrypt_package
 
-    try:
-        path = decrypt_package(package, key_path=key, out=out, owner_key=_owner_key(package, owner_key),
-                               password=_password(password, ask_password, False))
-    except _ERRORS as exc:
-        _fail(exc)
+    path = decrypt_package(package, key_path=key, out=out, owner_key=_owner_key(package, owner_key),
+                           password=_password(password, ask_password, False))
     click.echo(f"restored model written to {path} (hash verified against the key)")
 
 
@@ -229,12 +221,10 @@ def inspect(package: Path, owner_key: Path | None, as_json: bool) -> None:
       dnnsec inspect cnn.dnnpkg --owner-key alice.pub
       dnnsec inspect cnn.dnnpkg --json
     """
+    from dnnsec.package.container import read_package
     from dnnsec.package.protected import describe
 
-    try:
-        info = describe(read_package(package, _owner_key(package, owner_key)))
-    except _ERRORS as exc:
-        _fail(exc)
+    info = describe(read_package(package, _owner_key(package, owner_key)))
     if as_json:
         click.echo(json.dumps(info, indent=2, sort_keys=True))
         return
@@ -247,10 +237,3 @@ def inspect(package: Path, owner_key: Path | None, as_json: bool) -> None:
                f"of {info['tensor_values']} tensor values")
     click.echo(f"tensors      {info['tensors']}, sha256 {info['encrypted_sha256']}")
     click.echo(f"versions     {json.dumps(meta.get('versions', {}))}")
-
-
-# Fingerprint watermark commands (dnnsec.watermark.cli): users, issue, calibrate, verify.
-from dnnsec.watermark.cli import calibrate, issue, users, verify  # noqa: E402
-
-for _command in (users, issue, calibrate, verify):
-    main.add_command(_command)

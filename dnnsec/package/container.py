@@ -25,9 +25,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from dnnsec.atomic import atomic_write_bytes
 from dnnsec.errors import DnnsecError
 from dnnsec.package.signing import fingerprint
+from shared.atomic import write_bytes_atomic
 from shared.checkpoint import state_sha256
 
 MAGIC = b"\x89DNNSEC-PACKAGE-1\r\n\x1a\n"
@@ -69,7 +69,7 @@ def package_bytes(header: dict, state: dict[str, torch.Tensor], signer: Ed25519P
 def write_package(path: str | os.PathLike, header: dict, state: dict[str, torch.Tensor],
                   signer: Ed25519PrivateKey) -> Path:
     """Write a signed package atomically and return its path."""
-    return atomic_write_bytes(Path(path), package_bytes(header, state, signer))
+    return write_bytes_atomic(path, package_bytes(header, state, signer))
 
 
 def _split(raw: bytes, src: str) -> tuple[bytes, bytes, bytes, bytes]:

@@ -20,11 +20,12 @@ import safetensors
 import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from dnnsec.atomic import atomic_write_bytes
+from dnnsec.errors import ModelError
 from dnnsec.package.container import Package, PackageError, package_bytes, read_package
 from dnnsec.protect.advparams import Decisions, classifier_decisions, search_perturbations
 from dnnsec.protect.key import KeyEntry, ProtectionKey, float_bits, key_to_bytes, read_key, restore_state
 from shared.architectures import build_model
+from shared.atomic import write_bytes_atomic
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
 
 PAPER = ("Xue et al., AdvParams: An Active DNN Intellectual Property Protection Technique via Adversarial "
@@ -106,7 +107,7 @@ def encrypt_checkpoint(checkpoint: str | os.PathLike, *, package_out: str | os.P
                                                              candidates=candidates, progress=progress,
                                                              decisions=decisions)
     if not entries:
-        raise ValueError(f"{checkpoint}: no parameter perturbation lowered the model's accuracy on the search batch")
+        raise ModelError(f"{checkpoint}: no parameter perturbation lowered the model's accuracy on the search batch")
     package_id = uuid.uuid4().hex
     header = {
         "package_id": package_id, "arch": meta["arch"], "config": meta.get("config", {}),
@@ -120,9 +121,9 @@ def encrypt_checkpoint(checkpoint: str | os.PathLike, *, package_out: str | os.P
     key = ProtectionKey(package_id, state_sha256(state), protected_sha256, tuple(entries))
     restore_state(state, key)  # self-check: the key must reproduce the protected hash
     key_blob = key_to_bytes(key, password)
-    package_path = atomic_write_bytes(Path(package_out), blob)
+    package_path = write_bytes_atomic(package_out, blob)
     try:
-        key_path = atomic_write_bytes(Path(key_out), key_blob, mode=0o600)
+        key_path = write_bytes_atomic(key_out, key_blob, mode=0o600)
     except BaseException:
         package_path.unlink(missing_ok=True)
         raise

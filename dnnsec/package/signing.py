@@ -14,8 +14,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from dnnsec.atomic import atomic_write_bytes
 from dnnsec.errors import DnnsecError
+from shared.atomic import write_bytes_atomic
 
 
 class OwnerKeyError(DnnsecError):
@@ -39,9 +39,9 @@ def generate_owner_keys(private_path: str | os.PathLike, public_path: str | os.P
     private = Ed25519PrivateKey.generate()
     enc = (serialization.BestAvailableEncryption(password.encode()) if password
            else serialization.NoEncryption())
-    atomic_write_bytes(Path(private_path), private.private_bytes(
+    write_bytes_atomic(private_path, private.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, enc), mode=0o600)
-    atomic_write_bytes(Path(public_path), private.public_key().public_bytes(
+    write_bytes_atomic(public_path, private.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     return fingerprint(private.public_key())
 

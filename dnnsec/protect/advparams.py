@@ -32,10 +32,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 from torch import nn
 from tqdm import tqdm
+
+from dnnsec.errors import DnnsecError, ModelError
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,7 @@ def binary_segmenter_decisions(logits: torch.Tensor, y: torch.Tensor, threshold_
     """
     z = logits.squeeze(1) if logits.ndim == 3 and logits.shape[1] == 1 else logits
     if z.shape != y.shape:
-        raise ValueError(f"segmenter output {tuple(logits.shape)} does not match labels {tuple(y.shape)}")
+        raise ModelError(f"segmenter output {tuple(logits.shape)} does not match labels {tuple(y.shape)}")
     z = z.reshape(-1)
     return torch.stack([torch.full_like(z, threshold_logit), z], dim=1), y.reshape(-1).long()
 
@@ -116,16 +119,99 @@ def wrong_margin_objective(logits: torch.Tensor, y: torch.Tensor, margin_cap: fl
     return (others - true).clamp(max=margin_cap).mean()
 
 
+def _perturbable(model: nn.Module) -> dict[str, nn.Parameter]:
+    """The non-empty float32 parameters of ``model`` by name, in ``named_parameters`` order."""
+    return {n: p for n, p in model.named_parameters() if p.dtype == torch.float32 and p.numel() > 0}
+
+
 def percentile_bounds(model: nn.Module, low_pct: float = 1.0, high_pct: float = 99.0
                       ) -> dict[str, tuple[float, float]]:
     """Per-parameter ``(low, high)`` percentiles (parameter units) of each float parameter's values."""
-    bounds = {}
     q = torch.tensor([low_pct / 100.0, high_pct / 100.0], dtype=torch.float64)
-    for name, p in model.named_parameters():
-        if p.dtype == torch.float32 and p.numel() > 0:
-            lo, hi = torch.quantile(p.detach().double().flatten(), q).tolist()
-            bounds[name] = (lo, hi)
-    return bounds
+    return {name: tuple(torch.quantile(p.detach().double().flatten(), q).tolist())
+            for name, p in _perturbable(model).items()}
+
+
+class _Candidate(NamedTuple):
+    """A position tried exactly: the objective and accuracy with it perturbed, and its two values."""
+
+    objective: float
+    accuracy: float
+    name: str
+    index: int
+    original: float
+    perturbed: float
+
+
+class _Search:
+    """The state of one search: the model's perturbable parameters, their bounds, and the positions taken."""
+
+    def __init__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, decisions: Decisions, margin_cap: float,
+                 low_pct: float, high_pct: float) -> None:
+        self.model, self.x, self.y, self.decisions, self.margin_cap = model, x, y, decisions, margin_cap
+        self.params = _perturbable(model)
+        if not self.params:
+            raise ModelError("model has no float32 parameters to perturb")
+        bounds = percentile_bounds(model, low_pct, high_pct)
+        self.lo = {n: torch.full_like(p, bounds[n][0]) for n, p in self.params.items()}
+        self.hi = {n: torch.full_like(p, bounds[n][1]) for n, p in self.params.items()}
+        self.taken = {n: torch.zeros_like(p, dtype=torch.bool) for n, p in self.params.items()}
+        self.names = list(self.params)
+        self.offsets = torch.tensor([0, *(p.numel() for p in self.params.values())]).cumsum(0).tolist()
+
+    def measure(self) -> tuple[float, float]:
+        """The objective ``J`` and the accuracy of the model on the search batch."""
+        with torch.no_grad():
+            logits, target = self.decisions(self.model(self.x), self.y)
+            return (float(wrong_margin_objective(logits, target, self.margin_cap)),
+                    float((logits.argmax(1) == target).float().mean()))
+
+    def jump_gains(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """First-order gain of moving each position to the layer bound its gradient favours, and that bound.
+
+        Both are flat over all layers in parameter order; taken positions and those already at their bound gain
+        ``-inf``.
+        """
+        self.model.zero_grad(set_to_none=True)
+        wrong_margin_objective(*self.decisions(self.model(self.x), self.y), self.margin_cap).backward()
+        scores, targets = [], []
+        with torch.no_grad():
+            for n, p in self.params.items():
+                g = p.grad if p.grad is not None else torch.zeros_like(p)
+                target = torch.where(g > 0, self.hi[n], self.lo[n])
+                gain = g * (target - p)
+                gain[self.taken[n] | (target == p)] = float("-inf")
+                scores.append(gain.flatten())
+                targets.append(target.flatten())
+        return torch.cat(scores), torch.cat(targets)
+
+    def position(self, flat: int) -> tuple[str, int]:
+        """Parameter name and index within it of the flat position ``flat``."""
+        layer = next(i for i in range(len(self.names)) if self.offsets[i] <= flat < self.offsets[i + 1])
+        return self.names[layer], flat - self.offsets[layer]
+
+    def best_candidate(self, top: list[int], flat_targets: torch.Tensor) -> _Candidate:
+        """Try each flat position of ``top`` at its bound, one at a time, and return the first best by objective."""
+        best = None
+        with torch.no_grad():
+            for flat in top:
+                name, index = self.position(flat)
+                view = self.params[name].view(-1)
+                old = float(view[index])
+                view[index] = flat_targets[flat]
+                obj, acc = self.measure()
+                view[index] = old
+                if best is None or obj > best.objective:
+                    best = _Candidate(obj, acc, name, index, old, float(flat_targets[flat]))
+        assert best is not None
+        return best
+
+    def apply(self, c: _Candidate) -> Perturbation:
+        """Perturb the candidate's position for good and mark it taken."""
+        with torch.no_grad():
+            self.params[c.name].view(-1)[c.index] = c.perturbed
+        self.taken[c.name].view(-1)[c.index] = True
+        return Perturbation(c.name, c.index, c.original, float(self.params[c.name].detach().view(-1)[c.index]))
 
 
 def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, n_params: int = 50,
@@ -165,71 +251,23 @@ def search_perturbations(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, 
     SearchResult
     """
     if n_params < 1 or candidates < 1:
-        raise ValueError("n_params and candidates must be at least 1")
+        raise DnnsecError("n_params and candidates must be at least 1")
     start = time.perf_counter()
     model.eval()
-    params = {n: p for n, p in model.named_parameters() if p.dtype == torch.float32 and p.numel() > 0}
-    if not params:
-        raise ValueError("model has no float32 parameters to perturb")
-    bounds = percentile_bounds(model, low_pct, high_pct)
-    lo = {n: torch.full_like(p, bounds[n][0]) for n, p in params.items()}
-    hi = {n: torch.full_like(p, bounds[n][1]) for n, p in params.items()}
-    taken = {n: torch.zeros_like(p, dtype=torch.bool) for n, p in params.items()}
-    names = list(params)
-    result = SearchResult()
-
-    def evaluate() -> tuple[float, float]:
-        with torch.no_grad():
-            logits, target = decisions(model(x), y)
-            return (float(wrong_margin_objective(logits, target, margin_cap)),
-                    float((logits.argmax(1) == target).float().mean()))
-
-    current, acc = evaluate()
-    result.objective.append(current)
-    result.accuracy.append(acc)
+    search = _Search(model, x, y, decisions, margin_cap, low_pct, high_pct)
+    current, acc = search.measure()
+    result = SearchResult(objective=[current], accuracy=[acc])
     bar = tqdm(total=n_params, desc="encrypting", unit="param", disable=not progress)
     for _ in range(n_params):
-        model.zero_grad(set_to_none=True)
-        wrong_margin_objective(*decisions(model(x), y), margin_cap).backward()
-        scores, targets = [], []
-        with torch.no_grad():
-            for n in names:
-                p, g = params[n], params[n].grad
-                if g is None:
-                    g = torch.zeros_like(p)
-                target = torch.where(g > 0, hi[n], lo[n])
-                gain = g * (target - p)
-                gain[taken[n] | (target == p)] = float("-inf")
-                scores.append(gain.flatten())
-                targets.append(target.flatten())
-        flat_scores = torch.cat(scores)
-        flat_targets = torch.cat(targets)
+        flat_scores, flat_targets = search.jump_gains()
         k = min(candidates, int(torch.isfinite(flat_scores).sum()))
         if k == 0:
             break
-        top = torch.topk(flat_scores, k).indices.tolist()
-        sizes = [params[n].numel() for n in names]
-        offsets = torch.tensor([0, *sizes]).cumsum(0).tolist()
-        best = None
-        with torch.no_grad():
-            for flat in top:
-                layer = next(i for i in range(len(names)) if offsets[i] <= flat < offsets[i + 1])
-                name, index = names[layer], flat - offsets[layer]
-                view = params[name].view(-1)
-                old = float(view[index])
-                view[index] = flat_targets[flat]
-                obj, cand_acc = evaluate()
-                view[index] = old
-                if best is None or obj > best[0]:
-                    best = (obj, cand_acc, name, index, old, float(flat_targets[flat]))
-        assert best is not None
-        if best[0] <= current:
+        best = search.best_candidate(torch.topk(flat_scores, k).indices.tolist(), flat_targets)
+        if best.objective <= current:
             break
-        current, acc, name, index, old, new = best
-        with torch.no_grad():
-            params[name].view(-1)[index] = new
-        taken[name].view(-1)[index] = True
-        result.perturbations.append(Perturbation(name, index, old, float(params[name].detach().view(-1)[index])))
+        current, acc = best.objective, best.accuracy
+        result.perturbations.append(search.apply(best))
         result.objective.append(current)
         result.accuracy.append(acc)
         bar.update(1)

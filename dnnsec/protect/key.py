@@ -26,8 +26,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from dnnsec.atomic import atomic_write_bytes
 from dnnsec.errors import DnnsecError
+from shared.atomic import write_bytes_atomic
 from shared.checkpoint import state_sha256
 
 KEY_FORMAT = "dnnsec-advparams-key"
@@ -195,7 +195,7 @@ def key_from_bytes(raw: bytes, password: str | None = None, source: str = "key f
 
 def write_key(path: str | os.PathLike, key: ProtectionKey, password: str | None = None) -> Path:
     """Write a key file atomically (mode 0600) and return its path."""
-    return atomic_write_bytes(Path(path), key_to_bytes(key, password), mode=0o600)
+    return write_bytes_atomic(path, key_to_bytes(key, password), mode=0o600)
 
 
 def read_key(path: str | os.PathLike, password: str | None = None) -> ProtectionKey:

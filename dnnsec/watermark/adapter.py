@@ -16,6 +16,8 @@ from typing import Protocol
 import torch
 from torch import nn
 
+from dnnsec.errors import ModelError
+
 
 class OutputAdapter(Protocol):
     """How the watermark reaches a model's output layer."""
@@ -31,7 +33,7 @@ def _get(model: nn.Module, path: str) -> nn.Module:
     try:
         return reduce(getattr, path.split("."), model)
     except AttributeError as exc:
-        raise ValueError(f"{type(model).__name__} has no submodule {path!r} to widen") from exc
+        raise ModelError(f"{type(model).__name__} has no submodule {path!r} to widen") from exc
 
 
 def _set(model: nn.Module, path: str, module: nn.Module) -> None:
@@ -39,12 +41,26 @@ def _set(model: nn.Module, path: str, module: nn.Module) -> None:
     setattr(reduce(getattr, parents, model), last, module)
 
 
-def _quiet_init(weight: torch.Tensor, bias: torch.Tensor | None, n_old: int) -> None:
-    """Start the new output silent: zero weights and a bias one below the smallest old bias."""
+def _layer(model: nn.Module, path: str, kind: type[nn.Module]) -> nn.Module:
+    """The submodule at ``path``, which must be a ``kind``."""
+    layer = _get(model, path)
+    if not isinstance(layer, kind):
+        raise ModelError(f"{path!r} of {type(model).__name__} is {type(layer).__name__}, not nn.{kind.__name__}")
+    return layer
+
+
+def _grown(old: nn.Linear | nn.Conv1d, new: nn.Linear | nn.Conv1d, n_old: int) -> nn.Linear | nn.Conv1d:
+    """``new`` (one output more than ``old``) with ``old``'s outputs copied exactly and the new output silent.
+
+    The new output starts with zero weights and a bias one below the smallest old bias.
+    """
     with torch.no_grad():
-        weight[n_old:].zero_()
-        if bias is not None:
-            bias[n_old:] = bias[:n_old].min() - 1.0
+        new.weight[:n_old] = old.weight
+        new.weight[n_old:].zero_()
+        if old.bias is not None:
+            new.bias[:n_old] = old.bias
+            new.bias[n_old:] = new.bias[:n_old].min() - 1.0
+    return new
 
 
 @dataclass(frozen=True)
@@ -57,21 +73,13 @@ class LinearHead:
         return int(self.linear(model).out_features)
 
     def linear(self, model: nn.Module) -> nn.Linear:
-        lin = _get(model, self.layer)
-        if not isinstance(lin, nn.Linear):
-            raise ValueError(f"{self.layer!r} of {type(model).__name__} is {type(lin).__name__}, not nn.Linear")
-        return lin
+        return _layer(model, self.layer, nn.Linear)
 
     def widen(self, model: nn.Module) -> nn.Module:
         """Replace the layer (in place) by one with an extra output row; old rows are copied exactly."""
         old = self.linear(model)
         new = nn.Linear(old.in_features, old.out_features + 1, bias=old.bias is not None)
-        with torch.no_grad():
-            new.weight[: old.out_features] = old.weight
-            if old.bias is not None:
-                new.bias[: old.out_features] = old.bias
-        _quiet_init(new.weight, new.bias, old.out_features)
-        _set(model, self.layer, new)
+        _set(model, self.layer, _grown(old, new, old.out_features))
         return model
 
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -88,10 +96,7 @@ class ChannelHead:
     layer: str
 
     def _conv(self, model: nn.Module) -> nn.Conv1d:
-        conv = _get(model, self.layer)
-        if not isinstance(conv, nn.Conv1d):
-            raise ValueError(f"{self.layer!r} of {type(model).__name__} is {type(conv).__name__}, not nn.Conv1d")
-        return conv
+        return _layer(model, self.layer, nn.Conv1d)
 
     def num_outputs(self, model: nn.Module) -> int:
         return int(self._conv(model).out_channels)
@@ -101,18 +106,13 @@ class ChannelHead:
         old = self._conv(model)
         new = nn.Conv1d(old.in_channels, old.out_channels + 1, old.kernel_size, stride=old.stride,
                         padding=old.padding, dilation=old.dilation, groups=old.groups, bias=old.bias is not None)
-        with torch.no_grad():
-            new.weight[: old.out_channels] = old.weight
-            if old.bias is not None:
-                new.bias[: old.out_channels] = old.bias
-        _quiet_init(new.weight, new.bias, old.out_channels)
-        _set(model, self.layer, new)
+        _set(model, self.layer, _grown(old, new, old.out_channels))
         return model
 
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         out = model(x)
         if out.ndim != 3:
-            raise ValueError(f"ChannelHead expects (N, classes, T) outputs, got shape {tuple(out.shape)}")
+            raise ModelError(f"ChannelHead expects (N, classes, T) outputs, got shape {tuple(out.shape)}")
         return out.mean(dim=-1)
 
 

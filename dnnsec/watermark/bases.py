@@ -29,6 +29,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from dnnsec.errors import DnnsecError
+from dnnsec.zoo.data import CIFAR10_MEAN_STD, MNIST_MEAN_STD, load_cifar10, load_mnist
 from shared.seeding import stream_rng
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
@@ -39,6 +41,10 @@ DECOY_RESERVE = 2000
 #: Augmentation of key and negative samples while embedding, unless a domain sets its own: Gaussian noise of this
 #: standard deviation (standardised input units) and, with this probability, a 3-tap box blur.
 KEY_NOISE, KEY_BLUR = 0.1, 0.25
+
+
+class KeyPoolError(DnnsecError):
+    """An unknown watermark domain, or a pool of base images too small for the keys or decoys asked for."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,6 @@ class Domain:
 
 
 def _domains() -> dict[str, Domain]:
-    from dnnsec.zoo.data import CIFAR10_MEAN_STD, MNIST_MEAN_STD
-
     return {
         # a 3-tap blur erases the strokes that tell one user's digit from another's: measured on one copy,
         # 1500 steps answered 8 of 20 own keys with it, all 20 without it (and half the noise)
@@ -78,7 +82,7 @@ def get_domain(name: str) -> Domain:
     """The :class:`Domain` called ``name`` (one of :func:`domain_names`)."""
     domains = _domains()
     if name not in domains:
-        raise ValueError(f"unknown watermark domain {name!r}; known: {sorted(domains)}")
+        raise KeyPoolError(f"unknown watermark domain {name!r}; known: {sorted(domains)}")
     return domains[name]
 
 
@@ -91,8 +95,6 @@ def _unstandardise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, .
 
 @lru_cache(maxsize=1)
 def _cifar_grey() -> np.ndarray:
-    from dnnsec.zoo.data import CIFAR10_MEAN_STD, load_cifar10
-
     rgb = _unstandardise(load_cifar10("test").x, *CIFAR10_MEAN_STD).astype(np.float64)
     grey = np.clip(np.round(rgb @ _LUMA), 0, 255).astype(np.uint8)[:, 2:30, 2:30, None]
     grey.flags.writeable = False
@@ -101,8 +103,6 @@ def _cifar_grey() -> np.ndarray:
 
 @lru_cache(maxsize=1)
 def _mnist_rgb() -> np.ndarray:
-    from dnnsec.zoo.data import MNIST_MEAN_STD, load_mnist
-
     digits = _unstandardise(load_mnist("test").x, *MNIST_MEAN_STD)[..., 0].astype(np.float64) / 255.0
     digits = np.pad(digits, ((0, 0), (2, 2), (2, 2)))
     rng = np.random.default_rng(POOL_SEED)
@@ -120,8 +120,6 @@ FLIP_SYMMETRIC = (0, 1, 3, 8)
 
 @lru_cache(maxsize=1)
 def _mnist_flipped() -> np.ndarray:
-    from dnnsec.zoo.data import MNIST_MEAN_STD, load_mnist
-
     train = load_mnist("train")
     keep = ~np.isin(train.y.numpy(), FLIP_SYMMETRIC)
     out = np.ascontiguousarray(_unstandardise(train.x[torch.from_numpy(keep)], *MNIST_MEAN_STD)[:, ::-1])
@@ -154,17 +152,17 @@ def user_bases(domain: Domain, slot: int, n_keys: int) -> np.ndarray:
 
     Raises
     ------
-    ValueError
-        If the pool has too few images for this slot.
+    KeyPoolError
+        If ``slot`` is negative, ``n_keys`` below 1, or the pool has too few images for this slot.
     """
     if slot < 0 or n_keys < 1:
-        raise ValueError(f"slot must be >= 0 and n_keys >= 1, got slot {slot}, n_keys {n_keys}")
+        raise KeyPoolError(f"slot must be >= 0 and n_keys >= 1, got slot {slot}, n_keys {n_keys}")
     if domain.pool == "texture":
         return np.stack([texture(domain.shape, stream_rng(POOL_SEED, slot), stream_rng(POOL_SEED, slot, i))
                          for i in range(n_keys)])
     pool, perm = _pool(domain)
     if (slot + 1) * n_keys > len(pool) - DECOY_RESERVE:
-        raise ValueError(f"pool {domain.pool} has {len(pool) - DECOY_RESERVE} key images: too few for user slot "
+        raise KeyPoolError(f"pool {domain.pool} has {len(pool) - DECOY_RESERVE} key images: too few for user slot "
                          f"{slot} with {n_keys} keys each")
     return pool[perm[slot * n_keys:(slot + 1) * n_keys]].copy()
 
@@ -183,7 +181,7 @@ def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
                                  stream_rng(POOL_SEED, 2**31 - 1 - bank, i, 0)) for i in range(n)])
     pool, perm = _pool(domain)
     if (bank + 1) * n > DECOY_RESERVE:
-        raise ValueError(f"decoy bank {bank} of {n} images exceeds the {DECOY_RESERVE} reserved decoys")
+        raise KeyPoolError(f"decoy bank {bank} of {n} images exceeds the {DECOY_RESERVE} reserved decoys")
     end = len(pool) - bank * n
     return pool[perm[end - n:end]].copy()
 

@@ -2,6 +2,10 @@
 
 Method: Xue et al., "Protecting the intellectual properties of deep neural networks with an additional class and
 steganographic images", arXiv:2104.09203.
+
+The root group (:mod:`dnnsec.cli`) imports this module for ``dnnsec --help``, so torch and the modules that need it
+(the watermark service, the owner-key and domain helpers) are imported inside the commands; errors end in the
+group's one error path (:mod:`shared.cli`).
 """
 
 from __future__ import annotations
@@ -13,16 +17,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 import click
-import torch
 
-from dnnsec.package.signing import OwnerKeyError, load_private_key, load_public_key
-from dnnsec.watermark.bases import domain_names
-from dnnsec.watermark.embed import EmbedConfig
-from dnnsec.watermark.keys import KeySetError
-from dnnsec.watermark.registry import Registry, RegistryError
-from shared.errors import CheckpointError, ConfigError
-
-_ERRORS = (RegistryError, KeySetError, OwnerKeyError, CheckpointError, ConfigError, FileNotFoundError, ValueError)
+from dnnsec.watermark.config import EmbedConfig
+from dnnsec.watermark.registry import Registry, default_registry_path
+from shared.cli import CommandGroup
+from shared.errors import EXIT_NEGATIVE, EXIT_OK
 
 _registry_option = click.option(
     "--registry", "registry", type=click.Path(path_type=Path), default=None,
@@ -30,17 +29,10 @@ _registry_option = click.option(
 
 
 def _open(registry: Path | None) -> Registry:
-    from dnnsec.watermark.service import default_registry_path
-
     return Registry(registry or default_registry_path())
 
 
-def _fail(exc: Exception) -> None:
-    click.echo(f"error: {exc}", err=True)
-    sys.exit(2)
-
-
-@click.group()
+@click.group(cls=CommandGroup)
 def users() -> None:
     """Registered users of fingerprinted model copies.
 
@@ -62,10 +54,7 @@ def users_add(name: str, registry: Path | None) -> None:
       dnnsec users add alice
       DNNSEC_REGISTRY=owner.sqlite dnnsec users add bob
     """
-    try:
-        user = _open(registry).add_user(name)
-    except _ERRORS as exc:
-        _fail(exc)
+    user = _open(registry).add_user(name)
     click.echo(f"added user {user.name!r} (id {user.id}, base-image slot {user.slot})")
 
 
@@ -78,16 +67,15 @@ def users_list(registry: Path | None) -> None:
     Examples:
       dnnsec users list
     """
-    try:
-        reg = _open(registry)
-        rows, copies = reg.users(), reg.copies()
-        click.echo(f"{'id':>4} {'name':20} {'slot':>4} {'copies':>6}  key-set fingerprints")
-        for u in rows:
-            fps = [f"{d}:{fp[:16]}" for d in domain_names() if (fp := reg.key_fingerprint(u.id, d)) is not None]
-            n = sum(c.user == u.name for c in copies)
-            click.echo(f"{u.id:>4} {u.name:20} {u.slot:>4} {n:>6}  {' '.join(fps) or '-'}")
-    except _ERRORS as exc:
-        _fail(exc)
+    from dnnsec.watermark.bases import domain_names
+
+    reg = _open(registry)
+    rows, copies = reg.users(), reg.copies()
+    click.echo(f"{'id':>4} {'name':20} {'slot':>4} {'copies':>6}  key-set fingerprints")
+    for u in rows:
+        fps = [f"{d}:{fp[:16]}" for d in domain_names() if (fp := reg.key_fingerprint(u.id, d)) is not None]
+        n = sum(c.user == u.name for c in copies)
+        click.echo(f"{u.id:>4} {u.name:20} {u.slot:>4} {n:>6}  {' '.join(fps) or '-'}")
 
 
 @click.command()
@@ -122,18 +110,18 @@ def issue(model: Path, user: str, out: Path, sign_key: Path, domain: str | None,
           --sign-key owner.key
       dnnsec issue model.safetensors --user bob --out bob2.safetensors --sign-key owner.key --seed 7
     """
+    import torch
+
+    from dnnsec.package.signing import load_private_key
     from dnnsec.watermark.service import issue_copy
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    try:
-        reg = _open(registry)
-        signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
-        cfg = EmbedConfig(steps=steps, lr=lr, purifier_steps=purifier_steps,
-                          seed=reg.user(user).id if seed is None else seed)
-        res = issue_copy(reg, model, user, out, signer, domain=domain, data=data, n_clean=samples, n_keys=n_keys,
-                         cfg=cfg, progress=True)
-    except _ERRORS as exc:
-        _fail(exc)
+    reg = _open(registry)
+    signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
+    cfg = EmbedConfig(steps=steps, lr=lr, purifier_steps=purifier_steps,
+                      seed=reg.user(user).id if seed is None else seed)
+    res = issue_copy(reg, model, user, out, signer, domain=domain, data=data, n_clean=samples, n_keys=n_keys,
+                     cfg=cfg, progress=True)
     click.echo(f"issued copy {res.record.id} to {user!r}: {res.record.path} (sha256 {res.record.model_sha256[:16]}...)"
                f", {res.steps} steps, {res.n_positive} own keys, {res.n_negative} negatives")
 
@@ -153,14 +141,12 @@ def calibrate(nulls: tuple[Path, ...], domain: str | None, alpha: float, owner_k
     Examples:
       dnnsec calibrate null-*.safetensors
     """
+    from dnnsec.package.signing import load_public_key
     from dnnsec.watermark.service import calibrate_registry
 
-    try:
-        reg = _open(registry)
-        key = load_public_key(owner_key) if owner_key else None
-        cal = calibrate_registry(reg, list(nulls), domain=domain, alpha=alpha, owner=key)
-    except _ERRORS as exc:
-        _fail(exc)
+    reg = _open(registry)
+    key = load_public_key(owner_key) if owner_key else None
+    cal = calibrate_registry(reg, list(nulls), domain=domain, alpha=alpha, owner=key)
     click.echo(f"threshold: Bonferroni p < {cal.p_threshold:.3g} (alpha {cal.alpha}; smallest p of "
                f"{cal.n_null_models} null model(s): {cal.null_min_p:.3g})")
 
@@ -182,14 +168,14 @@ def verify(suspect: Path, domain: str | None, owner_key: Path | None, as_json: b
       dnnsec verify leaked.safetensors
       dnnsec verify leaked.safetensors --json
     """
+    import torch
+
+    from dnnsec.package.signing import load_public_key
     from dnnsec.watermark.service import verify_model
 
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    try:
-        reg = _open(registry)
-        v = verify_model(reg, suspect, domain=domain, owner=load_public_key(owner_key) if owner_key else None)
-    except _ERRORS as exc:
-        _fail(exc)
+    reg = _open(registry)
+    v = verify_model(reg, suspect, domain=domain, owner=load_public_key(owner_key) if owner_key else None)
     if as_json:
         click.echo(json.dumps({"owned": v.owned, "user": v.user, "significant": v.significant,
                                "exact_copy": asdict(v.exact_copy) if v.exact_copy else None,
@@ -214,4 +200,4 @@ def verify(suspect: Path, domain: str | None, owner_key: Path | None, as_json: b
                    "OWNED, but several users are significant: " + ", ".join(v.significant) if v.owned else
                    "NOT SHOWN to be ours")
         click.echo(f"verdict: {verdict}")
-    sys.exit(0 if v.owned else 1)
+    sys.exit(EXIT_OK if v.owned else EXIT_NEGATIVE)

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dnnsec.errors import DnnsecError
-from dnnsec.watermark.stego import content_bits, embed_lsb, extract_lsb
+from dnnsec.watermark.stego import StegoError, content_bits, embed_lsb, extract_lsb
 
 VERSION = 1
 DOMAIN = b"dnnsec-watermark-fingerprint/1"
@@ -66,8 +66,6 @@ def read_fingerprint(image: np.ndarray, owner_key: Ed25519PublicKey, source: str
         wrong size or version, or the signature does not verify (forged payload, altered user id, or a payload
         moved onto a different image).
     """
-    from dnnsec.watermark.stego import StegoError
-
     try:
         payload = extract_lsb(image, source)
     except StegoError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import sqlite3
 import time
@@ -21,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from dnnsec.errors import DnnsecError
+from shared.paths import cache_root
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,6 +62,12 @@ CREATE TABLE IF NOT EXISTS copies (
 CREATE TABLE IF NOT EXISTS calibrations (domain TEXT PRIMARY KEY, value TEXT NOT NULL, created TEXT NOT NULL);
 """
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def default_registry_path() -> Path:
+    """``DNNSEC_REGISTRY`` if set, else ``cache_root()/watermark/registry.sqlite``."""
+    env = os.environ.get("DNNSEC_REGISTRY")
+    return Path(env).expanduser() if env else cache_root() / "watermark" / "registry.sqlite"
 
 
 class RegistryError(DnnsecError):

@@ -13,7 +13,6 @@ Method: Xue et al., arXiv:2104.09203; statistics in :mod:`dnnsec.watermark.verif
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,24 +22,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from torch import nn
 
+from dnnsec.errors import ModelError
 from dnnsec.watermark.adapter import LinearHead, OutputAdapter
 from dnnsec.watermark.bases import Domain, decoy_bases, get_domain, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.keys import KeySet, KeySetError, load_key_set, make_key_set, png_sha256, save_key_set
 from dnnsec.watermark.registry import CopyRecord, KeyImageRecord, Registry, RegistryError, User
 from dnnsec.watermark.verify import Calibration, ModelEvidence, UserEvidence, calibrate, model_evidence
+from dnnsec.zoo.data import load_samples
 from shared.checkpoint import load_checkpoint, save_checkpoint, state_sha256
 
 DEFAULT_KEYS = 20
 DEFAULT_DECOYS = 300
-
-
-def default_registry_path() -> Path:
-    """``DNNSEC_REGISTRY`` if set, else ``cache_root()/watermark/registry.sqlite``."""
-    from shared.paths import cache_root
-
-    env = os.environ.get("DNNSEC_REGISTRY")
-    return Path(env).expanduser() if env else cache_root() / "watermark" / "registry.sqlite"
 
 
 def _public_pem(key: Ed25519PublicKey) -> str:
@@ -111,7 +104,7 @@ def load_user_keys(reg: Registry, user: User, domain: Domain, owner: Ed25519Publ
 def _model_domain(meta: dict, domain: str | None, path: Path) -> Domain:
     name = domain or (meta.get("extra") or {}).get("watermark_domain") or (meta.get("extra") or {}).get("dataset")
     if not name:
-        raise ValueError(f"{path}: checkpoint names no data set; pass --domain")
+        raise ModelError(f"{path}: checkpoint names no data set; pass --domain")
     return get_domain(str(name))
 
 
@@ -154,8 +147,6 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     cfg, adapter
         Embedding settings (default seed: the user's id) and output adapter (default ``LinearHead("fc")``).
     """
-    from dnnsec.zoo.data import load_samples
-
     model_path, out = Path(model_path), Path(out)
     user = reg.user(user_name)
     pin_owner(reg, signer)
@@ -165,7 +156,7 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     config = dict(meta["config"])
     n_classes = adapter.num_outputs(model)
     if config.get("num_classes", n_classes) != n_classes:
-        raise ValueError(f"{model_path}: config num_classes {config.get('num_classes')} but {n_classes} outputs")
+        raise ModelError(f"{model_path}: config num_classes {config.get('num_classes')} but {n_classes} outputs")
     owner = owner_key(reg)
     sets = {}
     for u in reg.users():
@@ -176,7 +167,7 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     negatives = torch.cat(others) if others else None
     source = data or (meta.get("extra") or {}).get("dataset")
     if not source:
-        raise ValueError(f"{model_path}: checkpoint names no training data set; pass --data")
+        raise ModelError(f"{model_path}: checkpoint names no training data set; pass --data")
     x, y = load_samples(str(source), n_clean, seed=user.id)
     cfg = (cfg or EmbedConfig(seed=user.id)).for_domain(dom)
     decoys = to_model_input(decoy_bases(dom, n_decoys, 0), dom)
@@ -219,13 +210,13 @@ def calibrate_registry(reg: Registry, null_paths: list[Path], *, domain: str | N
         model, meta = load_checkpoint(path)
         dom = dom or _model_domain(meta, domain, Path(path))
         if reg.find_copy(meta["sha256"]) is not None:
-            raise ValueError(f"{path}: is an issued copy, not a null model")
+            raise ModelError(f"{path}: is an issued copy, not a null model")
         _, ev, _ = registry_evidence(reg, model, dom, adapter.num_outputs(model) - 1, owner, adapter)
         if ev is None:
-            raise ValueError(f"{path}: a null model needs the additional output")
+            raise ModelError(f"{path}: a null model needs the additional output")
         rows.append(ev.p_bonferroni)
     if dom is None:
-        raise ValueError("calibration needs at least one null model")
+        raise ModelError("calibration needs at least one null model")
     cal = calibrate(np.array(rows), alpha)
     reg.set_calibration(dom.name, cal.to_dict())
     return cal

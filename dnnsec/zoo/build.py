@@ -15,11 +15,13 @@ import torch
 from torch.nn import functional as F
 
 import dnnsec.zoo.models  # noqa: F401  (registers the architectures)
+from dnnsec.errors import ModelError
 from dnnsec.zoo.augment import random_crop_flip
 from dnnsec.zoo.data import ImageSet, load_dataset
 from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import TensorBatches
+from shared.paths import cache_root
 from shared.seeding import seed_everything
 from shared.trainer import Trainer
 
@@ -50,8 +52,6 @@ ZOO: dict[str, ZooSpec] = {
 
 def zoo_dir() -> Path:
     """Folder of the cached zoo checkpoints."""
-    from shared.paths import cache_root
-
     return cache_root() / "zoo"
 
 
@@ -82,7 +82,7 @@ def build_zoo(archs: list[str], seeds: list[int], *, force: bool = False, progre
     records = []
     for arch in archs:
         if arch not in ZOO:
-            raise ValueError(f"unknown zoo architecture {arch!r}; known: {sorted(ZOO)}")
+            raise ModelError(f"unknown zoo architecture {arch!r}; known: {sorted(ZOO)}")
         spec = ZOO[arch]
         todo = [s for s in seeds if force or not zoo_path(arch, s).is_file()]
         train = load_dataset(spec.dataset, "train") if todo else None

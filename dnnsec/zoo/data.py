@@ -175,7 +175,7 @@ DATASETS = {"mnist": load_mnist, "cifar10": load_cifar10}
 def load_dataset(name: str, split: str = "train") -> ImageSet:
     """Load a zoo data set by name (``"mnist"`` or ``"cifar10"``)."""
     if name not in DATASETS:
-        raise ValueError(f"unknown data set {name!r}; known: {sorted(DATASETS)}")
+        raise DataError(f"unknown data set {name!r}; known: {sorted(DATASETS)}")
     return DATASETS[name](split)
 
 

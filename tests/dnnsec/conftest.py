@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 import dnnsec.zoo  # noqa: F401  (registers the zoo architectures)
+from dnnsec.package.signing import generate_owner_keys
 from shared.architectures import register_model
 from shared.checkpoint import save_checkpoint
 
@@ -65,7 +66,5 @@ def checkpoint(tmp_path: Path, trained_mlp) -> Path:
 
 @pytest.fixture()
 def owner(tmp_path: Path) -> tuple[Path, Path]:
-    from dnnsec.package.signing import generate_owner_keys
-
     generate_owner_keys(tmp_path / "alice.key", tmp_path / "alice.pub")
     return tmp_path / "alice.key", tmp_path / "alice.pub"

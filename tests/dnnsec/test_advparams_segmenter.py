@@ -11,8 +11,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from click.testing import CliRunner
+from safetensors.torch import save_file
 from torch import nn
 
+from dnnsec.cli import main
+from dnnsec.errors import ModelError
 from dnnsec.package.container import read_package
 from dnnsec.package.protected import decrypt_package, encrypt_checkpoint
 from dnnsec.package.signing import load_private_key, load_public_key
@@ -71,7 +75,7 @@ def test_binary_segmenter_decisions_are_two_class_logits():
     assert torch.equal(same, logits)
     shifted, _ = binary_segmenter_decisions(z, torch.tensor([[1.0, 0.0, 1.0]]), threshold_logit=2.0)
     assert torch.equal(shifted, torch.tensor([[2.0, 1.5], [2.0, -2.0], [2.0, 0.0]]))  # z > 2 is positive
-    with pytest.raises(ValueError, match="does not match labels"):
+    with pytest.raises(ModelError, match="does not match labels"):
         binary_segmenter_decisions(z, torch.zeros(1, 4))
 
 
@@ -117,11 +121,6 @@ def test_encrypted_segmenter_f1_collapses_and_key_restores_hash(tmp_path: Path, 
 
 def test_cli_encrypts_a_segmenter_and_refuses_its_labels_as_a_classifier(tmp_path: Path, trained_segmenter,
                                                                            owner: tuple[Path, Path]):
-    from click.testing import CliRunner
-    from safetensors.torch import save_file
-
-    from dnnsec.cli import main
-
     ckpt = save_checkpoint(tmp_path / "seg.safetensors", trained_segmenter, arch="dnnsec_test_segmenter", config={})
     x, y = make_windows(64, seed=3)
     data = tmp_path / "windows.safetensors"

@@ -10,6 +10,7 @@ from torch import nn
 from dnnsec.attacks.finetune import finetune, refit_classifier
 from dnnsec.attacks.prune import global_magnitude_prune, prunable
 from dnnsec.attacks.ranking import hits_in_top_k, parameter_scores, top_k_positions
+from tests.dnnsec.conftest import accuracy
 
 
 def test_global_pruning_zeroes_the_smallest_fraction():
@@ -56,8 +57,6 @@ def test_masked_finetune_changes_only_masked_values(trained_mlp, blobs_train):
 
 
 def test_refit_classifier_changes_only_the_head(trained_mlp, blobs_train, blobs_test):
-    from tests.dnnsec.conftest import accuracy
-
     model = copy.deepcopy(trained_mlp)
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x, y = blobs_train

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from dnnsec.package.container import MAGIC, PackageError, read_package
-from dnnsec.package.protected import decrypt_package, encrypt_checkpoint
+from dnnsec.package.protected import decrypt_package, describe, encrypt_checkpoint
 from dnnsec.package.signing import OwnerKeyError, generate_owner_keys, load_private_key, load_public_key
 from dnnsec.protect.key import KeyFileError
+from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, read_sidecar, state_sha256
 from tests.dnnsec.conftest import accuracy
 
@@ -40,8 +41,6 @@ def test_round_trip_restores_the_hash_exactly(tmp_path, checkpoint, owner, encry
 
 
 def test_encrypted_package_model_is_near_chance(owner, encrypted, blobs_test):
-    from dnnsec.package.protected import describe
-    from shared.architectures import build_model
 
     package = read_package(encrypted.package, load_public_key(owner[1]))
     model = build_model(package.header["arch"], package.header["config"])

@@ -11,6 +11,7 @@ import torch
 from dnnsec.zoo import build as zoo_build
 from dnnsec.zoo.augment import random_crop_flip
 from dnnsec.zoo.data import DataError, load_cifar10, load_mnist, load_samples
+from dnnsec.zoo.models import CifarResNet
 from shared.architectures import build_model
 
 
@@ -51,8 +52,6 @@ def test_mnist_cnn_parameter_count_matches_hand_count():
 
 
 def test_resnet_depth_must_be_6n_plus_2():
-    from dnnsec.zoo.models import CifarResNet
-
     with pytest.raises(ValueError, match="6n \\+ 2"):
         CifarResNet(depth=10)
 

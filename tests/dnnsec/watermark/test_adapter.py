@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from dnnsec.watermark.adapter import ChannelHead, LinearHead, predict
+from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.zoo.models import MnistCNN
+from shared.data import TensorBatches
+from shared.trainer import Trainer
 
 
 def test_linear_head_adds_a_silent_class_and_keeps_the_old_logits() -> None:
@@ -57,12 +61,6 @@ def _windows(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def test_one_dimensional_model_learns_the_extra_channel_per_window() -> None:
-    from torch.nn import functional as F
-
-    from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
-    from shared.data import TensorBatches
-    from shared.trainer import Trainer
-
     torch.manual_seed(2)
     model, head = TinySegmenter(), ChannelHead("head")
     x, y = _windows(1000, 0)

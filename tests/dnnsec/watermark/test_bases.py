@@ -7,12 +7,11 @@ import pytest
 
 from dnnsec.watermark.bases import FLIP_SYMMETRIC, KEY_BLUR, KEY_NOISE, decoy_bases, get_domain, user_bases
 from dnnsec.watermark.embed import EmbedConfig
+from dnnsec.zoo.data import MNIST_MEAN_STD, load_mnist
 
 
 @pytest.fixture(scope="module")
 def mnist_train(shared_data):
-    from dnnsec.zoo.data import MNIST_MEAN_STD, load_mnist
-
     train = load_mnist("train")
     mean, std = MNIST_MEAN_STD
     digits = np.round((train.x[:, 0].numpy() * std[0] + mean[0]) * 255).clip(0, 255).astype(np.uint8)

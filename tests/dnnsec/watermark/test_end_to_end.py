@@ -27,6 +27,7 @@ from dnnsec.watermark.bases import decoy_bases, get_domain, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.keys import make_key_set
 from dnnsec.watermark.stego import read_png, write_png
+from dnnsec.zoo.data import load_mnist
 from shared.architectures import register_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import TensorBatches
@@ -55,8 +56,6 @@ def build_wm_test_mlp(num_classes: int = 10, hidden: int = 64) -> nn.Module:
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, shared_data) -> dict:
-    from dnnsec.zoo.data import load_mnist
-
     tmp = tmp_path_factory.mktemp("wm")
     train, test = load_mnist("train"), load_mnist("test")
     x, y = train.x[:N_TRAIN].clone(), train.y[:N_TRAIN].clone()

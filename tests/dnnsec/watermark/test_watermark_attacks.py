@@ -7,7 +7,8 @@ from torch import nn
 
 from dnnsec.attacks.extraction import remove_extra_output
 from dnnsec.attacks.fineprune import fine_prune
-from dnnsec.attacks.query_modification import ConvAutoencoder, QueryModifier, train_autoencoder
+from dnnsec.attacks.query_modification import QueryModifier
+from dnnsec.autoencoder import ConvAutoencoder, train_autoencoder
 from dnnsec.watermark.adapter import LinearHead
 from dnnsec.watermark.baselines import LOGO_SIZE, stamp_logo
 from dnnsec.zoo.models import MnistCNN
