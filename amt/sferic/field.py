@@ -35,6 +35,7 @@ from obspy import UTCDateTime
 
 from amt.record import ChannelMeta, StationRun
 from amt.synth.earth import LayeredEarth
+from amt.synth.labels import SfericLabel
 from amt.synth.stroke import C_LIGHT, source_spectrum
 
 #: Sampling rate of the sferic CNN's training data, Hz.
@@ -105,25 +106,6 @@ class FieldConfig:
     sferic_model: str = "waveguide"
 
 
-@dataclass(frozen=True)
-class SfericLabel:
-    """Truth of one labelled sferic (sample indices relative to the record start, half-open)."""
-
-    start: int
-    end: int
-    peak: int
-    snr_db: float
-    amplitude_nt: float
-    azimuth_deg: float
-    distance_km: float
-    storm: int
-
-    @property
-    def care(self) -> bool:
-        """Whether the sferic counts as a hit or a miss (SNR at or above -20 dB)."""
-        return self.snr_db >= DONT_CARE_DB
-
-
 @dataclass
 class SynthRecord:
     """Magnetic channels with their truth.
@@ -132,8 +114,8 @@ class SynthRecord:
     ----------
     h : numpy.ndarray
         ``(3, n)`` Hx, Hy, Hz in nT.
-    labels : list of SfericLabel
-        Labelled sferics (intervals clipped to the record).
+    labels : list of amt.synth.labels.SfericLabel
+        Labelled sferics (intervals clipped to the record; no station, run or absolute time).
     noise_power_nt2 : float
         ``P_n``: horizontal noise power in the label band, nT^2.
     config : FieldConfig
@@ -160,15 +142,15 @@ class SynthRecord:
         """Per-sample label: True inside a labelled sferic's interval (care or not)."""
         m = np.zeros(self.n_samples, dtype=bool)
         for lab in self.labels:
-            m[lab.start : lab.end] = True
+            m[lab.start_index : lab.end_index] = True
         return m
 
     def care_mask(self) -> np.ndarray:
         """Per-sample weight: False inside the intervals of don't-care sferics (below -20 dB)."""
         m = np.ones(self.n_samples, dtype=bool)
         for lab in self.labels:
-            if not lab.care:
-                m[lab.start : lab.end] = False
+            if lab.dont_care:
+                m[lab.start_index : lab.end_index] = False
         return m
 
     def signal(self) -> np.ndarray:
@@ -393,18 +375,22 @@ def synthesize(n_samples: int, cfg: FieldConfig, rng: np.random.Generator) -> Sy
             if b > a:
                 wave = scale[k] * waves[k] * np.array([[np.cos(pol[k])], [np.sin(pol[k])]])
                 label = SfericLabel(
-                    start=a,
-                    end=b,
-                    peak=s + pk,
-                    snr_db=float(snr[k]),
+                    flash=k,
+                    start_index=a,
+                    end_index=b,
+                    peak_index=s + pk,
                     amplitude_nt=float(scale[k] * abs(waves[k, pk])),
-                    azimuth_deg=float(np.rad2deg(pol[k]) % 180.0),
+                    polarization_deg=float(np.rad2deg(pol[k]) % 180.0),
                     distance_km=float(dist_km[k]),
-                    storm=int(storm[k]),
+                    azimuth_deg=float(bearing[k] % 360.0),
+                    storm_id=int(storm[k]),
+                    energy_nt2_s=float(10 ** (snr[k] / 10) * p_n * (i1 - i0) / rate),  # the E_s of the drawn SNR
+                    snr_db=float(snr[k]),
+                    dont_care=bool(snr[k] < DONT_CARE_DB),
                 )
                 labelled.append((label, (s, wave)))
         _place(noise, waves, onsets, pol, scale)
-        labelled.sort(key=lambda pair: pair[0].start)
+        labelled.sort(key=lambda pair: pair[0].start_index)
     if cfg.spike_rate_hz > 0:
         spikes = np.flatnonzero(rng.random(n_samples) < cfg.spike_rate_hz / rate)
         noise[:, spikes] += rng.choice([-1, 1], (3, len(spikes))) * rng.uniform(20, 200, (3, len(spikes)))

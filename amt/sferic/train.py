@@ -5,8 +5,8 @@ The paper's strategy (Jiang et al., 2023): no fixed training set; every step dra
 cross-entropy with positives up-weighted by ``n_negative / n_positive`` (:class:`shared.losses.WeightedBCELoss`,
 measured on pilot batches unless fixed), and :class:`shared.trainer.Trainer` stops when the smoothed loss
 converges. Afterwards two thresholds are chosen on the validation sets
-(:data:`amt.sferic.evaluation.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best sample F1)
-and the trigger-on level of events (best event F1).
+(:data:`amt.sferic.evaluation.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best
+sample F1) and the trigger-on level of events (best event F1).
 
 A run is a pure function of its config file: same config, same weights (single-threaded CPU).
 """
@@ -23,12 +23,12 @@ import torch
 
 from amt.sferic.evaluation.heldout import VALIDATION_SEED, Cell, check_training_seed, records
 from amt.sferic.evaluation.scoring import event_scores
-from amt.sferic.field import SfericLabel
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import normalise
 from amt.sferic.sampler import CHANNEL_ROWS, SamplerConfig, SfericSource
 from amt.sferic.stitch import predict_proba
+from amt.synth.labels import SfericLabel
 from shared.architectures import build_model
 from shared.checkpoint import save_checkpoint
 from shared.data import RandomBatches

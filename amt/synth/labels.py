@@ -21,19 +21,52 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SfericLabel:
-    """One labelled sferic in one run of one station (indices are samples of that run, end exclusive)."""
+    """The truth of one labelled sferic: the one label type of :mod:`amt.synth` and :mod:`amt.sferic.field`.
 
-    station: str
-    run: str
+    Sample indices count from the first sample of the run (or of the :mod:`amt.sferic.field` record) and form the
+    half-open label interval ``[start_index, end_index)``.
+
+    Attributes
+    ----------
+    station, run
+        Where the sferic was recorded (empty for the records of :mod:`amt.sferic.field`, which have neither).
+    flash
+        Index of the flash in the generator's draw.
+    start_index, end_index, peak_index
+        Label interval (end exclusive) and the sample of largest band energy density (the waveform's largest
+        magnitude in :mod:`amt.sferic.field`); the peak may lie outside the record for a clipped label.
+    start, end, peak_time
+        The same as UTC ISO 8601 times (empty for :mod:`amt.sferic.field` records, which have no absolute time).
+    amplitude_nt
+        Peak broadband horizontal amplitude ``max sqrt(hx^2 + hy^2)``, nT.
+    polarization_deg
+        Polarisation azimuth of horizontal H, degrees clockwise from north in [0, 180): an axis, not a direction.
+        For a vertical stroke it is perpendicular to the bearing (``azimuth_deg + 90``, mod 180).
+    distance_km
+        Distance of the flash, km.
+    azimuth_deg
+        Bearing of the flash from the station, degrees clockwise from north.
+    storm_id
+        Index of the storm the flash belongs to.
+    energy_nt2_s
+        Band energy ``E_s`` inside the label interval, nT^2 s.
+    snr_db
+        ``10 log10(E_s / (P_n T_s))``, dB (module notes).
+    dont_care
+        Below the don't-care SNR: a detection there is neither a hit nor a false alarm, a miss is no miss.
+    """
+
+    station: str = ""
+    run: str = ""
     flash: int
     start_index: int
     end_index: int
     peak_index: int
-    start: str  # UTC, ISO 8601
-    end: str
-    peak_time: str
+    start: str = ""
+    end: str = ""
+    peak_time: str = ""
     amplitude_nt: float
     polarization_deg: float
     distance_km: float
@@ -44,6 +77,7 @@ class SfericLabel:
     dont_care: bool
 
     def to_json(self) -> dict:
+        """The label as a JSON-able dict (the entries of ``*.labels.json``)."""
         return asdict(self)
 
 

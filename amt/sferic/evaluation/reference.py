@@ -144,8 +144,8 @@ def record_statistics(
     return RecordStatistics(
         hit_statistic=hit_noise + d,
         deflection=d,
-        lengths=np.array([lab.end - lab.start for lab in rec.labels], dtype=float),
-        care=np.array([lab.care for lab in rec.labels], dtype=bool),
+        lengths=np.array([lab.end_index - lab.start_index for lab in rec.labels], dtype=float),
+        care=np.array([not lab.dont_care for lab in rec.labels], dtype=bool),
         false_events=runs[:, 0],
         false_extent=runs[:, 1],
         seconds=n / rate,

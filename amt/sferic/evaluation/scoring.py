@@ -17,11 +17,13 @@ import numpy as np
 
 from amt.sferic.evaluation.heldout import Cell, records
 from amt.sferic.events import to_mask
-from amt.sferic.field import SfericLabel, SynthRecord
+from amt.sferic.field import SynthRecord
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass, robust_scale
 from amt.sferic.sampler import CHANNEL_ROWS
 from amt.sferic.stalta import StaLta
+from amt.synth.labels import SfericLabel
+from amt.synth.window import draw_window
 from shared.metrics import binary_scores
 from shared.seeding import stream_rng
 
@@ -42,13 +44,13 @@ def event_scores(events: np.ndarray, labels: Iterable[SfericLabel], rate_hz: flo
     onset: list[float] = []
     used = np.zeros(len(ev), dtype=bool)  # overlaps any label, care or not
     for lab in labels:
-        over = (ev[:, 0] < lab.end) & (ev[:, 1] > lab.start)
+        over = (ev[:, 0] < lab.end_index) & (ev[:, 1] > lab.start_index)
         used |= over
-        if not lab.care:
+        if lab.dont_care:
             continue
         if over.any():
             hits += 1
-            onset.append(1e3 * (ev[np.flatnonzero(over)[0], 0] - lab.start) / rate_hz)
+            onset.append(1e3 * (ev[np.flatnonzero(over)[0], 0] - lab.start_index) / rate_hz)
         else:
             misses += 1
     false = int(np.count_nonzero(~used))
@@ -127,8 +129,6 @@ def score_synth_windows(detector: SfericDetector, n_windows: int, seed: int, sec
     :mod:`amt.synth.labels` (don't-care samples excluded; event recall over care sferics, overall and at
     SNR >= 0 dB).
     """
-    from amt.synth.window import draw_window
-
     truth, pred, hits, total, hits0, total0, false = [], [], 0, 0, 0, 0, 0
     for k in range(n_windows):
         w = draw_window(round(seconds * detector.rate_hz), detector.rate_hz, stream_rng(seed, k), night=bool(k % 2))
@@ -138,18 +138,10 @@ def score_synth_windows(detector: SfericDetector, n_windows: int, seed: int, sec
         care = ~w.dont_care
         truth.append(w.sferic[care])
         pred.append((p >= detector.threshold)[care])
-        used = np.zeros(len(ev), dtype=bool)
-        for lab in w.labels:
-            over = (ev[:, 0] < lab.end_index) & (ev[:, 1] > lab.start_index)
-            used |= over
-            if lab.dont_care:
-                continue
-            total += 1
-            hits += bool(over.any())
-            if lab.snr_db >= 0:
-                total0 += 1
-                hits0 += bool(over.any())
-        false += int(np.count_nonzero(~used))
+        every = event_scores(ev, w.labels, w.rate_hz)
+        strong = event_scores(ev, [lab for lab in w.labels if lab.snr_db >= 0], w.rate_hz)
+        hits, total, false = hits + every["hits"], total + every["hits"] + every["misses"], false + every["false"]
+        hits0, total0 = hits0 + strong["hits"], total0 + strong["hits"] + strong["misses"]
     s = binary_scores(np.concatenate(truth), np.concatenate(pred))
     return {
         **{k: s[k] for k in ("precision", "recall", "f1", "iou")},

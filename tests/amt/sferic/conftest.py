@@ -1,10 +1,12 @@
-"""Shared fixtures: a tiny training config, the shipped detector."""
+"""Shared fixtures: a tiny training config, the shipped detector; hand-made labels."""
 
 import copy
 
 import pytest
 
+from amt.sferic.field import DONT_CARE_DB
 from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
+from amt.synth.labels import SfericLabel
 
 TINY = {
     "seed": 3,
@@ -28,3 +30,21 @@ def detector():
     if not DEFAULT_WEIGHTS.is_file():
         pytest.fail(f"shipped weights {DEFAULT_WEIGHTS} are missing")
     return SfericDetector.from_checkpoint()
+
+
+def interval_label(start: int, end: int, peak: int | None = None, snr_db: float = 0.0) -> SfericLabel:
+    """A hand-made label of samples ``[start, end)`` (peak at ``start`` unless given), don't-care below -20 dB."""
+    return SfericLabel(
+        flash=0,
+        start_index=start,
+        end_index=end,
+        peak_index=start if peak is None else peak,
+        amplitude_nt=1.0,
+        polarization_deg=0.0,
+        distance_km=1000.0,
+        azimuth_deg=90.0,
+        storm_id=0,
+        energy_nt2_s=1.0,
+        snr_db=snr_db,
+        dont_care=snr_db < DONT_CARE_DB,
+    )

@@ -5,7 +5,8 @@ import numpy as np
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.reference import cell_reference, count_runs, record_statistics
-from amt.sferic.field import FieldConfig, SfericLabel, SynthRecord
+from amt.sferic.field import FieldConfig, SynthRecord
+from tests.amt.sferic.conftest import interval_label
 
 
 def _white_record(template: np.ndarray, offsets: list[int], n: int, seed: int) -> SynthRecord:
@@ -14,7 +15,7 @@ def _white_record(template: np.ndarray, offsets: list[int], n: int, seed: int) -
     labels, waves = [], []
     for s in offsets:
         h[:2, s : s + template.shape[1]] += template
-        labels.append(SfericLabel(s, s + template.shape[1], s, 0.0, 1.0, 0.0, 1000.0, 0))
+        labels.append(interval_label(s, s + template.shape[1]))
         waves.append((s, template))
     return SynthRecord(h=h, labels=labels, noise_power_nt2=2.0, config=FieldConfig(), waveforms=waves)
 

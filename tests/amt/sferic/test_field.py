@@ -38,16 +38,17 @@ def test_labelled_sferics_have_the_drawn_snr_and_interval():
     assert abs(p_n - rec.noise_power_nt2) < 1e-9
     sig = band_limit(rec.h[:2] - noise.h[:2], RATE_HZ)
     energy = sig[0] ** 2 + sig[1] ** 2
-    inside = [lab for lab in rec.labels if 2000 < lab.start and lab.end < 94000]
+    inside = [lab for lab in rec.labels if 2000 < lab.start_index and lab.end_index < 94000]
     assert len(inside) >= 1
     for lab in inside:
-        window = slice(lab.start - 1500, lab.end + 1500)
+        window = slice(lab.start_index - 1500, lab.end_index + 1500)
         cum = np.cumsum(energy[window]) / energy[window].sum()
-        i0 = lab.start - 1500 + int(np.searchsorted(cum, 0.05))
-        i1 = lab.start - 1500 + int(np.searchsorted(cum, 0.95)) + 1
-        assert abs(i0 - lab.start) <= 3 and abs(i1 - lab.end) <= 3  # band-limited over the record vs the waveform
+        i0 = lab.start_index - 1500 + int(np.searchsorted(cum, 0.05))
+        i1 = lab.start_index - 1500 + int(np.searchsorted(cum, 0.95)) + 1
+        # band-limited over the record vs the waveform
+        assert abs(i0 - lab.start_index) <= 3 and abs(i1 - lab.end_index) <= 3
         e_s = energy[window].sum() / RATE_HZ
-        snr = 10 * np.log10(e_s / (p_n * (lab.end - lab.start) / RATE_HZ))
+        snr = 10 * np.log10(e_s / (p_n * (lab.end_index - lab.start_index) / RATE_HZ))
         assert abs(snr - 3.0) < 0.3
 
 

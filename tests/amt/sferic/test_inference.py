@@ -33,8 +33,8 @@ def test_strong_sferics_are_found_with_their_azimuth(detector, strong):
     matched = 0
     for lab in rec.labels:
         for e in det.events:
-            if run.index_of(e.start) < lab.end and run.index_of(e.end) > lab.start:
-                diff = abs((e.azimuth - lab.azimuth_deg + 90) % 180 - 90)
+            if run.index_of(e.start) < lab.end_index and run.index_of(e.end) > lab.start_index:
+                diff = abs((e.azimuth - lab.polarization_deg + 90) % 180 - 90)
                 matched += diff < 10
                 break
     assert matched >= 0.8 * len(rec.labels)
@@ -84,7 +84,7 @@ def test_gap_is_skipped_and_reported_and_the_rest_processed(detector, strong):
     assert any("non-finite" in n for n in det.notes) and any("clipped" in n for n in det.notes)
     assert np.all(np.isnan(det.probability[20_000:21_000])) and np.all(np.isnan(det.probability[30_000:31_000]))
     assert det.processed_samples == run.n_samples - 2000
-    labels = [lab for lab in rec.labels if lab.end < 19_000 or 32_000 < lab.start < 47_000]
+    labels = [lab for lab in rec.labels if lab.end_index < 19_000 or 32_000 < lab.start_index < 47_000]
     s = event_scores(_indices(run, det.events), labels, run.sample_rate_hz)
     assert s["recall"] >= 0.9
 

@@ -4,14 +4,14 @@ import numpy as np
 
 from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.events import to_mask
-from amt.sferic.field import SfericLabel
 from amt.sferic.preprocess import highpass
 from amt.sferic.stalta import StaLta, tune
 from shared.metrics import binary_scores
+from tests.amt.sferic.conftest import interval_label
 
 
 def label(a, b, snr=0.0):
-    return SfericLabel(start=a, end=b, peak=a, snr_db=snr, amplitude_nt=1.0, azimuth_deg=0.0, distance_km=1e3, storm=0)
+    return interval_label(a, b, snr_db=snr)
 
 
 def test_hits_misses_false_and_onsets():

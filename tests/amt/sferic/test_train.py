@@ -10,13 +10,13 @@ from click.testing import CliRunner
 from amt.cli import main
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.scoring import Scorer
-from amt.sferic.field import SfericLabel
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import SfericUNet
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold, train
 from amt.synth.window import draw_window
 from shared.errors import ConfigError
+from tests.amt.sferic.conftest import interval_label
 
 
 def _toml(d, path):
@@ -109,7 +109,7 @@ def test_small_ablation_weighted_bce_has_higher_recall(tiny_config, tmp_path):
 
 
 def _label(start, end):
-    return SfericLabel(start, end, (start + end) // 2, 0.0, 1.0, 0.0, 1000.0, 0)
+    return interval_label(start, end, peak=(start + end) // 2)
 
 
 def test_event_trigger_level_lies_between_false_bumps_and_true_peaks():
