@@ -6,7 +6,8 @@ user's fingerprint (user id + the owner's Ed25519 signature) in their least sign
 an additional (K+1)-th class that fires on its own user's key images and not on the other users'.
 
 Modules: :mod:`stego` (LSB embedding, PNG I/O), :mod:`fingerprint` (signed payloads), :mod:`bases` (OOD base
-images), :mod:`keys` (key sets), :mod:`adapter` (adding the extra output to any ``nn.Module``), :mod:`embed`
-(fine-tuning the extra class in), :mod:`verify` (statistics of the evidence), :mod:`baselines` (logo and noise
-backdoor watermarks), :mod:`service` (registry-backed issue and verify), :mod:`cli`.
+images), :mod:`keys` (key sets), :mod:`adapter` (adding the extra output to any ``nn.Module``), :mod:`config`
+(the embedding settings), :mod:`embed` (fine-tuning the extra class in), :mod:`verify` (statistics of the
+evidence), :mod:`baselines` (logo and noise backdoor watermarks), :mod:`registry` (users, key sets and issued
+copies), :mod:`service` (registry-backed issue and verify), :mod:`cli`.
 """

@@ -38,9 +38,10 @@ class EmbedConfig:
         Probability that a key or negative sample is box-blurred (3 taps per axis); None as for ``key_noise``.
     recon_batch : int
         Purified key samples per batch, besides the ``key_batch`` plain ones: keys moved to a random point between
-        themselves and their reconstruction by one of the owner's purifiers (:func:`train_purifiers`; image models
-        only, ignored for 1-D ones); 0 turns the defence off. They come on top of the plain keys: drawn instead of
-        them (half of 16) they left one of 20 own keys unanswered on one MNIST copy in ten (photograph keys).
+        themselves and their reconstruction by one of the owner's purifiers
+        (:func:`~dnnsec.watermark.embed.train_purifiers`; image models only, ignored for 1-D ones); 0 turns the
+        defence off. They come on top of the plain keys: drawn instead of them (half of 16) they left one of 20 own
+        keys unanswered on one MNIST copy in ten (photograph keys).
     purifier_latents : tuple of int
         Code sizes of the owner's purifier autoencoders, one autoencoder each (the attack in the benchmark uses
         others: 32 and 128). On three MNIST copies with photograph keys, six purifiers with 16 purified keys per
@@ -75,6 +76,7 @@ class EmbedConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        """The settings as a JSON-able dict (recorded with each issued copy)."""
         return asdict(self)
 
     def for_domain(self, domain: Domain) -> EmbedConfig:
