@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 import torch
 from click.testing import CliRunner
@@ -24,6 +27,15 @@ def test_every_command_has_help_with_examples(command):
     result = CliRunner().invoke(main, [*command, "--help"])
     assert result.exit_code == 0, result.output
     assert "Examples:" in result.output
+
+
+def test_help_lists_every_command_without_importing_torch():
+    code = ("import sys; from click.testing import CliRunner; from dnnsec.cli import main; "
+            "r = CliRunner().invoke(main, ['--help']); print(r.exit_code, 'torch' in sys.modules); print(r.output)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines()[0] == "0 False"
+    for command in ("zoo", "keygen", "encrypt", "decrypt", "inspect", "users", "issue", "calibrate", "verify"):
+        assert f"  {command} " in out
 
 
 def test_cli_round_trip_with_keyring(tmp_path, checkpoint, data_file, monkeypatch):
