@@ -26,6 +26,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+from obspy import UTCDateTime
+
+import amt.io
+from amt.record import ChannelMeta, Station, StationRun
 
 CHANNELS = ("ex", "ey", "hx", "hy", "hz")
 
@@ -36,10 +40,6 @@ def _rss_bytes() -> int:
 
 
 def _make_station(minutes: float, rate: float):
-    from obspy import UTCDateTime
-
-    from amt.record import ChannelMeta, Station, StationRun
-
     n = round(minutes * 60 * rate)
     rng = np.random.default_rng(0)
     data = {c: rng.standard_normal(n) for c in CHANNELS}
@@ -58,8 +58,6 @@ def _make_station(minutes: float, rate: float):
 
 
 def _step(kind: str, path: str, minutes: float, rate: float, queue) -> None:
-    import amt.io
-
     station = _make_station(minutes, rate) if kind.startswith("write") else None
     # libraries are imported before the clock starts (mth5 alone takes seconds); the import is timed apart
     t_imp = time.perf_counter()

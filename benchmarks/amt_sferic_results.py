@@ -3,8 +3,8 @@
 ``python -m benchmarks.amt_sferic_results`` prints the weights' SHA-256, tunes the STA/LTA baseline on the validation
 sets, scores the full CNN, the fast path and STA/LTA on every held-out cell (SNR x day/night) and on the
 second sferic model never seen in training, scores the clairvoyant matched-filter reference
-(:mod:`amt.sferic.evaluation.reference`) on the same cells, prints the tables and the acceptance checks, and compares every
-figure with the metrics JSON shipped beside the weights (exit status 1 on a difference).
+(:mod:`amt.sferic.evaluation.reference`) on the same cells, prints the tables and the acceptance checks, and compares
+every figure with the metrics JSON shipped beside the weights (exit status 1 on a difference).
 ``--write`` stores the figures instead (what the trainer of new default weights runs once).
 """
 
@@ -21,6 +21,8 @@ import torch
 from tqdm.auto import tqdm
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, VALIDATION_SEED, grid, records
+from amt.sferic.evaluation.reference import cell_reference
+from amt.sferic.evaluation.scoring import Scorer, score_synth_windows
 from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import highpass
@@ -52,9 +54,6 @@ def tune_stalta(channels: tuple[str, ...]) -> tuple[StaLta, float]:
 
 def compute(weights: str | Path = DEFAULT_WEIGHTS, n_records: int = 4, progress: bool = True) -> dict[str, Any]:
     """Every figure of the README's sferic results, as a JSON-able dict."""
-    from amt.sferic.evaluation.reference import cell_reference
-    from amt.sferic.evaluation.scoring import Scorer, score_synth_windows
-
     torch.set_num_threads(1)
     det = SfericDetector.from_checkpoint(weights)
     stalta, stalta_val_f1 = tune_stalta(det.channels)

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from amt.io import read, write
+from amt.io.emtf_ascii import read_emtf_ascii
 from amt.io.transfer_functions import write_transfer_function
 from amt.record import Station, StationRun
 from amt.spectra import SpectraConfig, compute_spectra
@@ -53,8 +54,6 @@ def coverage(n_real: int) -> list[tuple[str, float, float]]:
 
 
 def time_test1(repeats: int = 3) -> float | None:
-    from amt.io.emtf_ascii import read_emtf_ascii
-
     path = data_root() / "amt" / "emtf_synthetic" / "test1.asc"
     if not path.is_file():
         return None

@@ -43,6 +43,9 @@ from pathlib import Path
 
 import numpy as np
 
+from amt.io.emtf_ascii import read_emtf_ascii
+from amt.spectra import compute_spectra
+from amt.transfer import estimate_transfer_function
 from benchmarks.amt_transfer import time_test1
 from shared.paths import cache_root, data_root
 
@@ -210,10 +213,6 @@ def _median_rho_error(period_s: np.ndarray, z_xy: np.ndarray, z_yx: np.ndarray) 
 
 
 def ours_accuracy(asc: Path) -> float:
-    from amt.io.emtf_ascii import read_emtf_ascii
-    from amt.spectra import compute_spectra
-    from amt.transfer import estimate_transfer_function
-
     tf = estimate_transfer_function(compute_spectra(read_emtf_ascii(asc).runs[0]))
     return _median_rho_error(tf.period_s, tf.z[:, 0, 1], tf.z[:, 1, 0])
 

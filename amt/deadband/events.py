@@ -14,7 +14,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from obspy import UTCDateTime
@@ -24,9 +23,7 @@ from amt.sferic.catalogue import SfericEventTable, event_peaks
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass
 from amt.sferic.stalta import StaLta
-
-if TYPE_CHECKING:  # the label type only: amt.synth's generator is not needed to read labels
-    from amt.synth.labels import SfericLabel
+from amt.synth.labels import SfericLabel
 
 
 class DeadBandError(RecordError):

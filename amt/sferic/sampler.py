@@ -21,6 +21,7 @@ import numpy as np
 from amt.sferic.augment import TimeShift, compose, default_chain
 from amt.sferic.field import MAX_DISTANCE_KM, RATE_HZ, FieldConfig, synthesize
 from amt.sferic.preprocess import normalise
+from amt.synth.window import draw_window
 from shared.errors import ConfigError
 
 #: Channel name -> row of the synthetic ``h`` array.
@@ -159,7 +160,5 @@ class SfericSource:
 
 def _synth_window(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """A window of :func:`amt.synth.window.draw_window` as ``(h (3, n) with Hz zero, nT; labels (n,))``."""
-    from amt.synth.window import draw_window
-
     w = draw_window(n, RATE_HZ, rng)
     return np.vstack([w.h, np.zeros((1, n))]), w.sferic.astype(np.float32)

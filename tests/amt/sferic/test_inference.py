@@ -6,6 +6,7 @@ import pytest
 from amt.record import Defect, RecordError, StationRun
 from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.field import FieldConfig, synthesize, to_run
+from amt.sferic.inference import SfericDetector
 from shared.seeding import stream_rng
 
 STRONG = FieldConfig(sferic_rate_hz=5.0, snr_db=15.0, spike_rate_hz=0.0)
@@ -53,8 +54,6 @@ def test_fast_path_finds_strong_sferics(detector, strong):
 
 
 def test_annotate_in_one_chunk_or_many_gives_the_same_probabilities(detector, strong):
-    from amt.sferic.inference import SfericDetector
-
     _, run = strong
     st = run.to_stream()
     one = SfericDetector(detector.model, threshold=detector.threshold, window=10**6).annotate(st)

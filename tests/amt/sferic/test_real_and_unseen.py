@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+import amt.io
 from amt.record import RecordError, StationRun
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.scoring import Scorer
@@ -15,8 +16,6 @@ def _phoenix_runs(rate_hz):
     folder = data_root() / PHOENIX
     if not folder.is_dir():
         pytest.skip(f"real data {folder} absent")
-    import amt.io
-
     runs = amt.io.read(folder).runs_at(rate_hz)
     assert runs, "the Phoenix recording has 24 kHz bursts"
     return runs

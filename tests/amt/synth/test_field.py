@@ -10,6 +10,7 @@ import scipy.signal
 from click.testing import CliRunner
 
 from amt.cli import main
+from amt.io import read
 from amt.synth import QUIET, NoiseModel, Site, Storm, SynthError, draw_window, generate
 from shared.errors import EXIT_ERROR
 from tests.amt.synth.conftest import STORMS, config
@@ -178,8 +179,6 @@ def test_cli_writes_record_and_labels(tmp_path) -> None:
     f = np.array(doc["stations"]["S00"]["z_true"]["freq_hz"])
     np.testing.assert_allclose(0.2 / f * np.abs(z[:, 0, 1]) ** 2, 100.0, rtol=1e-9)
     assert doc["sferics"] and {"start", "end", "snr_db", "dont_care", "polarization_deg"} <= set(doc["sferics"][0])
-    from amt.io import read
-
     st = read(tmp_path / "rec_S01.npz")
     assert st.runs[0].n_samples == 7200
     bad = CliRunner().invoke(main, ["synth", str(out), "--earth", "halfspace:x", "--duration", "1"])

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from amt.io.emtf_ascii import read_emtf_ascii
+from amt.io.transfer_functions import read_transfer_function
 from amt.record import Station
 
 
@@ -22,8 +23,6 @@ def test1_station(shared_data: Path) -> Station:
 @pytest.fixture(scope="session")
 def test1_emtf(shared_data: Path) -> tuple[np.ndarray, np.ndarray]:
     """EMTF's robust single-station result: (periods s ascending, Z (n, 2, 2)) in our convention."""
-    from amt.io.transfer_functions import read_transfer_function
-
     path = shared_data / "amt" / "emtf_synthetic" / "test1.zss"
     tf = read_transfer_function(path, negate_impedance=True)
     order = np.argsort(tf.period_s)

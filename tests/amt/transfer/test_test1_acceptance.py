@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from amt.io.emtf_ascii import read_emtf_ascii
 from amt.mt import apparent_resistivity, phase_deg
 from amt.record import Station
 from amt.spectra import compute_spectra
@@ -58,8 +59,6 @@ def _emtf_second_record() -> Path:
 
 def test_second_record_meets_the_same_thresholds_alone_and_as_remote_reference(test1_station: Station) -> None:
     """Nothing was tuned to test1: test2 alone, and test1 with test2 as remote reference, pass the same checks."""
-    from amt.io.emtf_ascii import read_emtf_ascii
-
     second = compute_spectra(read_emtf_ascii(_emtf_second_record()).runs[0])
     for tf in (
         estimate_transfer_function(second),
@@ -94,8 +93,6 @@ def test_matches_emtf_robust_result_period_by_period(test1_levels, test1_emtf) -
 
 def test_emtf_sign_is_converted_at_the_reader(shared_data) -> None:
     """As written, test1.asc gives phi_xy near -135 deg (EMTF's sign); the reader's conversion gives ours."""
-    from amt.io.emtf_ascii import read_emtf_ascii
-
     path = shared_data / "amt" / "emtf_synthetic" / "test1.asc"
     raw = read_emtf_ascii(path, negate_electric=False).runs[0]
     tf = estimate_transfer_function(compute_spectra(raw))
