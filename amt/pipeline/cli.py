@@ -8,7 +8,7 @@ import click
 from tqdm import tqdm
 
 from amt.mt.transfer_function import TransferFunctionError
-from amt.pipeline.process import MODES, process_record, write_outputs
+from amt.pipeline import MODES
 from amt.record import RecordError
 
 
@@ -51,6 +51,9 @@ def process(
     dead_band: tuple[float, float] | None,
 ) -> None:
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
+    # the chain loads mt_metadata, torch and the CNN: imported here so that `amt --help` stays fast
+    from amt.pipeline.process import process_record, write_outputs
+
     if mode == "conventional" and (detections is not None or dead_band is not None):
         raise click.UsageError("--detections and --dead-band are used only by --mode compensated or both")
     try:

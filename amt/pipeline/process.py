@@ -23,13 +23,11 @@ import amt.io
 from amt.deadband import CompensationResult, compensate, detect_events
 from amt.io.transfer_functions import write_transfer_function
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
+from amt.pipeline import MODES
 from amt.record import Station
 from amt.sferic.catalogue import SfericEventTable, read_events_csv
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
-
-#: What ``mode`` may be: the conventional estimate, the compensated one, or both side by side.
-MODES = ("conventional", "compensated", "both")
 
 
 @dataclass
