@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import reduce
+from functools import reduce, wraps
 
 import numpy as np
 
@@ -39,6 +39,16 @@ def compose(chain: Sequence[Augmentation]) -> Augmentation:
         return reduce(lambda s, f: f(s, rng), chain, sample)
 
     return apply
+
+
+def _occasionally(apply: Callable) -> Callable:
+    """Make an augmentation's ``__call__`` fire with probability ``self.p``: one uniform draw, else ``s`` unchanged."""
+
+    @wraps(apply)
+    def call(self, s: Sample, rng: np.random.Generator) -> Sample:
+        return apply(self, s, rng) if rng.random() < self.p else s
+
+    return call
 
 
 def _horizontal_power(h: np.ndarray) -> float:
@@ -66,9 +76,8 @@ class ScaleAmplitude:
     high: float = 10.0
     p: float = 1.0
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         return {**s, "h": s["h"] * np.exp(rng.uniform(np.log(self.low), np.log(self.high)))}
 
 
@@ -78,8 +87,9 @@ class Polarity:
 
     p: float = 0.5
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        return {**s, "h": -s["h"]} if rng.random() < self.p else s
+        return {**s, "h": -s["h"]}
 
 
 @dataclass(frozen=True)
@@ -102,9 +112,8 @@ class RotateHorizontal:
 
     p: float = 1.0
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         a = rng.uniform(0, 2 * np.pi)
         h = s["h"].copy()
         h[0], h[1] = np.cos(a) * s["h"][0] - np.sin(a) * s["h"][1], np.sin(a) * s["h"][0] + np.cos(a) * s["h"][1]
@@ -121,9 +130,8 @@ class AddNoise:
     snr_db: tuple[float, float] = (0.0, 30.0)
     p: float = 0.5
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         target = band_noise_power(s) / 10 ** (rng.uniform(*self.snr_db) / 10)
         noise = rng.standard_normal(s["h"].shape)
         nb = band_limit(noise[:2], s["rate_hz"], LABEL_BAND_HZ)
@@ -138,9 +146,8 @@ class Powerline:
     max_hz: float = 3000.0
     p: float = 0.5
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         n = s["h"].shape[1]
         t = np.arange(n) / s["rate_hz"]
         f0 = float(rng.choice([50.0, 60.0]))
@@ -191,9 +198,8 @@ class ImpulseTrain:
     p_even: float = 0.4
     p: float = 0.3
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         n, rate = s["h"].shape[1], s["rate_hz"]
         period = rate / float(rng.choice(self.mains_hz))
         k = int(rng.integers(1, self.max_pulses + 1))
@@ -225,9 +231,8 @@ class ChannelDropout:
 
     p: float = 0.1
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         h = s["h"].copy()
         h[int(rng.choice(3, p=[0.25, 0.25, 0.5]))] = 0.0
         return {**s, "h": h}
@@ -239,9 +244,8 @@ class Spikes:
 
     p: float = 0.3
 
+    @_occasionally
     def __call__(self, s: Sample, rng: np.random.Generator) -> Sample:
-        if rng.random() >= self.p:
-            return s
         h = s["h"].copy()
         k = int(rng.integers(1, 6))
         idx = rng.integers(0, h.shape[1], k)

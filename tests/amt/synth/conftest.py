@@ -7,11 +7,25 @@ import pytest
 
 from amt.calibration.instrument import remove_response
 from amt.record import StationRun
-from amt.synth import QUIET, Site, Storm, SynthConfig, generate, parse_earth
+from amt.synth import QUIET, NoiseModel, Site, Storm, SynthConfig, generate, parse_earth
 
 #: Three storms at fixed bearings and distances, so the tests do not depend on the storm draw.
 STORMS = (Storm(30.0, 800.0, 50.0), Storm(150.0, 1500.0, 50.0), Storm(260.0, 2500.0, 50.0))
 LAYERS = parse_earth("layers:100,1000,10/30,200")
+
+
+def white_coil_noise(h_floor_nt: float) -> NoiseModel:
+    """Coil self-noise only: ``h_floor_nt`` nT/sqrt(Hz), white above 1 Hz; no electrode noise, mains, spikes, drift."""
+    return NoiseModel(
+        h_floor_nt=h_floor_nt,
+        h_corner_hz=1.0,
+        e_floor_mv_km=0.0,
+        powerline_h_nt=0.0,
+        powerline_e_mv_km=0.0,
+        spike_rate_hz=0.0,
+        drift_h_nt=0.0,
+        drift_e_mv_km=0.0,
+    )
 
 
 def config(**kw) -> SynthConfig:

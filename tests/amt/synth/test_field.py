@@ -13,7 +13,7 @@ from amt.cli import main
 from amt.io import read
 from amt.synth import QUIET, NoiseModel, Site, Storm, SynthError, draw_window, generate
 from shared.errors import EXIT_ERROR
-from tests.amt.synth.conftest import STORMS, config
+from tests.amt.synth.conftest import STORMS, config, white_coil_noise
 
 
 def run_data(result, station: int = 0) -> dict[str, np.ndarray]:
@@ -92,16 +92,7 @@ def test_polarisation_is_perpendicular_to_the_storm_bearing() -> None:
 
 def test_label_interval_and_snr_follow_the_definition() -> None:
     """Recompute, from the record itself, the 5-95 % band-energy interval and SNR of isolated sferics."""
-    noise = NoiseModel(
-        h_floor_nt=1e-4,
-        h_corner_hz=1.0,
-        e_floor_mv_km=0.0,
-        powerline_h_nt=0.0,
-        powerline_e_mv_km=0.0,
-        spike_rate_hz=0.0,
-        drift_h_nt=0.0,
-        drift_e_mv_km=0.0,
-    )
+    noise = white_coil_noise(1e-4)
     storms = (Storm(45.0, 1000.0, 0.0),)
     kw = {"duration_s": 2.0, "sferic_rate_hz": 4.0, "background_rate_hz": 0.0, "storms": storms}
     noisy = generate(config(sites=(Site(noise=noise),), **kw))

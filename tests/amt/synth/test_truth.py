@@ -6,7 +6,7 @@ import numpy as np
 
 from amt.synth import NoiseModel, Site, Storm, generate
 from amt.synth.noise import ChannelNoise
-from tests.amt.synth.conftest import LAYERS, calibrated, config
+from tests.amt.synth.conftest import LAYERS, calibrated, config, white_coil_noise
 
 NWIN = 512
 TARGETS_HZ = (500, 700, 1000, 1500, 2000, 2500, 3000, 4000, 6000, 8000, 10000)
@@ -105,16 +105,7 @@ def test_remote_reference_removes_the_bias_of_noisy_h() -> None:
     psd = sum(np.mean(np.abs(segment_spectra(qa[c])) ** 2, axis=0) for c in ("hx", "hy")) / (24000 * w2)
     k0 = int(np.argmin(np.abs(f - 2000.0)))  # the heart of the day-time dead band
     floor = float(np.sqrt(np.mean(psd[k0 - 1 : k0 + 2])))
-    noisy = NoiseModel(
-        h_floor_nt=floor,
-        h_corner_hz=1.0,
-        e_floor_mv_km=0.0,
-        powerline_h_nt=0.0,
-        powerline_e_mv_km=0.0,
-        spike_rate_hz=0.0,
-        drift_h_nt=0.0,
-        drift_e_mv_km=0.0,
-    )
+    noisy = white_coil_noise(floor)
     # site A's noise, added exactly as generate() adds it (same class, same seed and station index)
     a = {c: qa[c] + ChannelNoise(noisy, c, 24000.0, base.seed, 0).samples(0, len(qa[c])) for c in qa}
     b = quiet.stations[1].runs[0].data
