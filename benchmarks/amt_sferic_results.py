@@ -20,6 +20,7 @@ import click
 import torch
 from tqdm.auto import tqdm
 
+from amt.sferic.cli import path_option
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, VALIDATION_SEED, grid, records
 from amt.sferic.evaluation.reference import cell_reference
 from amt.sferic.evaluation.scoring import Scorer, score_synth_windows
@@ -169,26 +170,9 @@ def format_reference(res: dict[str, Any]) -> str:
     epilog="Examples:\n\n  python -m benchmarks.amt_sferic_results\n\n"
     "  python -m benchmarks.amt_sferic_results --weights runs/x/model.safetensors --write runs/x/metrics.json"
 )
-@click.option(
-    "--weights",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=DEFAULT_WEIGHTS,
-    show_default=True,
-    help="Checkpoint to score.",
-)
-@click.option(
-    "--metrics",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Metrics JSON to compare with (default: beside the weights, *.metrics.json).",
-)
-@click.option(
-    "--write",
-    "write_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Write the figures to this JSON instead of comparing.",
-)
+@path_option("--weights", default=DEFAULT_WEIGHTS, show_default=True, help="Checkpoint to score.")
+@path_option("--metrics", help="Metrics JSON to compare with (default: beside the weights, *.metrics.json).")
+@path_option("--write", "write_path", help="Write the figures to this JSON instead of comparing.")
 def main(weights: Path, metrics: Path | None, write_path: Path | None) -> None:
     """Reproduce the sferic CNN's README figures from seeds and the shipped weights."""
     click.echo(f"weights {weights}\nsha256  {file_sha256(weights)}")

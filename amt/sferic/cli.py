@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -13,6 +14,14 @@ from amt.sferic.catalogue import write_events_csv
 from shared.errors import CheckpointError, ConfigError
 
 
+def path_option(*names: str, folder: bool = False, **kw) -> Callable:
+    """A click option taking one path (a :class:`pathlib.Path`): a file, or with ``folder`` a folder.
+
+    ``names`` and ``kw`` (``required``, ``default``, ``help``, ...) are those of :func:`click.option`.
+    """
+    return click.option(*names, type=click.Path(file_okay=not folder, dir_okay=folder, path_type=Path), **kw)
+
+
 @click.command(
     epilog="""Examples:
 
@@ -21,17 +30,13 @@ from shared.errors import CheckpointError, ConfigError
   amt train --config my.toml --out runs/variant --no-progress
 """
 )
-@click.option(
-    "--config",
-    "config_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    required=True,
-    help="TOML training config (see amt/sferic/configs/default.toml).",
+@path_option(
+    "--config", "config_path", required=True, help="TOML training config (see amt/sferic/configs/default.toml)."
 )
-@click.option(
+@path_option(
     "--out",
     "out_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    folder=True,
     required=True,
     help="Output folder: model.safetensors, model.json, train_log.jsonl.",
 )
@@ -64,20 +69,13 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
 """
 )
 @click.argument("record", type=click.Path(path_type=Path))
-@click.option(
+@path_option(
     "--out",
     "out_path",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
     help="Events CSV: start,end,peak_time,probability,amplitude,azimuth (ISO 8601 UTC).",
 )
-@click.option(
-    "--model",
-    "model_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="Checkpoint (.safetensors with its .json); default: the shipped weights.",
-)
+@path_option("--model", "model_path", help="Checkpoint (.safetensors with its .json); default: the shipped weights.")
 @click.option("--fast", is_flag=True, help="STA/LTA proposes candidates, the CNN confirms only those.")
 def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) -> None:
     """Detect sferics in RECORD (any format amt.io reads) and write them as CSV.
