@@ -157,8 +157,11 @@ def event_peaks(hp: np.ndarray, ranges: np.ndarray, azimuth0_deg: float) -> tupl
     return peak, amplitude, azimuth
 
 
-def events_csv(events: Iterable[SfericEvent]) -> bytes:
-    """The events as CSV bytes (:data:`CSV_COLUMNS`, one row per event, in the order given)."""
+def write_events_csv(path: str | Path, events: Iterable[SfericEvent]) -> Path:
+    """Write the events CSV (:data:`CSV_COLUMNS`, one row per event, in the order given) atomically.
+
+    Returns the path (:func:`shared.atomic.write_bytes_atomic`).
+    """
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -173,12 +176,7 @@ def events_csv(events: Iterable[SfericEvent]) -> bytes:
                 "azimuth": f"{e.azimuth:.2f}",
             }
         )
-    return buf.getvalue().encode()
-
-
-def write_events_csv(path: str | Path, events: Iterable[SfericEvent]) -> Path:
-    """Write the events CSV atomically (:func:`shared.atomic.write_bytes_atomic`); returns the path."""
-    return write_bytes_atomic(Path(path), events_csv(events))
+    return write_bytes_atomic(Path(path), buf.getvalue().encode())
 
 
 def read_events_csv(path: str | Path) -> SfericEventTable:
