@@ -3,12 +3,13 @@
 Run: ``.venv/bin/python -m benchmarks.amt_deadband_windows [--seeds 3 4 5 6] [--rates 2 20] [--windows 256 512]``.
 
 For every seed and storm sferic rate a 4 s daytime record is generated with the settings of
-:func:`amt.synth.scenarios.dead_band_record` (the test record is seed 3), sferics are detected by the shipped CNN,
-and the dead band found from the data is compensated once from the CNN events and once from the true labels, for each
+:func:`amt.synth.scenarios.dead_band_record` (the test record is seed 3), sferics are detected by the shipped CNN, and
+the dead band found from the data is compensated once from the CNN events and once from the true labels, for each
 dead-band window length (a quarter overlap, Hann taper, first-order prewhitening). Per record and window the table
 prints the frequencies estimated, the largest rho_a (%) and phase (deg) error of the CNN estimate against the true
 impedance, and the largest change that true labels make, in jackknife bars of the CNN estimate (the acceptance of
-issue 7 asks for less than 1). The last lines give the worst case of each window over all records.
+docs/acceptance.md#labels-versus-detections asks for less than 1). The last lines give the worst case of each window
+over all records.
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ def compare(new: dict[str, Any], old: dict[str, Any], tol: float = TOLERANCE) ->
 
 
 def acceptance(res: dict[str, Any]) -> list[tuple[str, bool, str]]:
-    """The issue's acceptance checks: (name, passed, measured)."""
+    """The acceptance checks of docs/acceptance.md#sferic-detection: (name, passed, measured)."""
     c, ref = res["cells"], res["clairvoyant"]
     out = []
     for tod in ("day", "night"):

@@ -1,12 +1,12 @@
 """Benchmark of the fingerprint watermark (additional class + steganographic fingerprints) on the zoo models.
 
-Prints one table per question of issue 9: watermark accuracy, fingerprint authentication, clean-accuracy loss
-(paired mean over zoo seeds), threshold calibration and the false-claim rate on held-out null models with its
-Clopper-Pearson bound, tracing among the issued copies (copies x users matrix), every attack (fine-tuning at several
-data fractions and learning rates, pruning, fine-pruning, overwriting, query modification against the logo and noise
-baselines, removing the extra output, distillation), and the time to verify a CIFAR-10 suspect. By default MNIST
-gets every table and CIFAR-10 (ResNet-8) the issued copies (one per zoo seed) and the query modification attack:
-its null models, trained from scratch, would cost about 15 CPU minutes each (``--cifar-nulls``).
+Prints one table per target of docs/acceptance.md#fingerprint-watermark: watermark accuracy, fingerprint authentication,
+clean-accuracy loss (paired mean over zoo seeds), threshold calibration and the false-claim rate on held-out null models
+with its Clopper-Pearson bound, tracing among the issued copies (copies x users matrix), every attack (fine-tuning at
+several data fractions and learning rates, pruning, fine-pruning, overwriting, query modification against the logo and
+noise baselines, removing the extra output, distillation), and the time to verify a CIFAR-10 suspect. By default MNIST
+gets every table and CIFAR-10 (ResNet-8) the issued copies (one per zoo seed) and the query modification attack: its
+null models, trained from scratch, would cost about 15 CPU minutes each (``--cifar-nulls``).
 
 Method: Xue et al., arXiv:2104.09203. Run ``python -m benchmarks.dnnsec_watermark --help``.
 """

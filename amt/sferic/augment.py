@@ -1,13 +1,13 @@
 """Training augmentations: small callables ``aug(sample, rng) -> sample`` chained like SeisBench's generators.
 
-A *sample* is a dict with ``"h"`` (``(3, n)`` Hx, Hy, Hz in nT, float64), ``"y"`` (``(n,)`` per-sample
-sferic label) and ``"rate_hz"``. Each augmentation fires with probability ``p`` and returns a new dict;
-the label changes only where the augmentation moves samples (:class:`TimeShift`). Random noise, powerline,
-impulse trains, spikes and channel dropout leave the labels alone: the network must learn that they are not
-sferics. Added noise and interference are sized against the sample's *band noise power*: the horizontal power
-in the 1-10 kHz label band outside the labelled sferics (:func:`band_noise_power`), the ``P_n`` of the
-synthetic-field issue's SNR. Sizing them against the total power instead (dominated by powerline and drift,
-which the high-pass removes) would bury labelled sferics far below their drawn SNR while keeping their labels.
+A *sample* is a dict with ``"h"`` (``(3, n)`` Hx, Hy, Hz in nT, float64), ``"y"`` (``(n,)`` per-sample sferic label) and
+``"rate_hz"``. Each augmentation fires with probability ``p`` and returns a new dict; the label changes only where the
+augmentation moves samples (:class:`TimeShift`). Random noise, powerline, impulse trains, spikes and channel dropout
+leave the labels alone: the network must learn that they are not sferics. Added noise and interference are sized against
+the sample's *band noise power*: the horizontal power in the 1-10 kHz label band outside the labelled sferics
+(:func:`band_noise_power`), the ``P_n`` of the synthetic field's SNR (docs/acceptance.md#synthetic-labels-and-snr).
+Sizing them against the total power instead (dominated by powerline and drift, which the high-pass removes) would bury
+labelled sferics far below their drawn SNR while keeping their labels.
 
 Examples
 --------

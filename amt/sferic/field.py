@@ -1,9 +1,8 @@
 """Labelled synthetic magnetic field for training and testing the sferic CNN.
 
-This is the sferic package's *adapter* to the synthetic field of the synthetic-field issue: while
-:mod:`amt.synth` grows its full generator (records, MTH5, counts), the CNN needs a fast draw of short
-labelled windows and long labelled records of the magnetic channels. The physics is the same in kind and
-deliberately compact:
+This is the sferic package's *adapter* to the synthetic field (docs/acceptance.md#synthetic-labels-and-snr): while
+:mod:`amt.synth` grows its full generator (records, MTH5, counts), the CNN needs a fast draw of short labelled windows
+and long labelled records of the magnetic channels. The physics is the same in kind and deliberately compact:
 
 * Source: the Heidler/MTLE radiation spectrum of :func:`amt.synth.stroke.source_spectrum`.
 * Earth-ionosphere waveguide (Budden, 1961, *The Waveguide Mode Theory of Wave Propagation*; Barr, Jones &
@@ -18,7 +17,7 @@ deliberately compact:
   ~50 per second, each below the -20 dB label threshold), 50/60 Hz powerline with odd harmonics, slow
   drift, rare spikes.
 
-Labels and SNR follow the synthetic-field issue exactly: a sferic's label interval is where its
+Labels and SNR follow docs/acceptance.md#synthetic-labels-and-snr exactly: a sferic's label interval is where its
 noise-free horizontal H energy in 1-10 kHz passes 5 % and 95 % of its cumulative value;
 ``SNR = 10 log10(E_s / (P_n T_s))`` with ``E_s`` that energy (nT^2 s), ``T_s`` the interval length (s) and
 ``P_n`` the noise power in the same band (nT^2, background sferics included). Each labelled sferic is
@@ -40,7 +39,7 @@ from amt.synth.stroke import C_LIGHT, source_spectrum
 
 #: Sampling rate of the sferic CNN's training data, Hz.
 RATE_HZ = 24_000.0
-#: Band in which label energy and SNR are measured, Hz (synthetic-field issue).
+#: Band in which label energy and SNR are measured, Hz (docs/acceptance.md#synthetic-labels-and-snr).
 LABEL_BAND_HZ = (1_000.0, 10_000.0)
 #: Fractions of cumulative band energy that bound a label interval.
 LABEL_FRACTIONS = (0.05, 0.95)

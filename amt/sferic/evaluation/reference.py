@@ -1,8 +1,9 @@
 """Clairvoyant matched-filter reference: what a detector handed every sferic's waveform could score.
 
-The detector's targets are stated on the synthetic-field issue's SNR, ``E_s / (P_n T_s)`` over a label
-interval of only ~1-1.6 ms, so -10 dB leaves a sferic very little energy to be found by. This module measures
-how much, on the held-out records themselves, with a detector given far more than any real one has:
+The detector's targets (docs/acceptance.md#sferic-detection) are stated on the synthetic field's SNR,
+``E_s / (P_n T_s)`` over a label interval of only ~1-1.6 ms, so -10 dB leaves a sferic very little energy to be found
+by. This module measures how much, on the held-out records themselves, with a detector given far more than any real
+one has:
 
 * the exact noise-free waveform of every labelled sferic (both horizontal channels: polarity, polarisation,
   dispersion, everything but the noise), the noise's own power spectral density, and where the spikes are

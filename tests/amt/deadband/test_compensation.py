@@ -1,4 +1,4 @@
-"""Dead-band compensation against the synthetic's true impedance (issue 7 acceptance)."""
+"""Dead-band compensation against the synthetic's true impedance (docs/acceptance.md#dead-band-accuracy)."""
 
 from __future__ import annotations
 
