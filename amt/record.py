@@ -15,18 +15,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from obspy import Stream, Trace, UTCDateTime
 
-from amt.calibration.instrument import Response
 from amt.errors import AmtError
+
+if TYPE_CHECKING:  # a run only holds a response; importing calibration at run time would be a cycle
+    from amt.calibration.instrument import Response
 
 #: Channel names in canonical order.
 CHANNELS: tuple[str, ...] = ("ex", "ey", "hx", "hy", "hz")
 ELECTRIC: tuple[str, ...] = ("ex", "ey")
 MAGNETIC: tuple[str, ...] = ("hx", "hy", "hz")
+#: Azimuth of each channel's positive axis in the nominal layout (x north, y east), degrees from north.
+NOMINAL_AZIMUTH_DEG: dict[str, float] = {"ex": 0.0, "ey": 90.0, "hx": 0.0, "hy": 90.0, "hz": 0.0}
 
 
 class RecordError(AmtError):
@@ -65,6 +69,14 @@ class ChannelMeta:
     sensor: str | None = None
     response: Response | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def nominal(cls, component: str, units: str, **kw: Any) -> ChannelMeta:
+        """Metadata of a channel laid out nominally: azimuth from :data:`NOMINAL_AZIMUTH_DEG`, ``hz`` tilted 90 deg
+        (down), others level; keywords override these or set the other fields."""
+        kw.setdefault("azimuth_deg", NOMINAL_AZIMUTH_DEG[component])
+        kw.setdefault("tilt_deg", 90.0 if component == "hz" else 0.0)
+        return cls(component=component, units=units, **kw)
 
 
 @dataclass(frozen=True)
@@ -259,11 +271,8 @@ class StationRun:
                 )
             data[name] = np.asarray(tr.data, dtype=np.float64)
             units = getattr(tr.stats, "units", "mV/km" if name in ELECTRIC else "nT")
-            metas[name] = (meta or {}).get(name) or ChannelMeta(
-                component=name,
-                units=units,
-                azimuth_deg=float(getattr(tr.stats, "azimuth_deg", 90.0 if name in ("ey", "hy") else 0.0)),
-                tilt_deg=90.0 if name == "hz" else 0.0,
+            metas[name] = (meta or {}).get(name) or ChannelMeta.nominal(
+                name, units, azimuth_deg=float(getattr(tr.stats, "azimuth_deg", NOMINAL_AZIMUTH_DEG[name]))
             )
         st = station or getattr(stream[0].stats, "amt_station", None) or stream[0].stats.station or "STA"
         return cls(

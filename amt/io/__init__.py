@@ -15,17 +15,18 @@ Every reader returns an :class:`amt.record.Station`; problems in the samples (ga
 clipping, saturation, mismatched channels) come back as :class:`amt.record.Defect` s on the runs, and a file
 that cannot be read at all raises :class:`amt.record.RecordError` naming the file -- never a bare
 traceback from NumPy, h5py or ObsPy. Writers are atomic: after a failure no file (or a previous, intact
-file) is left under the target name.
+file) is left under the target name (missing folders are created). To remove the instrument responses a reader
+attached, see :func:`amt.calibration.calibrate`.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+from collections.abc import Callable
 from pathlib import Path
 
-import numpy as np
-
-from amt.calibration.instrument import CalibrationError, remove_response
-from amt.record import ELECTRIC, RecordError, Station, StationRun
+from amt.record import RecordError, Station
 
 #: Suffix -> format name for :func:`write`.
 WRITE_SUFFIXES: dict[str, str] = {".h5": "mth5", ".mth5": "mth5", ".mseed": "mseed", ".npz": "npz"}
@@ -96,31 +97,37 @@ def read(path: str | Path, format: str | None = None, **kw) -> Station:
         If the file is missing, of an unknown format, or damaged beyond reading.
     """
     fmt = format or detect_format(path)
+    reader = _reader(fmt, path)
     try:
-        if fmt == "mth5":
-            from amt.io.mth5_file import read_mth5
+        inspect.signature(reader).bind(path, **kw)
+    except TypeError as exc:  # an option this format's reader does not take
+        raise RecordError(f"{path}: {fmt} reader: {exc}") from exc
+    return reader(path, **kw)
 
-            return read_mth5(path, **kw)
-        if fmt in ("mseed", "sac"):
-            from amt.io.miniseed import read_obspy
 
-            return read_obspy(path, "MSEED" if fmt == "mseed" else "SAC", **kw)
-        if fmt == "phoenix":
-            from amt.io.phoenix import read_phoenix
+def _reader(fmt: str, path: str | Path) -> Callable[..., Station]:
+    """The reader of format ``fmt``."""
+    # each format's module is imported on demand, so `import amt.io` does not load ObsPy's readers, h5py or mth5
+    if fmt == "mth5":
+        from amt.io.mth5_file import read_mth5
 
-            return read_phoenix(path, **kw)
-        if fmt == "emtf_ascii":
-            from amt.io.emtf_ascii import read_emtf_ascii
+        return read_mth5
+    if fmt in ("mseed", "sac"):
+        from amt.io.miniseed import read_obspy
 
-            return read_emtf_ascii(path, **kw)
-        if fmt == "npz":
-            from amt.io.npz import read_npz
+        return functools.partial(read_obspy, fmt="MSEED" if fmt == "mseed" else "SAC")
+    if fmt == "phoenix":
+        from amt.io.phoenix import read_phoenix
 
-            return read_npz(path, **kw)
-    except TypeError as exc:  # an unknown keyword for this format
-        if "keyword" in str(exc) or "argument" in str(exc):
-            raise RecordError(f"{path}: {fmt} reader: {exc}") from exc
-        raise
+        return read_phoenix
+    if fmt == "emtf_ascii":
+        from amt.io.emtf_ascii import read_emtf_ascii
+
+        return read_emtf_ascii
+    if fmt == "npz":
+        from amt.io.npz import read_npz
+
+        return read_npz
     raise RecordError(f"{path}: unknown format {fmt!r}")
 
 
@@ -131,7 +138,7 @@ def write(station: Station, path: str | Path) -> Path:
     Raises
     ------
     RecordError
-        Unknown suffix, missing folder, or a station that cannot be stored (e.g. duplicate run ids).
+        Unknown suffix, or a station that cannot be stored (e.g. duplicate run ids).
     """
     path = Path(path)
     fmt = WRITE_SUFFIXES.get(path.suffix.lower())
@@ -139,6 +146,7 @@ def write(station: Station, path: str | Path) -> Path:
         raise RecordError(f"{path}: cannot write suffix {path.suffix!r}; use one of {sorted(WRITE_SUFFIXES)}")
     if not isinstance(station, Station):
         raise RecordError(f"{path}: write() takes an amt.record.Station, got {type(station).__name__}")
+    # imported on demand, as in _reader()
     if fmt == "mth5":
         from amt.io.mth5_file import write_mth5
 
@@ -152,61 +160,4 @@ def write(station: Station, path: str | Path) -> Path:
     return write_npz(station, path)
 
 
-def calibrate_run(run: StationRun, *, water_level: float = 1e-6, band_hz=None) -> StationRun:
-    """A copy of ``run`` with every channel's response removed (E in mV/km, H in nT).
-
-    Responses are removed segment by segment over :meth:`~StationRun.good_segments` of that channel, so
-    no filter ever runs across a gap; samples outside good segments become NaN. Channels without a
-    response keep their samples and units (said in ``extra["calibration"]``).
-    """
-    data, meta = {}, {}
-    for c in run.channels:
-        m = run.meta[c]
-        x = run.data[c]
-        if m.response is None:
-            data[c] = x.copy()
-            meta[c] = type(m)(**{**m.__dict__, "extra": {**m.extra, "calibration": f"none; stays in {m.units}"}})
-            continue
-        y = np.full_like(x, np.nan)
-        for i0, i1 in run.good_segments(channels=[c]):
-            try:
-                y[i0:i1] = remove_response(
-                    x[i0:i1], run.sample_rate_hz, m.response, water_level=water_level, band_hz=band_hz
-                )
-            except CalibrationError as exc:
-                raise RecordError(f"{run.source or run.station} run {run.run} {c}: {exc}") from exc
-        data[c] = y
-        meta[c] = type(m)(
-            **{
-                **m.__dict__,
-                "units": "mV/km" if c in ELECTRIC else "nT",
-                "response": None,
-                "extra": {**m.extra, "calibration": f"response removed from {m.units}"},
-            }
-        )
-    return StationRun(
-        station=run.station,
-        run=run.run,
-        sample_rate_hz=run.sample_rate_hz,
-        start=run.start,
-        data=data,
-        meta=meta,
-        defects=list(run.defects),
-        source=run.source,
-    )
-
-
-def calibrate(station: Station, **kw) -> Station:
-    """:func:`calibrate_run` on every run of ``station``."""
-    return Station(
-        station=station.station,
-        runs=[calibrate_run(r, **kw) for r in station.runs],
-        latitude_deg=station.latitude_deg,
-        longitude_deg=station.longitude_deg,
-        elevation_m=station.elevation_m,
-        declination_deg=station.declination_deg,
-        source=station.source,
-    )
-
-
-__all__ = ["WRITE_SUFFIXES", "calibrate", "calibrate_run", "detect_format", "read", "write"]
+__all__ = ["WRITE_SUFFIXES", "detect_format", "read", "write"]

@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, fields
 from typing import Any
 
 import numpy as np
 from obspy import UTCDateTime
 
-from amt.calibration.instrument import (
+from amt.calibration import (
     CalibrationError,
     CascadeResponse,
     DelayResponse,
@@ -29,6 +30,53 @@ from amt.calibration.instrument import (
 from amt.record import CHANNELS, ChannelMeta, Defect, RecordError, Station, StationRun
 
 FORMAT = "amt-station-1"
+
+
+# -- checked access to parsed JSON -------------------------------------------------------------------------
+def json_object(value: Any, what: str, where: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object, else :class:`RecordError`."""
+    if not isinstance(value, dict):
+        raise RecordError(f"{where}: {what} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def json_list(value: Any, what: str, where: str) -> list[Any]:
+    """``value`` if it is a JSON array, else :class:`RecordError`."""
+    if not isinstance(value, list):
+        raise RecordError(f"{where}: {what} must be a JSON array, got {type(value).__name__}")
+    return value
+
+
+def json_item(d: dict[str, Any], key: str, where: str) -> Any:
+    """``d[key]``; :class:`RecordError` if the key is missing."""
+    if key not in d:
+        raise RecordError(f"{where}: metadata lacks '{key}'")
+    return d[key]
+
+
+def json_number(value: Any, what: str, where: str, kind: type = float) -> Any:
+    """``kind(value)`` (``float`` or ``int``) for a JSON value; :class:`RecordError` if it is not a number."""
+    if not isinstance(value, (int, float, str)):
+        raise RecordError(f"{where}: {what} must be a number, got {type(value).__name__}")
+    try:
+        return kind(value)
+    except (ValueError, OverflowError) as exc:  # "abc", "1.5" for int, int(inf)
+        raise RecordError(f"{where}: {what} {value!r:.60} is not a number") from exc
+
+
+def json_numbers(values: Any, what: str, where: str) -> tuple[float, ...]:
+    """A JSON array of numbers as floats; :class:`RecordError` naming ``where`` and ``what`` otherwise."""
+    return tuple(json_number(v, what, where) for v in json_list(values, what, where))
+
+
+def _complexes(pairs: Any, what: str, where: str) -> tuple[complex, ...]:
+    """``[[re, im], ...]`` as complex numbers."""
+    out = []
+    for p in json_list(pairs, what, where):
+        if not (isinstance(p, list) and len(p) == 2):
+            raise RecordError(f"{where}: {what} must be [re, im] pairs, got {p!r:.60}")
+        out.append(complex(json_number(p[0], what, where), json_number(p[1], what, where)))
+    return tuple(out)
 
 
 # -- responses ---------------------------------------------------------------------------------------------
@@ -68,38 +116,48 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
     )
 
 
-def response_from_dict(d: dict[str, Any] | None) -> Response | None:
-    """Inverse of :func:`response_to_dict`; raises :class:`RecordError` on a malformed description."""
+_RESPONSE_CLASSES: dict[str, tuple[type, str]] = {
+    "poles_zeros": (PoleZeroResponse, "poles/zeros"),
+    "frequency_table": (FrequencyTableResponse, "frequency table"),
+    "delay": (DelayResponse, "delay"),
+    "cascade": (CascadeResponse, "cascade"),
+}
+
+
+def response_from_dict(d: dict[str, Any] | None, where: str = "metadata") -> Response | None:
+    """Inverse of :func:`response_to_dict`; raises :class:`RecordError` naming ``where`` on a malformed description."""
     if d is None:
         return None
+    d = json_object(d, "response", where)
+    kind = d.get("type")
+    if kind not in _RESPONSE_CLASSES:
+        raise RecordError(f"{where}: unknown response type {kind!r}")
+    cls, default_name = _RESPONSE_CLASSES[kind]
+    what = f"{kind} response"
+    if kind == "poles_zeros":
+        norm = d.get("normalization_freq_hz")
+        kw = {
+            "zeros": _complexes(json_item(d, "zeros", where), f"{what} zeros", where),
+            "poles": _complexes(json_item(d, "poles", where), f"{what} poles", where),
+            "gain": json_number(json_item(d, "gain", where), f"{what} gain", where),
+            "normalization_freq_hz": None if norm is None else json_number(norm, f"{what} normalization", where),
+            "sensitivity": json_number(d.get("sensitivity", 1.0), f"{what} sensitivity", where),
+        }
+    elif kind == "frequency_table":
+        kw = {
+            key: json_numbers(json_item(d, key, where), f"{what} {key}", where)
+            for key in ("freq_hz", "amplitude", "phase_deg")
+        }
+        kw["extrapolate"] = bool(d.get("extrapolate", True))
+    elif kind == "delay":
+        kw = {"delay_s": json_number(json_item(d, "delay_s", where), f"{what} delay", where)}
+    else:
+        stages = json_list(json_item(d, "stages", where), "cascade stages", where)
+        kw = {"stages": tuple(response_from_dict(json_object(s, "cascade stage", where), where) for s in stages)}
     try:
-        kind = d["type"]
-        if kind == "poles_zeros":
-            return PoleZeroResponse(
-                zeros=tuple(complex(a, b) for a, b in d["zeros"]),
-                poles=tuple(complex(a, b) for a, b in d["poles"]),
-                gain=float(d["gain"]),
-                normalization_freq_hz=d.get("normalization_freq_hz"),
-                sensitivity=float(d.get("sensitivity", 1.0)),
-                name=str(d.get("name", "poles/zeros")),
-            )
-        if kind == "frequency_table":
-            return FrequencyTableResponse(
-                freq_hz=tuple(map(float, d["freq_hz"])),
-                amplitude=tuple(map(float, d["amplitude"])),
-                phase_deg=tuple(map(float, d["phase_deg"])),
-                extrapolate=bool(d.get("extrapolate", True)),
-                name=str(d.get("name", "frequency table")),
-            )
-        if kind == "delay":
-            return DelayResponse(delay_s=float(d["delay_s"]), name=str(d.get("name", "delay")))
-        if kind == "cascade":
-            return CascadeResponse(
-                stages=tuple(response_from_dict(s) for s in d["stages"]), name=str(d.get("name", "cascade"))
-            )
-    except (KeyError, TypeError, ValueError, CalibrationError) as exc:
-        raise RecordError(f"malformed response description: {exc}") from exc
-    raise RecordError(f"unknown response type {d.get('type')!r}")
+        return cls(**kw, name=str(d.get("name", default_name)))
+    except CalibrationError as exc:
+        raise RecordError(f"{where}: malformed response description: {exc}") from exc
 
 
 # -- channels, defects, runs -------------------------------------------------------------------------------
@@ -107,29 +165,36 @@ def _finite_or_none(x: float | None) -> float | None:
     return None if x is None or not math.isfinite(float(x)) else float(x)
 
 
+def _fields_to_dict(obj: Any, **converted: Any) -> dict[str, Any]:
+    """The fields of dataclass ``obj`` by name, in declaration order; ``converted`` gives the JSON form of those
+    fields whose values are not JSON as they are."""
+    return {f.name: converted[f.name] if f.name in converted else getattr(obj, f.name) for f in fields(obj)}
+
+
 def channel_meta_to_dict(m: ChannelMeta) -> dict[str, Any]:
-    return {
-        "component": m.component,
-        "units": m.units,
-        "azimuth_deg": float(m.azimuth_deg),
-        "tilt_deg": float(m.tilt_deg),
-        "dipole_length_m": _finite_or_none(m.dipole_length_m),
-        "sensor": m.sensor,
-        "response": response_to_dict(m.response),
-        "extra": m.extra,
-    }
+    """JSON-able description of a channel's metadata (response as :func:`response_to_dict`)."""
+    return _fields_to_dict(
+        m,
+        azimuth_deg=float(m.azimuth_deg),
+        tilt_deg=float(m.tilt_deg),
+        dipole_length_m=_finite_or_none(m.dipole_length_m),
+        response=response_to_dict(m.response),
+    )
 
 
-def channel_meta_from_dict(d: dict[str, Any]) -> ChannelMeta:
+def channel_meta_from_dict(d: dict[str, Any], where: str = "metadata") -> ChannelMeta:
+    """Inverse of :func:`channel_meta_to_dict`; :class:`RecordError` naming ``where`` on a malformed entry."""
+    d = json_object(d, "channel metadata", where)
+    dipole = d.get("dipole_length_m")
     return ChannelMeta(
-        component=str(d["component"]),
-        units=str(d["units"]),
-        azimuth_deg=float(d.get("azimuth_deg", 0.0)),
-        tilt_deg=float(d.get("tilt_deg", 0.0)),
-        dipole_length_m=None if d.get("dipole_length_m") is None else float(d["dipole_length_m"]),
+        component=str(json_item(d, "component", where)),
+        units=str(json_item(d, "units", where)),
+        azimuth_deg=json_number(d.get("azimuth_deg", 0.0), "azimuth_deg", where),
+        tilt_deg=json_number(d.get("tilt_deg", 0.0), "tilt_deg", where),
+        dipole_length_m=None if dipole is None else json_number(dipole, "dipole_length_m", where),
         sensor=d.get("sensor"),
-        response=response_from_dict(d.get("response")),
-        extra=dict(d.get("extra") or {}),
+        response=response_from_dict(d.get("response"), where),
+        extra=dict(json_object(d.get("extra") or {}, "extra", where)),
     )
 
 
@@ -140,32 +205,35 @@ def time_to_str(t: UTCDateTime) -> str:
     return UTCDateTime(ns=whole * 1_000_000_000).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
 
 
-def parse_time(s: str) -> UTCDateTime:
-    """Inverse of :func:`time_to_str`, exact to the nanosecond (``UTCDateTime(str)`` rounds to 1 us)."""
+def parse_time(s: str, where: str = "metadata") -> UTCDateTime:
+    """Inverse of :func:`time_to_str`, exact to the nanosecond (``UTCDateTime(str)`` rounds to 1 us).
+
+    Raises :class:`RecordError` naming ``where`` if ``s`` is not a time.
+    """
     s = str(s).strip()
     body = s[:-1] if s.endswith("Z") else s
-    if "." in body and body.rsplit(".", 1)[1].isdigit():
-        whole, frac = body.rsplit(".", 1)
-        return UTCDateTime(ns=UTCDateTime(whole).ns + int(frac[:9].ljust(9, "0")))
-    return UTCDateTime(s)
+    try:
+        if "." in body and body.rsplit(".", 1)[1].isdigit():
+            whole, frac = body.rsplit(".", 1)
+            return UTCDateTime(ns=UTCDateTime(whole).ns + int(frac[:9].ljust(9, "0")))
+        return UTCDateTime(s)
+    except (TypeError, ValueError) as exc:  # UTCDateTime raises TypeError for text it cannot parse
+        raise RecordError(f"{where}: {s[:40]!r} is not a UTC time") from exc
 
 
 def defect_to_dict(d: Defect) -> dict[str, Any]:
-    return {
-        "channel": d.channel,
-        "kind": d.kind,
-        "start": time_to_str(d.start),
-        "end": time_to_str(d.end),
-        "detail": d.detail,
-    }
+    """JSON-able description of a defect (times as :func:`time_to_str`)."""
+    return _fields_to_dict(d, start=time_to_str(d.start), end=time_to_str(d.end))
 
 
-def defect_from_dict(d: dict[str, Any]) -> Defect:
+def defect_from_dict(d: dict[str, Any], where: str = "metadata") -> Defect:
+    """Inverse of :func:`defect_to_dict`; :class:`RecordError` naming ``where`` on a malformed entry."""
+    d = json_object(d, "defect", where)
     return Defect(
-        channel=str(d["channel"]),
-        kind=str(d["kind"]),
-        start=parse_time(d["start"]),
-        end=parse_time(d["end"]),
+        channel=str(json_item(d, "channel", where)),
+        kind=str(json_item(d, "kind", where)),
+        start=parse_time(json_item(d, "start", where), where),
+        end=parse_time(json_item(d, "end", where), where),
         detail=str(d.get("detail", "")),
     )
 
@@ -200,6 +268,7 @@ def station_header(station: Station) -> dict[str, Any]:
 
 
 def dumps(header: dict[str, Any]) -> str:
+    """The header as JSON text (NaN refused: absent values are ``null``)."""
     return json.dumps(header, indent=1, allow_nan=False)
 
 
@@ -216,52 +285,80 @@ def loads(text: str | bytes, where: str) -> dict[str, Any]:
     return header
 
 
+@dataclass
+class RunHeader:
+    """One checked entry of a header's ``runs`` (see :func:`run_header`)."""
+
+    run: str
+    sample_rate_hz: float
+    start: UTCDateTime
+    n_samples: int
+    channels: list[str]
+    meta: dict[str, ChannelMeta]
+    defects: list[Defect]
+
+
+def parse_run_header(rh: Any, where: str) -> RunHeader:
+    """Check and convert one entry of a header's ``runs``; :class:`RecordError` naming ``where`` if malformed."""
+    rh = json_object(rh, "run entry", where)
+    rid = str(json_item(rh, "run", where))
+    here = f"{where} run {rid}"
+    chans = [str(c) for c in json_list(json_item(rh, "channels", here), "channels", here)]
+    bad = [c for c in chans if c not in CHANNELS]
+    if bad:
+        raise RecordError(f"{where}: run {rid} names unknown channel(s) {bad}")
+    metas = json_object(json_item(rh, "meta", here), "meta", here)
+    return RunHeader(
+        run=rid,
+        sample_rate_hz=json_number(json_item(rh, "sample_rate_hz", here), "sample_rate_hz", here),
+        start=parse_time(json_item(rh, "start", here), here),
+        n_samples=json_number(json_item(rh, "n_samples", here), "n_samples", here, int),
+        channels=chans,
+        meta={c: channel_meta_from_dict(json_item(metas, c, here), f"{here} {c}") for c in chans},
+        defects=[defect_from_dict(d, here) for d in json_list(rh.get("defects", []), "defects", here)],
+    )
+
+
 def build_station(header: dict[str, Any], arrays: dict[str, dict[str, np.ndarray]], source: str) -> Station:
     """Rebuild a :class:`Station` from a header and ``arrays[run_id][channel]``.
 
     Raises :class:`RecordError` naming ``source`` when the header is malformed or a run's arrays do not
     match it (missing channel, wrong length).
     """
-    try:
-        runs = []
-        for rh in header["runs"]:
-            rid = str(rh["run"])
-            n = int(rh["n_samples"])
-            chans = [str(c) for c in rh["channels"]]
-            bad = [c for c in chans if c not in CHANNELS]
-            if bad:
-                raise RecordError(f"{source}: run {rid} names unknown channel(s) {bad}")
-            data = {}
-            for c in chans:
-                x = arrays.get(rid, {}).get(c)
-                if x is None:
-                    raise RecordError(f"{source}: run {rid} channel {c} has no samples in the file")
-                if len(x) != n:
-                    raise RecordError(f"{source}: run {rid} channel {c} holds {len(x):,} samples, metadata says {n:,}")
-                data[c] = x
-            runs.append(
-                StationRun(
-                    station=str(header["station"]),
-                    run=rid,
-                    sample_rate_hz=float(rh["sample_rate_hz"]),
-                    start=parse_time(rh["start"]),
-                    data=data,
-                    meta={c: channel_meta_from_dict(rh["meta"][c]) for c in chans},
-                    defects=[defect_from_dict(d) for d in rh.get("defects", [])],
-                    source=source,
+    station = str(json_item(header, "station", source))
+    runs = []
+    for entry in header["runs"]:
+        rh = parse_run_header(entry, source)
+        data = {}
+        for c in rh.channels:
+            x = arrays.get(rh.run, {}).get(c)
+            if x is None:
+                raise RecordError(f"{source}: run {rh.run} channel {c} has no samples in the file")
+            if len(x) != rh.n_samples:
+                raise RecordError(
+                    f"{source}: run {rh.run} channel {c} holds {len(x):,} samples, metadata says {rh.n_samples:,}"
                 )
+            data[c] = x
+        runs.append(
+            StationRun(
+                station=station,
+                run=rh.run,
+                sample_rate_hz=rh.sample_rate_hz,
+                start=rh.start,
+                data=data,
+                meta=rh.meta,
+                defects=rh.defects,
+                source=source,
             )
-        nan = float("nan")
-        return Station(
-            station=str(header["station"]),
-            runs=runs,
-            latitude_deg=nan if header.get("latitude_deg") is None else float(header["latitude_deg"]),
-            longitude_deg=nan if header.get("longitude_deg") is None else float(header["longitude_deg"]),
-            elevation_m=nan if header.get("elevation_m") is None else float(header["elevation_m"]),
-            declination_deg=float(header.get("declination_deg", 0.0)),
-            source=source,
         )
-    except RecordError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RecordError(f"{source}: malformed metadata ({type(exc).__name__}: {exc})") from exc
+    location = {
+        key: float("nan") if header.get(key) is None else json_number(header[key], key, source)
+        for key in ("latitude_deg", "longitude_deg", "elevation_m")
+    }
+    return Station(
+        station=station,
+        runs=runs,
+        declination_deg=json_number(header.get("declination_deg", 0.0), "declination_deg", source),
+        source=source,
+        **location,
+    )

@@ -15,6 +15,7 @@ are NaN-filled and reported, and longer gaps start a new run.
 
 from __future__ import annotations
 
+import struct
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -22,15 +23,20 @@ from pathlib import Path
 import numpy as np
 from obspy import Stream, Trace
 from obspy import read as obspy_read
+from obspy.core.util.obspy_types import ObsPyException
+from obspy.io.sac.util import SacError
 
 from amt.io import metadata as md
-from amt.io.files import atomic_paths
-from amt.io.quality import assemble_runs
-from amt.record import ELECTRIC, ChannelMeta, RecordError, Station, StationRun
+from amt.io.quality import assemble_by_rate, nan_defects
+from amt.record import ELECTRIC, NOMINAL_AZIMUTH_DEG, ChannelMeta, Defect, RecordError, Station, StationRun
+from shared.atomic import atomic_paths
 
 _ORIENT = {"ex": "N", "ey": "E", "hx": "N", "hy": "E", "hz": "Z"}
 _ALT_ORIENT = {"ex": "1", "ey": "2", "hx": "1", "hy": "2", "hz": "3"}
-_NOMINAL_AZIMUTH = {"ex": 0.0, "ey": 90.0, "hx": 0.0, "hy": 90.0, "hz": 0.0}
+
+#: What ``obspy.read`` raises on a damaged file: OSError (unreadable), TypeError ("Unknown format for file"),
+#: ValueError and struct.error (damaged headers), ObsPy's own errors (InternalMSEEDError, ...) and SacError.
+_DAMAGE = (OSError, TypeError, ValueError, struct.error, ObsPyException, SacError)
 
 
 def sidecar_path(path: str | Path) -> Path:
@@ -48,8 +54,9 @@ def band_code(rate_hz: float) -> str:
 
 
 def channel_code(component: str, rate_hz: float, azimuth_deg: float) -> str:
+    """SEED channel code of a channel: band code, ``Q``/``F``, and ``N``/``E``/``Z`` (``1``/``2``/``3`` off axis)."""
     inst = "Q" if component in ELECTRIC else "F"
-    on_axis = component == "hz" or abs(((azimuth_deg - _NOMINAL_AZIMUTH[component]) + 180) % 360 - 180) < 1e-6
+    on_axis = component == "hz" or abs(((azimuth_deg - NOMINAL_AZIMUTH_DEG[component]) + 180) % 360 - 180) < 1e-6
     return band_code(rate_hz) + inst + (_ORIENT if on_axis else _ALT_ORIENT)[component]
 
 
@@ -101,10 +108,14 @@ def _read_stream(path: Path, fmt: str | None) -> Stream:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             st = obspy_read(str(path), format=fmt)
-    except Exception as exc:  # obspy raises anything from TypeError to its own InternalMSEEDError
+    except _DAMAGE as exc:
         raise RecordError(
             f"{path}: not readable as {fmt or 'a seismic format'} ({type(exc).__name__}: {str(exc)[:200]})"
         ) from exc
+    except Exception as exc:
+        if type(exc) is not Exception:  # not ObsPy's bare Exception("Cannot open file") for a file without traces
+            raise
+        raise RecordError(f"{path}: holds no traces readable as {fmt or 'a seismic format'}") from exc
     if len(st) == 0:
         raise RecordError(f"{path}: holds no traces")
     return st
@@ -158,39 +169,25 @@ def read_obspy(
         data = np.asarray(tr.data, dtype=np.float64)
         by_rate[float(tr.stats.sampling_rate)][component_of(tr.stats.channel)].append((tr.stats.starttime, data))
 
-    def meta_for(c: str) -> ChannelMeta:
-        return ChannelMeta(
-            component=c,
-            units="counts",
-            azimuth_deg=_NOMINAL_AZIMUTH[c],
-            tilt_deg=90.0 if c == "hz" else 0.0,
-            extra={"note": "units and orientation not in the file; nominal values"},
-        )
-
-    rates = sorted(by_rate, reverse=True)
-    runs: list[StationRun] = []
-    for rate in rates:
-        prefix = "" if len(rates) == 1 else f"sr{rate:g}_"
-        runs.extend(
-            assemble_runs(
-                by_rate[rate],
-                rate,
-                name,
-                meta_for,
-                max_fill_s=max_fill_s,
-                run_ids=lambda k, p=prefix: f"{p}{k + 1:03d}",
-                source=str(path),
-            )
-        )
+    runs = assemble_by_rate(
+        by_rate,
+        name,
+        _nominal_meta,
+        run_id=lambda rate, k: f"{k + 1:03d}" if len(by_rate) == 1 else f"sr{rate:g}_{k + 1:03d}",
+        max_fill_s=max_fill_s,
+        source=str(path),
+    )
     _report_rate_mismatch(runs)
-    runs.sort(key=lambda r: (r.start.ns, -r.sample_rate_hz))  # Station.runs are in time order
     return Station(station=name, runs=runs, source=str(path))
+
+
+def _nominal_meta(c: str) -> ChannelMeta:
+    """Metadata of a channel read without a sidecar: counts, nominal orientation."""
+    return ChannelMeta.nominal(c, "counts", extra={"note": "units and orientation not in the file; nominal values"})
 
 
 def _report_rate_mismatch(runs: list[StationRun]) -> None:
     """A channel absent from a run but recorded at another rate over the same time is a rate mismatch."""
-    from amt.record import Defect
-
     for run in runs:
         for other in runs:
             if other is run or other.sample_rate_hz == run.sample_rate_hz:
@@ -210,42 +207,42 @@ def _report_rate_mismatch(runs: list[StationRun]) -> None:
 
 
 def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
+    """The station of a file we wrote: runs, ids and metadata from the sidecar, samples from the traces."""
     try:
         text = side.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise RecordError(f"{side}: unreadable sidecar ({exc})") from exc
     header = md.loads(text, str(side))
-    arrays: dict[str, dict[str, np.ndarray]] = {}
-    try:
-        for loc, rh in enumerate(header["runs"]):
-            rate = float(rh["sample_rate_hz"])
-            start = md.parse_time(rh["start"])
-            n = int(rh["n_samples"])
-            if n < 0 or n > 10**10:
-                raise RecordError(f"{side}: run {rh['run']} claims {n} samples")
-            out: dict[str, np.ndarray] = {}
-            for c in rh["channels"]:
-                az = float(rh["meta"][c].get("azimuth_deg", 0.0))
-                code = channel_code(c, rate, az)
-                x = np.full(n, np.nan)
-                for tr in st.select(location=f"{loc % 100:02d}", channel=code):
-                    if abs(tr.stats.sampling_rate - rate) > 1e-9 * rate:
-                        continue
-                    i0 = round((tr.stats.starttime - start) * rate)
-                    a, b = max(i0, 0), min(i0 + tr.stats.npts, n)
-                    if b > a:
-                        x[a:b] = np.asarray(tr.data[a - i0 : b - i0], dtype=np.float64)
-                out[c] = x
-            arrays[str(rh["run"])] = out
-    except RecordError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise RecordError(f"{side}: malformed sidecar ({type(exc).__name__}: {exc})") from exc
+    arrays = {}
+    for loc, entry in enumerate(header["runs"]):
+        rh = md.parse_run_header(entry, str(side))
+        if not (np.isfinite(rh.sample_rate_hz) and rh.sample_rate_hz > 0):
+            raise RecordError(f"{side}: run {rh.run} has sample rate {rh.sample_rate_hz!r}")
+        if rh.n_samples < 0 or rh.n_samples > 10**10:
+            raise RecordError(f"{side}: run {rh.run} claims {rh.n_samples} samples")
+        arrays[rh.run] = {c: _channel_samples(st, f"{loc % 100:02d}", rh, c) for c in rh.channels}
     stn = md.build_station(header, arrays, str(path))
-    # samples the sidecar promises but the file lacks (a truncated or edited file) become defects; NaN that
-    # the recorded defects already explain (gaps filled on first reading, NaN in the source) are not repeated
-    from amt.io.quality import nan_defects
+    _report_missing_samples(stn)
+    return stn
 
+
+def _channel_samples(st: Stream, location: str, rh: md.RunHeader, c: str) -> np.ndarray:
+    """Samples of channel ``c`` of a sidecar run from the traces at ``location``; NaN where no trace covers."""
+    rate, n = rh.sample_rate_hz, rh.n_samples
+    x = np.full(n, np.nan)
+    for tr in st.select(location=location, channel=channel_code(c, rate, rh.meta[c].azimuth_deg)):
+        if abs(tr.stats.sampling_rate - rate) > 1e-9 * rate:
+            continue
+        i0 = round((tr.stats.starttime - rh.start) * rate)
+        a, b = max(i0, 0), min(i0 + tr.stats.npts, n)
+        if b > a:
+            x[a:b] = np.asarray(tr.data[a - i0 : b - i0], dtype=np.float64)
+    return x
+
+
+def _report_missing_samples(stn: Station) -> None:
+    """Samples the sidecar promises but the file lacks (a truncated or edited file) become ``"gap"`` defects; NaN
+    that the recorded defects already explain (gaps filled on first reading, NaN in the source) are not repeated."""
     for run in stn.runs:
         for c in run.channels:
             explained = np.zeros(run.n_samples, dtype=bool)
@@ -254,5 +251,4 @@ def _read_with_sidecar(st: Stream, path: Path, side: Path) -> Station:
                     explained[max(run.index_of(d.start), 0) : max(run.index_of(d.end), 0)] = True
             x = np.where(explained, 0.0, run.data[c])
             for d in nan_defects(c, x, run.start, run.sample_rate_hz):
-                run.defects.append(type(d)(c, "gap", d.start, d.end, d.detail + " missing from the file"))
-    return stn
+                run.defects.append(Defect(c, "gap", d.start, d.end, d.detail + " missing from the file"))

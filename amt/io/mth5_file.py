@@ -23,15 +23,21 @@ from pathlib import Path
 
 import h5py
 import numpy as np
+from mth5.utils.exceptions import MTH5Error
 from obspy import UTCDateTime
 
 from amt.io import metadata as md
-from amt.io.files import atomic_paths
 from amt.io.quality import assemble_runs
-from amt.record import CHANNELS, ELECTRIC, ChannelMeta, RecordError, Station, StationRun
+from amt.record import CHANNELS, ELECTRIC, ChannelMeta, Defect, RecordError, Station, StationRun
+from shared.atomic import atomic_path
 
 SURVEY = "amt"
 META_DATASET = "amt_metadata"
+
+#: What h5py and mth5 raise on a damaged or foreign file: h5py's OSError (bad signature, truncated, unreadable
+#: block) and KeyError (dangling link), ValueError (e.g. an attribute it cannot decode), RuntimeError (damaged object
+#: headers) and mth5's own MTH5Error (a group it expects is missing).
+_DAMAGE = (OSError, KeyError, ValueError, RuntimeError, MTH5Error)
 
 _UNITS_TO_MTH5 = {"mV/km": "milliVolt per kilometer", "nT": "nanoTesla", "counts": "digital counts", "V": "Volt"}
 _UNITS_FROM_MTH5 = {v.lower(): k for k, v in _UNITS_TO_MTH5.items()}
@@ -75,7 +81,7 @@ def write_mth5(station: Station, path: str | Path) -> Path:
     path = Path(path)
     header = md.dumps(md.station_header(station))
     MTH5 = _mth5()
-    with atomic_paths(path) as (tmp,), _quiet():
+    with atomic_path(path) as tmp, _quiet():
         m = MTH5(file_version="0.2.0")
         m.open_mth5(str(tmp), "w")
         try:
@@ -142,15 +148,8 @@ def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float
         raise RecordError(f"{path}: no such file")
     if not h5py.is_hdf5(path):
         raise RecordError(f"{path}: not an HDF5 file")
-    header = None
-    try:
-        with h5py.File(path, "r") as f:
-            if META_DATASET in f:
-                header = md.loads(bytes(f[META_DATASET][()]).decode("utf-8", "replace"), str(path))
-    except RecordError:
-        raise
-    except Exception as exc:  # h5py raises OSError, KeyError, RuntimeError on damaged files
-        raise RecordError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})") from exc
+    text = _metadata_text(path)
+    header = None if text is None else md.loads(text, str(path))
     MTH5 = _mth5()
     try:
         with _quiet():
@@ -162,10 +161,22 @@ def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float
                 return _read_foreign(m, path, station, max_fill_s)
             finally:
                 m.close_mth5()
-    except RecordError:
-        raise
-    except Exception as exc:  # mth5 raises many types on malformed files
+    except _DAMAGE as exc:
         raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+
+def _metadata_text(path: Path) -> str | None:
+    """The ``amt_metadata`` JSON text of a file we wrote, ``None`` for a file from elsewhere."""
+    try:
+        with h5py.File(path, "r") as f:
+            ds = f.get(META_DATASET)
+            if ds is None:
+                return None
+            if not (isinstance(ds, h5py.Dataset) and ds.shape == () and ds.dtype.kind == "S"):
+                raise RecordError(f"{path}: '{META_DATASET}' is not a text scalar")
+            return bytes(ds[()]).decode("utf-8", "replace")
+    except _DAMAGE as exc:
+        raise RecordError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc})") from exc
 
 
 def _channel_array(rg, c: str, where: str) -> np.ndarray:
@@ -191,7 +202,7 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
     for sv in surveys:
         try:
             names = m.get_survey(sv).stations_group.groups_list if sv is not None else m.stations_group.groups_list
-        except Exception:
+        except (KeyError, MTH5Error):  # a survey group without stations
             continue
         found.extend((sv, s) for s in names)
     if not found:
@@ -241,8 +252,6 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
             run_ids=lambda k, r=rid: r if k == 0 else f"{r}_{k + 1:03d}",
             source=str(path),
         )
-        from amt.record import Defect
-
         for other_rate, ps in pieces_by_rate.items():
             if other_rate == rate:
                 continue

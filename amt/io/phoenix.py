@@ -21,7 +21,7 @@ each channel's :attr:`ChannelMeta.response` maps physical units to those volts w
 E channels ``dipole_length_m * 1e-6`` V per mV/km times the receiver low-pass table of a Phoenix receiver
 calibration file (``*rxcal*.json``) if one is found; H channels the coil table of a sensor calibration file
 (``*scal*.json``, magnitude in mV/nT) times the receiver table, else no response (units stay V: nothing
-in the recording calibrates the coil). :func:`amt.io.calibrate` removes the responses.
+in the recording calibrates the coil). :func:`amt.calibration.calibrate` removes the responses.
 
 Times: the stamps count GPS seconds on the Unix epoch; UTC = stamp - leap seconds, the leap seconds taken
 from ``recmeta.json`` (``timing.tm_leapSecAtRecStart``, 18 s in 2021). The logger's local time zone
@@ -43,29 +43,27 @@ logger does not say which samples) are reported as defects.
 
 from __future__ import annotations
 
-import inspect
 import itertools
 import json
 import math
 import re
 import struct
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from obspy import UTCDateTime
 
-from amt.calibration.instrument import CascadeResponse, FrequencyTableResponse, PoleZeroResponse, Response
-from amt.io.metadata import time_to_str
-from amt.io.quality import assemble_runs
-from amt.record import ChannelMeta, Defect, RecordError, Station, StationRun
+from amt.calibration import CalibrationError, CascadeResponse, FrequencyTableResponse, PoleZeroResponse, Response
+from amt.io.metadata import json_item, json_list, json_number, json_numbers, json_object, time_to_str
+from amt.io.quality import assemble_by_rate
+from amt.record import NOMINAL_AZIMUTH_DEG, ChannelMeta, Defect, RecordError, Station, StationRun
 
 HEADER_BYTES = 128
 SUBHEADER_BYTES = 32
 TAG_TO_CHANNEL = {"E1": "ex", "E2": "ey", "H1": "hx", "H2": "hy", "H3": "hz"}
-_NOMINAL_AZIMUTH = {"ex": 0.0, "ey": 90.0, "hx": 0.0, "hy": 90.0, "hz": 0.0}
 _EXT_RATE = {"td_24k": 24000.0, "td_150": 150.0, "td_30": 30.0, "td_2400": 2400.0, "td_96k": 96000.0}
 _NAME = re.compile(r"^(?P<inst>[^_]+)_(?P<rec>[0-9A-Fa-f]{8})_(?P<idx>\d+)_(?P<seq>[0-9A-Fa-f]{8})\.(?P<ext>td_\w+)$")
 #: Stamps more than this far from the recording id are treated as corrupt.
@@ -145,12 +143,30 @@ def find_recording_folder(path: Path) -> Path:
 
 def _channel_table(recmeta: dict[str, Any], where: str) -> tuple[dict[int, str], dict[str, dict[str, Any]]]:
     """``index -> tag`` and ``tag -> chconfig entry`` from recmeta.json."""
-    try:
-        mapping = {int(m["idx"]): str(m["tag"]).upper() for m in recmeta["channel_map"]["mapping"]}
-        chans = {str(c["tag"]).upper(): c for c in recmeta["chconfig"]["chans"]}
-    except (KeyError, TypeError, ValueError) as exc:
-        raise RecordError(f"{where}: recmeta.json lacks channel_map/chconfig ({exc})") from exc
+    here = f"{where}: recmeta.json"
+    cmap = json_object(json_item(recmeta, "channel_map", here), "channel_map", here)
+    mapping = {}
+    for m in json_list(json_item(cmap, "mapping", here), "channel_map.mapping", here):
+        m = json_object(m, "channel_map entry", here)
+        mapping[json_number(json_item(m, "idx", here), "channel index", here, int)] = str(
+            json_item(m, "tag", here)
+        ).upper()
+    chconfig = json_object(json_item(recmeta, "chconfig", here), "chconfig", here)
+    chans = {}
+    for c in json_list(json_item(chconfig, "chans", here), "chconfig.chans", here):
+        c = json_object(c, "chconfig entry", here)
+        chans[str(json_item(c, "tag", here)).upper()] = c
     return mapping, chans
+
+
+def _as_float(value: Any) -> float | None:
+    """``value`` as a float if it is a JSON number or numeric text, else ``None`` (for optional metadata)."""
+    if not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
 
 
 def _dipole(tag: str, config: dict[str, Any] | None, chconf: dict[str, Any]) -> tuple[float | None, float, str]:
@@ -163,22 +179,19 @@ def _dipole(tag: str, config: dict[str, Any] | None, chconf: dict[str, Any]) -> 
             for ch in (c for c in chans if isinstance(c, dict)):
                 if str(ch.get("tag", "")).upper() == tag and isinstance(ch.get("dipole"), dict):
                     d = ch["dipole"]
-                    try:
-                        dn = float(d["PosNorth"]) - float(d["NegNorth"])
-                        de = float(d["PosEast"]) - float(d["NegEast"])
-                    except (KeyError, TypeError, ValueError):
+                    pn, nn, pe, ne = (_as_float(d.get(k)) for k in ("PosNorth", "NegNorth", "PosEast", "NegEast"))
+                    if None in (pn, nn, pe, ne):
                         continue
+                    dn, de = pn - nn, pe - ne
                     length = math.hypot(dn, de)
                     if length > 0:
                         az = math.degrees(math.atan2(de, dn)) % 360.0
                         return length, az, f"electrode positions in config.json ({d.get('coord_system', '?')} frame)"
-    try:
-        length = float(chconf.get("length1", 0)) + float(chconf.get("length2", 0))
-    except (TypeError, ValueError):
-        length = 0.0
+    l1, l2 = _as_float(chconf.get("length1", 0)), _as_float(chconf.get("length2", 0))
+    length = l1 + l2 if l1 is not None and l2 is not None else 0.0
     if length > 0:
-        return length, _NOMINAL_AZIMUTH[comp], "length1 + length2 in recmeta.json; nominal azimuth"
-    return None, _NOMINAL_AZIMUTH[comp], "dipole length unknown"
+        return length, NOMINAL_AZIMUTH_DEG[comp], "length1 + length2 in recmeta.json; nominal azimuth"
+    return None, NOMINAL_AZIMUTH_DEG[comp], "dipole length unknown"
 
 
 # -- calibration files -------------------------------------------------------------------------------------
@@ -191,24 +204,29 @@ def load_phoenix_calibration(path: str | Path) -> dict[str, Any]:
     """
     path = Path(path)
     obj = _load_json(path)
+    where = f"{path}: malformed Phoenix calibration"
     kind = "sensor" if "sensor" in str(obj.get("file_type", "")).lower() else "receiver"
     tables: dict[str, list[FrequencyTableResponse]] = defaultdict(list)
-    try:
-        for entry in obj["cal_data"]:
-            tag = str(entry.get("tag", "")).upper()
-            for t in entry["chan_data"]:
-                f = np.asarray(t["freq_Hz"], dtype=float)
-                order = np.argsort(f)
-                tables[tag].append(
-                    FrequencyTableResponse(
-                        freq_hz=tuple(f[order]),
-                        amplitude=tuple(np.asarray(t["magnitude"], dtype=float)[order]),
-                        phase_deg=tuple(np.asarray(t["phs_deg"], dtype=float)[order]),
-                        name=f"phoenix {kind} {tag} {path.name}",
-                    )
+    for entry in json_list(json_item(obj, "cal_data", where), "cal_data", where):
+        entry = json_object(entry, "cal_data entry", where)
+        tag = str(entry.get("tag", "")).upper()
+        for t in json_list(json_item(entry, "chan_data", where), "chan_data", where):
+            t = json_object(t, "chan_data entry", where)
+            f, a, p = (
+                np.array(json_numbers(json_item(t, k, where), k, where)) for k in ("freq_Hz", "magnitude", "phs_deg")
+            )
+            if not len(f) == len(a) == len(p):
+                raise RecordError(
+                    f"{where}: {tag} table has {len(f)} frequencies, {len(a)} magnitudes, {len(p)} phases"
                 )
-    except Exception as exc:
-        raise RecordError(f"{path}: malformed Phoenix calibration ({type(exc).__name__}: {exc})") from exc
+            order = np.argsort(f)
+            try:
+                table = FrequencyTableResponse(
+                    tuple(f[order]), tuple(a[order]), tuple(p[order]), name=f"phoenix {kind} {tag} {path.name}"
+                )
+            except CalibrationError as exc:
+                raise RecordError(f"{where}: {exc}") from exc
+            tables[tag].append(table)
     return {
         "kind": kind,
         "serial": str(obj.get("inst_serial", "")),
@@ -263,22 +281,43 @@ def _read_segmented(raw: bytes, where: str) -> tuple[list[tuple[int, np.ndarray,
     return segs, notes
 
 
-def read_phoenix(path: str | Path, **kw: Any) -> Station:
-    """Read an MTU-5C recording (folder, channel folder or one ``.td_*`` file); see :func:`_read_phoenix`
-    for the options. Metadata of the wrong type anywhere in the JSON files is a :class:`RecordError`."""
-    try:
-        inspect.signature(_read_phoenix).bind(path, **kw)
-    except TypeError as exc:
-        raise RecordError(f"{path}: Phoenix reader: {exc}") from exc
-    try:
-        return _read_phoenix(path, **kw)
-    except RecordError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError, struct.error) as exc:
-        raise RecordError(f"{path}: malformed Phoenix recording ({type(exc).__name__}: {exc})") from exc
+@dataclass
+class _Recording:
+    """What the JSON files and the options say about a recording."""
+
+    folder: Path
+    recmeta: dict[str, Any]
+    config: dict[str, Any] | None
+    mapping: dict[int, str]
+    chconf: dict[str, dict[str, Any]]
+    timing: dict[str, Any]
+    leap_seconds: int
+    clock_offset_s: float
+    cals: list[dict[str, Any]] = field(default_factory=list)
+
+    def utc(self, stamp: float) -> UTCDateTime:
+        """UTC of a GPS stamp of this logger."""
+        return UTCDateTime(stamp - self.leap_seconds - self.clock_offset_s)
+
+    def tag_of(self, comp: str) -> str:
+        """The Phoenix tag of one of our channels."""
+        return {TAG_TO_CHANNEL[t]: t for t in self.mapping.values() if t in TAG_TO_CHANNEL}[comp]
 
 
-def _read_phoenix(
+@dataclass
+class _Samples:
+    """Samples and findings gathered file by file: pieces per rate and channel, burst saturation defects per
+    rate, burst saturation counts, notes on damage and the header of each channel."""
+
+    pieces: dict[float, dict[str, list]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
+    burst_defects: dict[float, list[Defect]] = field(default_factory=lambda: defaultdict(list))
+    burst_saturation: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+    notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    headers: dict[str, FileHeader] = field(default_factory=dict)
+    recording_id: int | None = None
+
+
+def read_phoenix(
     path: str | Path,
     *,
     rates: tuple[float, ...] | None = None,
@@ -311,6 +350,11 @@ def _read_phoenix(
         the burst; ``"ignore"``: the counts are only kept in ``ChannelMeta.extra``.
     max_fill_s
         Longest gap NaN-filled inside a continuous run.
+
+    Raises
+    ------
+    RecordError
+        A missing, damaged or inconsistent recording, or metadata of the wrong type in its JSON files.
     """
     path = Path(path)
     if not path.exists():
@@ -318,6 +362,33 @@ def _read_phoenix(
     if logger_saturation not in ("defect", "ignore"):
         raise RecordError(f"logger_saturation must be 'defect' or 'ignore', not {logger_saturation!r}")
     folder = find_recording_folder(path)
+    rec = _load_recording(folder, channel_map, leap_seconds, clock_offset_s)
+    files = _recording_files(path, folder, rec.mapping)
+    cal_paths = [Path(p) for p in calibrations] if calibrations is not None else _discover_calibrations(folder)
+    rec.cals = [load_phoenix_calibration(p) for p in cal_paths]
+    acc = _Samples()
+    for f in files:
+        _read_file(f, rec, rates, logger_saturation == "defect", acc)
+    if not acc.pieces:
+        raise RecordError(f"{path}: no samples at the requested rates {rates}")
+    station_id = str(rec.recmeta.get("instid") or files[0].name.split("_")[0])
+    runs = _assemble(acc, rec, station_id, max_fill_s)
+    lat, lon, alt = _location(rec.timing, next(iter(acc.headers.values())), folder / "recmeta.json")
+    return Station(
+        station=station_id,
+        runs=runs,
+        latitude_deg=lat,
+        longitude_deg=lon,
+        elevation_m=alt,
+        declination_deg=0.0,
+        source=str(folder),
+    )
+
+
+def _load_recording(
+    folder: Path, channel_map: dict[int, str] | None, leap_seconds: int | None, clock_offset_s: float
+) -> _Recording:
+    """Read ``recmeta.json`` and ``config.json``; the options override what they say."""
     where = str(folder)
     recmeta_path = folder / "recmeta.json"
     recmeta: dict[str, Any] = {}
@@ -329,7 +400,6 @@ def _read_phoenix(
             "pass channel_map={index: tag} and leap_seconds=N to read the files anyway"
         )
     config = _load_json(folder / "config.json") if (folder / "config.json").is_file() else None
-
     if channel_map is None:
         mapping, chconf = _channel_table(recmeta, where)
     else:
@@ -337,13 +407,17 @@ def _read_phoenix(
         chconf = _channel_table(recmeta, where)[1] if recmeta else {}
     timing = recmeta.get("timing", {}) if isinstance(recmeta.get("timing"), dict) else {}
     if leap_seconds is None:
-        try:
-            leap_seconds = int(timing["tm_leapSecAtRecStart"])
-        except (KeyError, TypeError, ValueError) as exc:
-            raise RecordError(f"{recmeta_path}: timing.tm_leapSecAtRecStart missing; pass leap_seconds=") from exc
-    leap = float(leap_seconds)
+        if timing.get("tm_leapSecAtRecStart") is None:
+            raise RecordError(f"{recmeta_path}: timing.tm_leapSecAtRecStart missing; pass leap_seconds=")
+        leap_seconds = json_number(
+            timing["tm_leapSecAtRecStart"], "timing.tm_leapSecAtRecStart", str(recmeta_path), int
+        )
+    return _Recording(folder, recmeta, config, mapping, chconf, timing, leap_seconds, clock_offset_s)
 
-    # files to read
+
+def _recording_files(path: Path, folder: Path, mapping: dict[int, str]) -> list[Path]:
+    """The ``.td_*`` files to read: ``path`` itself, the files of a channel folder, or those of every mapped
+    channel of a recording folder."""
     if path.is_file():
         files = [path]
     else:
@@ -351,216 +425,227 @@ def _read_phoenix(
         files = sorted(f for d in chan_dirs if d.is_dir() for f in d.iterdir() if f.suffix.startswith(".td_"))
     if not files:
         raise RecordError(f"{path}: no .td_* files found")
+    return files
 
-    cal_paths = [Path(p) for p in calibrations] if calibrations is not None else _discover_calibrations(folder)
-    cals = [load_phoenix_calibration(p) for p in cal_paths]
 
-    station_id = str(recmeta.get("instid") or files[0].name.split("_")[0])
-    pieces: dict[float, dict[str, list]] = defaultdict(lambda: defaultdict(list))
-    extra_defects: dict[float, list[Defect]] = defaultdict(list)
-    sat_by_channel: dict[str, list] = defaultdict(list)
-    notes: dict[str, list[str]] = defaultdict(list)
-    headers: dict[str, FileHeader] = {}
-    recording_id = None
+def _read_file(
+    f: Path, rec: _Recording, rates: tuple[float, ...] | None, saturation_defects: bool, acc: _Samples
+) -> None:
+    """Add the samples of one ``.td_*`` file (if at one of ``rates``) to ``acc``."""
+    try:
+        raw = f.read_bytes()
+    except OSError as exc:
+        raise RecordError(f"{f}: unreadable ({exc})") from exc
+    hdr = parse_header(raw, str(f))
+    comp = _file_channel(f, hdr, rec.mapping, acc)
+    rate = hdr.sample_rate_hz
+    if rates is not None and not any(abs(rate - r) < 1e-6 * r for r in rates):
+        return
+    acc.headers[comp] = hdr
+    ext = f.suffix[1:]
+    if ext == "td_24k" or (ext not in _EXT_RATE and hdr.frag_period_s == 0):
+        _add_bursts(f, raw, hdr, comp, rec, saturation_defects, acc)
+    else:
+        _add_continuous(f, raw, hdr, comp, rec, acc)
 
-    def utc(stamp: float) -> UTCDateTime:
-        return UTCDateTime(stamp - leap - clock_offset_s)
 
-    for f in files:
-        m = _NAME.match(f.name)
-        try:
-            raw = f.read_bytes()
-        except OSError as exc:
-            raise RecordError(f"{f}: unreadable ({exc})") from exc
-        hdr = parse_header(raw, str(f))
-        ext = f.suffix[1:]
-        if ext in _EXT_RATE and abs(hdr.sample_rate_hz - _EXT_RATE[ext]) > 1e-6:
-            raise RecordError(f"{f}: header says {hdr.sample_rate_hz:g} Hz, the .{ext} name {_EXT_RATE[ext]:g} Hz")
-        if m and int(m["idx"]) != hdr.channel_id:
-            raise RecordError(f"{f}: header channel id {hdr.channel_id} differs from the name's {m['idx']}")
-        tag = mapping.get(hdr.channel_id)
-        if tag is None or tag not in TAG_TO_CHANNEL:
-            raise RecordError(f"{f}: channel index {hdr.channel_id} is not in the channel map {mapping}")
-        comp = TAG_TO_CHANNEL[tag]
-        if recording_id is None:
-            recording_id = hdr.recording_id
-        elif hdr.recording_id != recording_id:
-            raise RecordError(
-                f"{f}: recording id {hdr.recording_id:08X} differs from {recording_id:08X}; "
-                "files of two recordings are mixed"
+def _file_channel(f: Path, hdr: FileHeader, mapping: dict[int, str], acc: _Samples) -> str:
+    """Our channel name for a file; :class:`RecordError` if its header disagrees with its name, the channel map or
+    the recording of the files read before."""
+    m = _NAME.match(f.name)
+    ext = f.suffix[1:]
+    if ext in _EXT_RATE and abs(hdr.sample_rate_hz - _EXT_RATE[ext]) > 1e-6:
+        raise RecordError(f"{f}: header says {hdr.sample_rate_hz:g} Hz, the .{ext} name {_EXT_RATE[ext]:g} Hz")
+    if m and int(m["idx"]) != hdr.channel_id:
+        raise RecordError(f"{f}: header channel id {hdr.channel_id} differs from the name's {m['idx']}")
+    tag = mapping.get(hdr.channel_id)
+    if tag is None or tag not in TAG_TO_CHANNEL:
+        raise RecordError(f"{f}: channel index {hdr.channel_id} is not in the channel map {mapping}")
+    if acc.recording_id is None:
+        acc.recording_id = hdr.recording_id
+    elif hdr.recording_id != acc.recording_id:
+        raise RecordError(
+            f"{f}: recording id {hdr.recording_id:08X} differs from {acc.recording_id:08X}; "
+            "files of two recordings are mixed"
+        )
+    return TAG_TO_CHANNEL[tag]
+
+
+def _add_bursts(
+    f: Path, raw: bytes, hdr: FileHeader, comp: str, rec: _Recording, saturation_defects: bool, acc: _Samples
+) -> None:
+    """The bursts of a segmented (``.td_24k``) file, their saturation counts and defects."""
+    rate = hdr.sample_rate_hz
+    segs, bad = _read_segmented(raw, str(f))
+    acc.notes[comp].extend(bad)
+    for stamp, x, sat in segs:
+        if abs(stamp - hdr.recording_id) > _MAX_STAMP_DRIFT_S:
+            acc.notes[comp].append(
+                f"{f}: segment stamp {stamp} is {stamp - hdr.recording_id:+d} s from the recording start; "
+                "segment skipped"
             )
-        rate = hdr.sample_rate_hz
-        if rates is not None and not any(abs(rate - r) < 1e-6 * r for r in rates):
             continue
-        headers[comp] = hdr
-        if ext == "td_24k" or (ext not in _EXT_RATE and hdr.frag_period_s == 0):
-            segs, bad = _read_segmented(raw, str(f))
-            notes[comp].extend(bad)
-            for stamp, x, sat in segs:
-                if abs(stamp - hdr.recording_id) > _MAX_STAMP_DRIFT_S:
-                    notes[comp].append(
-                        f"{f}: segment stamp {stamp} is {stamp - hdr.recording_id:+d} s from the "
-                        "recording start; segment skipped"
-                    )
-                    continue
-                t = utc(stamp)
-                if len(x):
-                    pieces[rate][comp].append((t, x))
-                sat_by_channel[comp].append((time_to_str(t), int(sat), len(x)))
-                if sat and logger_saturation == "defect" and len(x):
-                    extra_defects[rate].append(
-                        Defect(
-                            comp,
-                            "saturated",
-                            t,
-                            t + len(x) / rate,
-                            f"logger counted {sat:,} saturated samples in this "
-                            f"{len(x) / rate:g} s burst; positions not recorded",
-                        )
-                    )
-        else:
-            n = (len(raw) - HEADER_BYTES) // 4
-            if (len(raw) - HEADER_BYTES) % 4:
-                notes[comp].append(f"{f}: {(len(raw) - HEADER_BYTES) % 4} trailing bytes ignored")
-            seq = hdr.file_sequence
-            offset = 1 if seq == 1 else hdr.frag_period_s * (seq - 1)
-            t = utc(hdr.recording_id + offset)
-            x = np.frombuffer(raw, dtype="<f4", count=n, offset=HEADER_BYTES).astype(np.float64)
-            if n:
-                pieces[rate][comp].append((t, x))
-
-    if not pieces:
-        raise RecordError(f"{path}: no samples at the requested rates {rates}")
-
-    lowpass = {}
-    for tag, conf in chconf.items():
-        try:
-            lowpass[tag] = float(conf.get("lp")) if conf.get("lp") is not None else None
-        except (TypeError, ValueError):
-            lowpass[tag] = None
-    tag_of = {TAG_TO_CHANNEL[t]: t for t in mapping.values() if t in TAG_TO_CHANNEL}
-
-    def meta_for(comp: str) -> ChannelMeta:
-        tag = tag_of[comp]
-        conf = chconf.get(tag, {})
-        extra: dict[str, Any] = {
-            "phoenix_tag": tag,
-            "units_note": "volts at the receiver input; response maps physical units to these volts",
-            "lowpass_hz": lowpass.get(tag),
-            "board_serial": conf.get("ser"),
-            "logger_saturated_frames_recmeta": conf.get("frameSat"),
-            "logger_saturated_frames_header": headers[comp].saturated_frames if comp in headers else None,
-            "logger_burst_saturation": sat_by_channel.get(comp, []),
-            "leap_seconds": leap_seconds,
-            "clock_offset_s": clock_offset_s,
-            "timezone_offset_s_not_applied": (config or {}).get("timezone_offset"),
-            "notes": notes.get(comp, []),
-        }
-        rx = next(
-            (
-                t
-                for c in cals
-                if c["kind"] == "receiver"
-                for t in [_receiver_table(c, tag, lowpass.get(tag))]
-                if t is not None
-            ),
-            None,
-        )
-        stages: list[Response] = []
-        if comp.startswith("e"):
-            length, az, how = _dipole(tag, config, conf)
-            extra["dipole_from"] = how
-            if length:
-                stages.append(
-                    PoleZeroResponse(
-                        zeros=(), poles=(), gain=length * 1e-6, name=f"{tag} dipole {length:g} m: V per mV/km"
-                    )
+        t = rec.utc(stamp)
+        if len(x):
+            acc.pieces[rate][comp].append((t, x))
+        acc.burst_saturation[comp].append((time_to_str(t), int(sat), len(x)))
+        if sat and saturation_defects and len(x):
+            acc.burst_defects[rate].append(
+                Defect(
+                    comp,
+                    "saturated",
+                    t,
+                    t + len(x) / rate,
+                    f"logger counted {sat:,} saturated samples in this {len(x) / rate:g} s burst; "
+                    "positions not recorded",
                 )
-            if rx is not None:
-                stages.append(rx)
-            response = CascadeResponse(tuple(stages), name=f"{tag} dipole and receiver") if length else None
-            return ChannelMeta(
-                component=comp,
-                units="V",
-                azimuth_deg=az,
-                tilt_deg=0.0,
-                dipole_length_m=length,
-                sensor=f"electrodes, pot {conf.get('pot_p')}/{conf.get('pot_n')} ohm",
-                response=response,
-                extra=extra,
             )
-        serial = str(conf.get("serial", "")) if conf.get("serial") not in (None, 0, "0") else ""
-        coil = next(
-            (c["tables"] for c in cals if c["kind"] == "sensor" and serial and c["sensor_serial"] == serial), None
-        )
-        coil_table = None
-        if coil:
-            coil_table = next(iter(coil.values()))[0]
-        response = None
-        if coil_table is not None:
-            stages = [coil_table, PoleZeroResponse(zeros=(), poles=(), gain=1e-3, name="mV to V")]
-            if rx is not None:
-                stages.append(rx)
-            response = CascadeResponse(tuple(stages), name=f"{tag} coil {serial} and receiver")
-        else:
-            extra["calibration_note"] = (
-                f"no sensor calibration for {conf.get('type_name', 'coil')} serial "
-                f"{serial or 'unknown'}: samples stay in V"
-            )
-        return ChannelMeta(
-            component=comp,
-            units="V",
-            azimuth_deg=_NOMINAL_AZIMUTH[comp],
-            tilt_deg=90.0 if comp == "hz" else 0.0,
-            sensor=f"{conf.get('type_name', 'coil')} serial {serial or 'unknown'}",
-            response=response,
-            extra=extra,
-        )
 
-    runs: list[StationRun] = []
-    for rate in sorted(pieces, reverse=True):
-        label = f"{rate / 1000:g}k" if rate >= 1000 else f"{rate:g}"
-        new = assemble_runs(
-            pieces[rate],
-            rate,
-            station_id,
-            meta_for,
-            max_fill_s=max_fill_s,
-            run_ids=lambda k, lab=label: f"sr{lab}_{k + 1:03d}",
-            source=where,
-            report_run_gaps=False,
-        )
-        for run in new:
-            t_end = run.start + run.n_samples / rate
-            run.defects.extend(d for d in extra_defects[rate] if d.start < t_end and d.end > run.start)
-        _check_schedule(new, recmeta, rate)
-        runs.extend(new)
 
-    runs.sort(key=lambda r: (r.start.ns, -r.sample_rate_hz))  # Station.runs are in time order
-    hdr0 = next(iter(headers.values()))
-    lat = float(timing.get("gps_lat", hdr0.latitude_deg))
-    lon = float(timing.get("gps_lon", hdr0.longitude_deg))
-    alt = float(timing.get("gps_alt", hdr0.elevation_m))
-    return Station(
-        station=station_id,
-        runs=runs,
-        latitude_deg=lat,
-        longitude_deg=lon,
-        elevation_m=alt,
-        declination_deg=0.0,
-        source=where,
+def _add_continuous(f: Path, raw: bytes, hdr: FileHeader, comp: str, rec: _Recording, acc: _Samples) -> None:
+    """The samples of a continuous (``.td_150``, ``.td_30``) file, placed by its sequence number."""
+    n, rest = divmod(len(raw) - HEADER_BYTES, 4)
+    if rest:
+        acc.notes[comp].append(f"{f}: {rest} trailing bytes ignored")
+    seq = hdr.file_sequence
+    offset = 1 if seq == 1 else hdr.frag_period_s * (seq - 1)
+    if abs(offset) > _MAX_STAMP_DRIFT_S:
+        acc.notes[comp].append(f"{f}: file {seq} would start {offset:+d} s from the recording start; file skipped")
+        return
+    x = np.frombuffer(raw, dtype="<f4", count=n, offset=HEADER_BYTES).astype(np.float64)
+    if n:
+        acc.pieces[hdr.sample_rate_hz][comp].append((rec.utc(hdr.recording_id + offset), x))
+
+
+def _channel_meta(comp: str, rec: _Recording, acc: _Samples) -> ChannelMeta:
+    """Metadata and response of one channel (see the module docstring)."""
+    tag = rec.tag_of(comp)
+    conf = rec.chconf.get(tag, {})
+    lowpass = _as_float(conf.get("lp"))
+    extra: dict[str, Any] = {
+        "phoenix_tag": tag,
+        "units_note": "volts at the receiver input; response maps physical units to these volts",
+        "lowpass_hz": lowpass,
+        "board_serial": conf.get("ser"),
+        "logger_saturated_frames_recmeta": conf.get("frameSat"),
+        "logger_saturated_frames_header": acc.headers[comp].saturated_frames if comp in acc.headers else None,
+        "logger_burst_saturation": acc.burst_saturation.get(comp, []),
+        "leap_seconds": rec.leap_seconds,
+        "clock_offset_s": rec.clock_offset_s,
+        "timezone_offset_s_not_applied": (rec.config or {}).get("timezone_offset"),
+        "notes": acc.notes.get(comp, []),
+    }
+    rx = next(
+        (t for c in rec.cals if c["kind"] == "receiver" for t in [_receiver_table(c, tag, lowpass)] if t is not None),
+        None,
     )
+    if comp.startswith("e"):
+        return _electric_meta(comp, tag, conf, rec.config, rx, extra)
+    return _magnetic_meta(comp, tag, conf, rec.cals, rx, extra)
+
+
+def _electric_meta(
+    comp: str,
+    tag: str,
+    conf: dict[str, Any],
+    config: dict[str, Any] | None,
+    rx: FrequencyTableResponse | None,
+    extra: dict[str, Any],
+) -> ChannelMeta:
+    """An E channel: dipole (V per mV/km) and receiver table, azimuth from the electrode positions."""
+    length, az, how = _dipole(tag, config, conf)
+    extra["dipole_from"] = how
+    response = None
+    if length:
+        stages: list[Response] = [
+            PoleZeroResponse(zeros=(), poles=(), gain=length * 1e-6, name=f"{tag} dipole {length:g} m: V per mV/km")
+        ]
+        if rx is not None:
+            stages.append(rx)
+        response = CascadeResponse(tuple(stages), name=f"{tag} dipole and receiver")
+    return ChannelMeta(
+        component=comp,
+        units="V",
+        azimuth_deg=az,
+        tilt_deg=0.0,
+        dipole_length_m=length,
+        sensor=f"electrodes, pot {conf.get('pot_p')}/{conf.get('pot_n')} ohm",
+        response=response,
+        extra=extra,
+    )
+
+
+def _magnetic_meta(
+    comp: str,
+    tag: str,
+    conf: dict[str, Any],
+    cals: list[dict[str, Any]],
+    rx: FrequencyTableResponse | None,
+    extra: dict[str, Any],
+) -> ChannelMeta:
+    """An H channel: coil table of its sensor calibration (mV/nT to V) and receiver table, if a calibration of
+    that coil was found; else no response."""
+    serial = str(conf.get("serial", "")) if conf.get("serial") not in (None, 0, "0") else ""
+    coil = next((c["tables"] for c in cals if c["kind"] == "sensor" and serial and c["sensor_serial"] == serial), None)
+    response = None
+    if coil:
+        stages = [next(iter(coil.values()))[0], PoleZeroResponse(zeros=(), poles=(), gain=1e-3, name="mV to V")]
+        if rx is not None:
+            stages.append(rx)
+        response = CascadeResponse(tuple(stages), name=f"{tag} coil {serial} and receiver")
+    else:
+        extra["calibration_note"] = (
+            f"no sensor calibration for {conf.get('type_name', 'coil')} serial {serial or 'unknown'}: samples stay in V"
+        )
+    return ChannelMeta.nominal(
+        comp,
+        "V",
+        sensor=f"{conf.get('type_name', 'coil')} serial {serial or 'unknown'}",
+        response=response,
+        extra=extra,
+    )
+
+
+def _rate_label(rate: float) -> str:
+    """``24k``, ``150``: the rate in run ids."""
+    return f"{rate / 1000:g}k" if rate >= 1000 else f"{rate:g}"
+
+
+def _assemble(acc: _Samples, rec: _Recording, station_id: str, max_fill_s: float) -> list[StationRun]:
+    """Runs of every rate in time order, with the burst saturation defects and the bursts missing from the
+    schedule."""
+    runs = assemble_by_rate(
+        acc.pieces,
+        station_id,
+        lambda c: _channel_meta(c, rec, acc),
+        run_id=lambda rate, k: f"sr{_rate_label(rate)}_{k + 1:03d}",
+        max_fill_s=max_fill_s,
+        source=str(rec.folder),
+        report_run_gaps=False,
+    )
+    for run in runs:
+        t_end = run.start + run.n_samples / run.sample_rate_hz
+        run.defects.extend(d for d in acc.burst_defects[run.sample_rate_hz] if d.start < t_end and d.end > run.start)
+    for rate in acc.pieces:
+        _check_schedule([r for r in runs if r.sample_rate_hz == rate], rec.recmeta, rate)
+    return runs
+
+
+def _location(timing: dict[str, Any], hdr: FileHeader, recmeta_path: Path) -> tuple[float, float, float]:
+    """Latitude, longitude (deg) and elevation (m): recmeta.json's GPS fix, else the file header's."""
+    defaults = {"gps_lat": hdr.latitude_deg, "gps_lon": hdr.longitude_deg, "gps_alt": hdr.elevation_m}
+    lat, lon, alt = (json_number(timing.get(k, v), f"timing.{k}", str(recmeta_path)) for k, v in defaults.items())
+    return lat, lon, alt
 
 
 def _check_schedule(runs: list[StationRun], recmeta: dict[str, Any], rate: float) -> None:
     """Report bursts missing from the logger's schedule (period from ``decimation.version_1.period``)."""
     if len(runs) < 2 or rate < 1000:
         return
-    try:
-        period = float(recmeta["decimation"]["version_1"]["period"])
-    except (KeyError, TypeError, ValueError):
-        return
-    if period <= 0:
+    decimation = recmeta.get("decimation")
+    version_1 = decimation.get("version_1") if isinstance(decimation, dict) else None
+    period = _as_float(version_1.get("period")) if isinstance(version_1, dict) else None
+    if period is None or period <= 0:
         return
     for prev, run in itertools.pairwise(runs):
         dt = run.start - prev.start

@@ -35,13 +35,15 @@ def _runs_of_true(mask: np.ndarray) -> np.ndarray:
     return edges.reshape(-1, 2)
 
 
+def _span_defect(channel: str, kind: str, start: UTCDateTime, rate_hz: float, a: int, b: int, detail: str) -> Defect:
+    """A defect over samples ``[a, b)`` of a run starting at ``start``."""
+    return Defect(channel, kind, start + int(a) / rate_hz, start + int(b) / rate_hz, detail)
+
+
 def nan_defects(channel: str, x: np.ndarray, start: UTCDateTime, rate_hz: float) -> list[Defect]:
     """One ``"nan"`` defect per run of non-finite samples."""
     bad = ~np.isfinite(x)
-    return [
-        Defect(channel, "nan", start + int(a) / rate_hz, start + int(b) / rate_hz, f"{b - a:,} samples")
-        for a, b in _runs_of_true(bad)
-    ]
+    return [_span_defect(channel, "nan", start, rate_hz, a, b, f"{b - a:,} samples") for a, b in _runs_of_true(bad)]
 
 
 def clip_defects(
@@ -68,30 +70,18 @@ def clip_defects(
         n = len(x)
         return [Defect(channel, "clipped", start, start + n / rate_hz, f"constant value {hi:g} (dead channel?)")]
     at_limit = (x == hi) | (x == lo)
-    out: list[Defect] = []
-    for a, b in _runs_of_true(at_limit):
-        if b - a >= min_run:
-            # equal samples must also be equal to each other (a run could alternate hi/lo only at 1 sample)
-            out.append(
-                Defect(
-                    channel,
-                    "clipped",
-                    start + int(a) / rate_hz,
-                    start + int(b) / rate_hz,
-                    f"{b - a:,} samples at {x[a]:g}",
-                )
-            )
+    out = [
+        _span_defect(channel, "clipped", start, rate_hz, a, b, f"{b - a:,} samples at {x[a]:g}")
+        for a, b in _runs_of_true(at_limit)
+        if b - a >= min_run
+    ]
     if full_scale is not None:
-        for a, b in _runs_of_true(np.abs(np.where(finite, x, 0.0)) >= full_scale):
-            out.append(
-                Defect(
-                    channel,
-                    "clipped",
-                    start + int(a) / rate_hz,
-                    start + int(b) / rate_hz,
-                    f"{b - a:,} samples at or beyond full scale {full_scale:g}",
-                )
+        out.extend(
+            _span_defect(
+                channel, "clipped", start, rate_hz, a, b, f"{b - a:,} samples at or beyond full scale {full_scale:g}"
             )
+            for a, b in _runs_of_true(np.abs(np.where(finite, x, 0.0)) >= full_scale)
+        )
     return out
 
 
@@ -155,6 +145,9 @@ def _samples_at(parts: list[tuple[int, np.ndarray]], i0: int, n: int, covered: n
     return out
 
 
+Blocks = list[tuple[int, list[tuple[int, np.ndarray]]]]
+
+
 def assemble_runs(
     pieces: dict[str, Sequence[Piece]],
     rate_hz: float,
@@ -197,70 +190,23 @@ def assemble_runs(
         return []
     t0 = min(t for c in names for t, x in pieces[c] if len(x))
     max_fill = round(max_fill_s * rate_hz)
-    gridded = {
-        c: [(round((UTCDateTime(t) - t0) * rate_hz), np.asarray(x, dtype=np.float64)) for t, x in pieces[c]]
-        for c in names
-    }
-    blocks: dict[str, list[tuple[int, list[tuple[int, np.ndarray]]]]] = {}
+    blocks: dict[str, Blocks] = {}
     chan_defects: list[Defect] = []
     for c in names:
-        blocks[c], d = _merge_channel(c, gridded[c], rate_hz, t0, max_fill)
+        gridded = [(round((UTCDateTime(t) - t0) * rate_hz), np.asarray(x, dtype=np.float64)) for t, x in pieces[c]]
+        blocks[c], d = _merge_channel(c, gridded, rate_hz, t0, max_fill)
         chan_defects.extend(d)
 
-    # run spans: union of all channels' blocks, joined when they overlap or are within max_fill
-    spans = sorted((i0, max(j + len(x) for j, x in parts)) for c in names for i0, parts in blocks[c])
-    merged: list[list[int]] = []
-    for a, b in spans:
-        if merged and a - merged[-1][1] <= max_fill:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-
     runs: list[StationRun] = []
-    for k, (a, b) in enumerate(merged):
-        n = b - a
+    for k, (a, b) in enumerate(_run_spans(blocks, max_fill)):
         start = t0 + a / rate_hz
-        data: dict[str, np.ndarray] = {}
-        covered: dict[str, np.ndarray] = {}
-        defects: list[Defect] = []
-        absent: list[str] = []
-        for c in names:
-            parts = [(j, x) for i0, ps in blocks[c] for j, x in ps if j < b and j + len(x) > a]
-            if not parts:
-                absent.append(c)
-                continue
-            if len(parts) == 1 and parts[0][0] == a and len(parts[0][1]) == n:
-                data[c] = parts[0][1]
-                continue
-            covered[c] = np.zeros(n, dtype=bool)
-            data[c] = _samples_at(parts, a, n, covered[c])
-            for i, j in _runs_of_true(~covered[c]):
-                t_i, t_j = start + int(i) / rate_hz, start + int(j) / rate_hz
-                if i == 0:
-                    defects.append(
-                        Defect(c, "length_mismatch", t_i, t_j, f"starts {j:,} samples after the other channels")
-                    )
-                elif j == n:
-                    defects.append(
-                        Defect(c, "length_mismatch", t_i, t_j, f"ends {j - i:,} samples before the other channels")
-                    )
-                else:
-                    defects.append(Defect(c, "gap", t_i, t_j, f"{j - i:,} samples missing"))
-        for c in absent:
-            defects.append(Defect(c, "gap", start, start + n / rate_hz, "channel has no samples in this run"))
-        end_t = start + n / rate_hz
+        data, covered, defects = _fill_run(blocks, a, b, start, rate_hz)
+        end_t = start + (b - a) / rate_hz
         defects.extend(d for d in chan_defects if d.end > start and d.start < end_t)
         if report_run_gaps and runs:
             prev_end = runs[-1].start + runs[-1].n_samples / rate_hz
-            defects.append(
-                Defect(
-                    "all",
-                    "gap",
-                    prev_end,
-                    start,
-                    f"{(start - prev_end):.6g} s without samples between runs {runs[-1].run} and {run_ids(k)}",
-                )
-            )
+            gap = f"{(start - prev_end):.6g} s without samples between runs {runs[-1].run} and {run_ids(k)}"
+            defects.append(Defect("all", "gap", prev_end, start, gap))
         run = StationRun(
             station=station,
             run=run_ids(k),
@@ -272,11 +218,118 @@ def assemble_runs(
             source=source,
         )
         if scan:
-            for c in run.channels:
-                x = run.data[c]
-                if c in covered:  # NaN written by the recorder, not the fill of a gap already reported
-                    x = np.where(covered[c], x, 0.0)
-                run.defects.extend(nan_defects(c, x, run.start, rate_hz))
-                run.defects.extend(clip_defects(c, run.data[c], run.start, rate_hz))
+            _scan_assembled(run, covered)
         runs.append(run)
+    return runs
+
+
+def _run_spans(blocks: dict[str, Blocks], max_fill: int) -> list[list[int]]:
+    """Grid-index spans ``[a, b)`` of the runs: the union of all channels' blocks, joined when they overlap or
+    are at most ``max_fill`` samples apart."""
+    spans = sorted((i0, max(j + len(x) for j, x in parts)) for bl in blocks.values() for i0, parts in bl)
+    merged: list[list[int]] = []
+    for a, b in spans:
+        if merged and a - merged[-1][1] <= max_fill:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    return merged
+
+
+def _fill_run(
+    blocks: dict[str, Blocks], a: int, b: int, start: UTCDateTime, rate_hz: float
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Defect]]:
+    """Samples of each channel over grid span ``[a, b)``, the coverage masks of channels that needed filling,
+    and the gap, length-mismatch and absent-channel defects."""
+    n = b - a
+    data: dict[str, np.ndarray] = {}
+    covered: dict[str, np.ndarray] = {}
+    defects: list[Defect] = []
+    absent: list[str] = []
+    for c in CHANNELS:
+        if c not in blocks:
+            continue
+        parts = [(j, x) for _, ps in blocks[c] for j, x in ps if j < b and j + len(x) > a]
+        if not parts:
+            absent.append(c)
+            continue
+        if len(parts) == 1 and parts[0][0] == a and len(parts[0][1]) == n:
+            data[c] = parts[0][1]
+            continue
+        covered[c] = np.zeros(n, dtype=bool)
+        data[c] = _samples_at(parts, a, n, covered[c])
+        defects.extend(_coverage_defects(c, covered[c], start, rate_hz))
+    defects.extend(Defect(c, "gap", start, start + n / rate_hz, "channel has no samples in this run") for c in absent)
+    return data, covered, defects
+
+
+def _coverage_defects(c: str, covered: np.ndarray, start: UTCDateTime, rate_hz: float) -> list[Defect]:
+    """``"length_mismatch"`` for samples missing at the start or end of a run, ``"gap"`` for those inside."""
+    n = len(covered)
+    out = []
+    for i, j in _runs_of_true(~covered):
+        if i == 0:
+            out.append(
+                _span_defect(
+                    c, "length_mismatch", start, rate_hz, i, j, f"starts {j:,} samples after the other channels"
+                )
+            )
+        elif j == n:
+            out.append(
+                _span_defect(
+                    c, "length_mismatch", start, rate_hz, i, j, f"ends {j - i:,} samples before the other channels"
+                )
+            )
+        else:
+            out.append(_span_defect(c, "gap", start, rate_hz, i, j, f"{j - i:,} samples missing"))
+    return out
+
+
+def _scan_assembled(run: StationRun, covered: dict[str, np.ndarray]) -> None:
+    """NaN and clipping defects of an assembled run; NaN that fill a gap already reported are not repeated."""
+    for c in run.channels:
+        x = run.data[c]
+        if c in covered:  # NaN written by the recorder, not the fill of a gap already reported
+            x = np.where(covered[c], x, 0.0)
+        run.defects.extend(nan_defects(c, x, run.start, run.sample_rate_hz))
+        run.defects.extend(clip_defects(c, run.data[c], run.start, run.sample_rate_hz))
+
+
+def assemble_by_rate(
+    pieces_by_rate: dict[float, dict[str, Sequence[Piece]]],
+    station: str,
+    meta_for: Callable[[str], ChannelMeta],
+    *,
+    run_id: Callable[[float, int], str],
+    max_fill_s: float = 1.0,
+    source: str = "",
+    report_run_gaps: bool = True,
+) -> list[StationRun]:
+    """:func:`assemble_runs` at every sample rate; the runs of all rates in time order (higher rate first at
+    the same start).
+
+    Parameters
+    ----------
+    pieces_by_rate
+        Sample rate in Hz -> channel name -> list of ``(utc_start, samples)``.
+    station, meta_for, max_fill_s, source, report_run_gaps
+        As for :func:`assemble_runs`.
+    run_id
+        ``(rate_hz, run number at that rate)`` -> run id.
+    """
+    runs: list[StationRun] = []
+    for rate in sorted(pieces_by_rate, reverse=True):
+        runs.extend(
+            assemble_runs(
+                pieces_by_rate[rate],
+                rate,
+                station,
+                meta_for,
+                max_fill_s=max_fill_s,
+                run_ids=lambda k, r=rate: run_id(r, k),
+                source=source,
+                report_run_gaps=report_run_gaps,
+            )
+        )
+    runs.sort(key=lambda r: (r.start.ns, -r.sample_rate_hz))  # Station.runs are in time order
     return runs

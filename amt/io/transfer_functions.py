@@ -1,16 +1,16 @@
 """Reading and writing transfer-function files through mt_metadata: EDI, EMTF XML and EMTF Z-files.
 
 ``write_transfer_function`` picks the format from the suffix (``.edi``, ``.xml``, ``.zmm``, ``.zrr``, ``.zss``),
-writes through mt_metadata into a temporary file beside the target and renames it over the target, so a failure
-leaves no half-written file. Frequencies are written in the object's order, descending (short periods first);
-``read_transfer_function`` accepts either order and returns descending frequencies. Missing elements (NaN, e.g.
-flagged frequencies) are written as the EDI empty value 1.0E32, never as NaN; the EDI variance block (``ZXY.VAR``)
-carries ``z_var``, which the estimator fills with the jackknife variance. EMTF XML and Z-files need variances
-(mt_metadata 1.0.12 cannot read back an XML file it wrote without them); a transfer function without any is
-refused for those formats. Z-files have no empty value: only frequencies with all four elements and their
-variances are written to them (:func:`complete_frequencies`), and since their period field has 5 decimals, AMT
-periods below 0.1 s are refused (use EDI or XML). Z-files hold variances in EMTF's factorised form
-(:func:`amt.io.mtmeta.zfile_error_terms`).
+writes through mt_metadata into a temporary file beside the target (:func:`shared.atomic.atomic_path`; missing
+folders are created) and renames it over the target, so a failure leaves no half-written file. Frequencies are
+written in the object's order, descending (short periods first); ``read_transfer_function`` accepts either order and
+returns descending frequencies. Missing elements (NaN, e.g. flagged frequencies) are written as the EDI empty value
+1.0E32, never as NaN; the EDI variance block (``ZXY.VAR``) carries ``z_var``, which the estimator fills with the
+jackknife variance. EMTF XML and Z-files need variances (mt_metadata 1.0.12 cannot read back an XML file it wrote
+without them); a transfer function without any is refused for those formats. Z-files have no empty value: only
+frequencies with all four elements and their variances are written to them (:func:`complete_frequencies`), and since
+their period field has 5 decimals, AMT periods below 0.1 s are refused (use EDI or XML). Z-files hold variances in
+EMTF's factorised form (:func:`amt.io.mtmeta.zfile_error_terms`).
 
 EMTF's own Z-files and real-data EDIs are in this package's convention (phi_xy in (0, 90) deg for a 1-D earth), so no
 sign change is made by default. EMTF's *synthetic* test records (``test1.asc`` and its ``test1.zss``) carry the
@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from amt.io.mtmeta import from_mt_tf, to_mt_tf
 from amt.mt.transfer_function import TransferFunction, TransferFunctionError
+from shared.atomic import atomic_path
 
 #: File suffixes written (and read) through mt_metadata.
 ZFILES = (".zmm", ".zrr", ".zss")
@@ -77,7 +76,10 @@ def read_transfer_function(path: str | Path, negate_impedance: bool = False) -> 
         with _quiet():
             mt = TF(path)
             mt.read()
-    except Exception as exc:  # mt_metadata raises many types on malformed files
+    # Only mt_metadata runs in this block, and on a malformed file it raises whatever its parsers hit (ValueError,
+    # pydantic's ValidationError, xml ParseError, IndexError, UnboundLocalError, ...); our own conversion
+    # (from_mt_tf) runs outside it, so a bug of ours is never renamed.
+    except Exception as exc:
         raise TransferFunctionError(f"{path}: cannot read: {exc}") from exc
     tf = from_mt_tf(mt, source=str(path))
     if negate_impedance:
@@ -140,15 +142,9 @@ def write_transfer_function(tf: TransferFunction, path: str | Path) -> Path:
         tf = complete_frequencies(tf)
         if tf.n_frequencies == 0:
             raise TransferFunctionError(f"{path}: no frequency has all four impedance elements and their variances")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
     try:
-        with _quiet():
+        with atomic_path(path) as tmp, _quiet():  # the temporary keeps the suffix mt_metadata picks the format by
             to_mt_tf(tf, zfile_terms=suffix in ZFILES).write(fn=tmp)
-        os.replace(tmp, path)
-    except Exception as exc:
-        tmp.unlink(missing_ok=True)
+    except OSError as exc:  # mt_metadata's own failures are bugs to see, not to rename
         raise TransferFunctionError(f"{path}: writing failed: {exc}") from exc
     return path

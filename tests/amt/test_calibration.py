@@ -10,6 +10,7 @@ import scipy.signal
 from obspy import UTCDateTime
 
 import amt.io
+from amt.calibration import calibrate, calibrate_run, load_metronix_coil_table
 from amt.calibration.instrument import (
     CalibrationError,
     CascadeResponse,
@@ -199,7 +200,7 @@ def test_calibrate_run_removes_channel_responses_over_good_segments_only():
             "hx": ChannelMeta("hx", "V", response=COIL),
         },
     )
-    cal = amt.io.calibrate_run(run, band_hz=BAND_HZ)
+    cal = calibrate_run(run, band_hz=BAND_HZ)
     assert cal.meta["ex"].units == "mV/km" and cal.meta["hx"].units == "nT"
     assert cal.meta["hx"].response is None and "removed" in cal.meta["hx"].extra["calibration"]
     assert np.isnan(cal.data["hx"][20000:20100]).all()
@@ -210,7 +211,7 @@ def test_calibrate_run_removes_channel_responses_over_good_segments_only():
 
 def test_calibrate_keeps_uncalibrated_channels_and_says_so():
     run = StationRun("S", "001", 10.0, UTCDateTime(0), {"hy": np.ones(10)}, {"hy": ChannelMeta("hy", "V")})
-    cal = amt.io.calibrate(Station("S", [run]))
+    cal = calibrate(Station("S", [run]))
     assert cal.runs[0].meta["hy"].units == "V" and "none" in cal.runs[0].meta["hy"].extra["calibration"]
 
 
@@ -221,7 +222,7 @@ def test_phoenix_e_channels_calibrate_to_mv_per_km():
     if not rec.is_dir():
         pytest.skip(f"Phoenix recording not found at {rec}")
     st = amt.io.read(rec, rates=(150,))
-    cal = amt.io.calibrate(st)
+    cal = calibrate(st)
     run, raw = cal.runs[0], st.runs[0]
     # 100 m dipole: V / (100 m * 1e-6 V per mV/km) = V * 1e4 mV/km
     np.testing.assert_allclose(run.data["ex"], raw.data["ex"] * 1e4, rtol=1e-9)
@@ -230,8 +231,6 @@ def test_phoenix_e_channels_calibrate_to_mv_per_km():
 
 # -- Metronix coil tables ---------------------------------------------------------------------------------
 def test_metronix_text_table_is_read_per_chopper_state(tmp_path):
-    from amt.calibration.metronix import load_metronix_coil_table
-
     p = tmp_path / "MFS06e612.txt"
     p.write_text(
         "Calibration for MFS06e #612\n"
@@ -255,8 +254,6 @@ def test_metronix_text_table_is_read_per_chopper_state(tmp_path):
 
 def test_metronix_json_calibration_states_its_units(tmp_path):
     import json
-
-    from amt.calibration.metronix import load_metronix_coil_table
 
     p = tmp_path / "084_ADU-07e_C002_THx_128Hz.json"
     p.write_text(

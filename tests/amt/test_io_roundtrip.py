@@ -218,13 +218,16 @@ def test_failed_write_leaves_no_file_and_keeps_an_old_one(tmp_path, suffix, monk
     with pytest.raises(RuntimeError, match="disk full"):
         amt.io.write(make_station(), path)
     assert path.read_bytes() == before
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")]
+    leftovers = [p.name for p in tmp_path.iterdir() if ".part" in p.name]  # temporaries: .<stem>.*.part<suffix>
     assert leftovers == []
 
 
-def test_write_into_missing_folder_is_a_record_error(tmp_path):
-    with pytest.raises(RecordError, match="does not exist"):
-        amt.io.write(make_station(), tmp_path / "nope" / "x.npz")
+@pytest.mark.parametrize("suffix", [".npz", ".mseed"])
+def test_write_into_missing_folder_creates_it(tmp_path, suffix):
+    # shared.atomic creates missing folders (the old amt writer refused them)
+    path = amt.io.write(make_station(), tmp_path / "new" / "deeper" / f"x{suffix}")
+    assert path.is_file()
+    assert [r.run for r in amt.io.read(path).runs] == ["b001", "b002", "c001"]
 
 
 def test_written_files_get_normal_permissions(tmp_path):
@@ -233,10 +236,29 @@ def test_written_files_get_normal_permissions(tmp_path):
 
 
 def test_stream_helpers_are_consistent():
-    # a Stream built from a run and read back through from_stream keeps channel order and samples
+    # a Stream built from a run and read back through from_stream keeps channel order, samples and metadata
     run = make_run(channels=("ex", "ey", "hx", "hy"))
     st = run.to_stream()
     assert isinstance(st, Stream) and [tr.stats.channel for tr in st] == ["EX", "EY", "HX", "HY"]
+    back = StationRun.from_stream(st, run=run.run)
+    assert (back.station, back.run, back.sample_rate_hz, back.start) == (
+        run.station,
+        run.run,
+        run.sample_rate_hz,
+        run.start,
+    )
+    assert back.channels == run.channels
+    for c in run.channels:
+        np.testing.assert_array_equal(back.data[c], run.data[c])
+        # to_stream carries units and azimuth; tilt follows the channel (hz down)
+        assert (back.meta[c].units, back.meta[c].azimuth_deg, back.meta[c].tilt_deg) == (
+            run.meta[c].units,
+            run.meta[c].azimuth_deg,
+            run.meta[c].tilt_deg,
+        )
+    # metadata passed to from_stream is kept as it is
+    full = StationRun.from_stream(st, run=run.run, meta=run.meta)
+    assert full.meta == run.meta
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
