@@ -7,9 +7,7 @@ from pathlib import Path
 import click
 from tqdm import tqdm
 
-from amt.mt.transfer_function import TransferFunctionError
 from amt.pipeline import MODES
-from amt.record import RecordError
 
 
 @click.command(
@@ -56,15 +54,12 @@ def process(
 
     if mode == "conventional" and (detections is not None or dead_band is not None):
         raise click.UsageError("--detections and --dead-band are used only by --mode compensated or both")
-    try:
-        with tqdm(total=3, desc=f"amt process {record.name}", disable=None) as bar:
-            result = process_record(record, remote, mode, detections, dead_band, on_step=lambda: bar.update(1))
-            for note in result.notes:
-                click.echo(note, err=True)
-            written = write_outputs(result, out_dir)
-            bar.update(1)
-    except (RecordError, TransferFunctionError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    with tqdm(total=3, desc=f"amt process {record.name}", disable=None) as bar:
+        result = process_record(record, remote, mode, detections, dead_band, on_step=lambda: bar.update(1))
+        for note in result.notes:
+            click.echo(note, err=True)
+        written = write_outputs(result, out_dir)
+        bar.update(1)
     tf = result.transfer_function
     n_flag = sum(bool(f) for f in tf.flags)
     click.echo(f"{written['edi']}: {tf.n_frequencies} frequencies ({n_flag} flagged, written as empty)")

@@ -11,7 +11,6 @@ from tqdm.auto import tqdm
 import amt.io
 from amt.record import RecordError
 from amt.sferic.catalogue import write_events_csv
-from shared.errors import CheckpointError, ConfigError
 
 
 def path_option(*names: str, folder: bool = False, **kw) -> Callable:
@@ -46,10 +45,7 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
     from amt.sferic.train import RunConfig  # torch: kept out of `amt --help`
     from amt.sferic.train import train as run_training
 
-    try:
-        cfg = RunConfig.load(config_path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    cfg = RunConfig.load(config_path)
     path, summary = run_training(cfg, out_dir, progress=progress)
     click.echo(
         f"wrote {path} after {summary['steps']} steps ({summary['stopped_by']}), smoothed loss "
@@ -85,11 +81,8 @@ def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) ->
     """
     from amt.sferic.inference import SfericDetector  # torch: kept out of `amt --help`
 
-    try:
-        detector = SfericDetector.from_checkpoint(model_path)
-        station = amt.io.read(record)
-    except (RecordError, CheckpointError) as exc:
-        raise click.ClickException(str(exc)) from exc
+    detector = SfericDetector.from_checkpoint(model_path)
+    station = amt.io.read(record)
     events, processed = [], 0
     for run in tqdm(station.runs, desc="detect", unit="run", disable=len(station.runs) < 2):
         try:
@@ -102,7 +95,7 @@ def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) ->
         events.extend(det.events)
         processed += det.processed_samples
     if processed == 0:
-        raise click.ClickException(f"{record}: no run could be processed (see the messages above)")
+        raise RecordError(f"{record}: no run could be processed (see the messages above)")
     events.sort(key=lambda e: e.start)
     write_events_csv(out_path, events)
     units = {run.meta[c].units for run in station.runs for c in detector.channels if c in run.meta}

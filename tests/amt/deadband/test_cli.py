@@ -7,22 +7,23 @@ import json
 import numpy as np
 from click.testing import CliRunner
 
+from amt.cli import main
 from amt.deadband import compensate
 from amt.io import write
 from amt.io.transfer_functions import read_transfer_function
-from amt.pipeline.cli import process
 from amt.sferic.catalogue import SfericEventsError, read_events_csv
-from amt.sferic.cli import detect
+from shared.errors import EXIT_ERROR
 
 
 def test_process_both_writes_compensated_and_conventional(two_storms, tmp_path) -> None:
     record = write(two_storms.station, tmp_path / "q01.npz")
     runner = CliRunner()
-    found = runner.invoke(detect, [str(record), "--out", str(tmp_path / "events.csv")])
+    found = runner.invoke(main, ["detect", str(record), "--out", str(tmp_path / "events.csv")])
     assert found.exit_code == 0, found.output
     out = tmp_path / "out"
     done = runner.invoke(
-        process, [str(record), "--out", str(out), "--mode", "both", "--detections", str(tmp_path / "events.csv")]
+        main,
+        ["process", str(record), "--out", str(out), "--mode", "both", "--detections", str(tmp_path / "events.csv")],
     )
     assert done.exit_code == 0, done.output
     comp = read_transfer_function(out / "Q01.edi")
@@ -50,6 +51,6 @@ def test_bad_events_file_is_a_clear_error_and_writes_nothing(two_storms, tmp_pat
         raise AssertionError("a CSV without peak_time and azimuth was accepted")
     record = write(two_storms.station, tmp_path / "q01.npz")
     out = tmp_path / "out"
-    res = CliRunner().invoke(process, [str(record), "--out", str(out), "--detections", str(bad)])
-    assert res.exit_code != 0 and "peak_time" in res.output
+    res = CliRunner().invoke(main, ["process", str(record), "--out", str(out), "--detections", str(bad)])
+    assert res.exit_code == EXIT_ERROR and "error:" in res.output and "peak_time" in res.output
     assert not out.exists()

@@ -11,6 +11,7 @@ from amt.cli import main
 from amt.record import Station
 from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.field import FieldConfig, synthesize, to_run
+from shared.errors import EXIT_ERROR
 from shared.seeding import stream_rng
 
 
@@ -33,7 +34,7 @@ def test_detect_writes_iso_events_that_match_the_truth(tmp_path, detector):
 
 def test_missing_record_is_a_clear_error(tmp_path):
     res = CliRunner().invoke(main, ["detect", str(tmp_path / "nope.h5"), "--out", str(tmp_path / "e.csv")])
-    assert res.exit_code != 0 and "nope.h5" in res.output
+    assert res.exit_code == EXIT_ERROR and "error:" in res.output and "nope.h5" in res.output
     assert not (tmp_path / "e.csv").exists()
 
 

@@ -15,7 +15,7 @@ from amt.sferic.model import SfericUNet
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold, train
 from amt.synth.window import draw_window
-from shared.errors import ConfigError
+from shared.errors import EXIT_ERROR, ConfigError
 from tests.amt.sferic.conftest import interval_label
 
 
@@ -87,7 +87,7 @@ def test_bad_config_file_names_the_file(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text("seed = [")
     res = CliRunner().invoke(main, ["train", "--config", str(bad), "--out", str(tmp_path / "o")])
-    assert res.exit_code != 0 and "bad.toml" in res.output
+    assert res.exit_code == EXIT_ERROR and "error:" in res.output and "bad.toml" in res.output
 
 
 def _train_and_score(config: dict, cells: list[Cell], out_dir) -> dict[str, float]:

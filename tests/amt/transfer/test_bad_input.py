@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from obspy import UTCDateTime
 
+from amt.cli import main
 from amt.io.transfer_functions import read_transfer_function, write_transfer_function
-from amt.pipeline.cli import process
 from amt.pipeline.process import summary
 from amt.record import Defect, Station
 from amt.spectra import SpectraConfig, SpectraError, compute_spectra
@@ -136,12 +136,13 @@ def test_cli_writes_edi_and_summary(tmp_path: Path, shared_data: Path) -> None:
     record = shared_data / "amt" / "emtf_synthetic" / "test1.asc"
     runner = CliRunner()
     refused = runner.invoke(
-        process, [str(record), "--out", str(tmp_path / "no"), "--mode", "conventional", "--dead-band", "1000", "5000"]
+        main,
+        ["process", str(record), "--out", str(tmp_path / "no"), "--mode", "conventional", "--dead-band", "1e3", "5e3"],
     )
     assert refused.exit_code != 0 and "--dead-band" in refused.output
     assert not (tmp_path / "no").exists()
     # test1 never reaches the AMT dead band: the default (compensated) mode gives the conventional estimate
-    done = runner.invoke(process, [str(record), "--out", str(tmp_path / "o")])
+    done = runner.invoke(main, ["process", str(record), "--out", str(tmp_path / "o")])
     assert done.exit_code == 0, done.output
     edi = read_transfer_function(tmp_path / "o" / "test1.edi")
     rows = json.loads((tmp_path / "o" / "test1.json").read_text())["frequencies"]
