@@ -29,6 +29,7 @@ WATERMARK_COMMANDS: dict[str, str] = {
     "users": "dnnsec.watermark.cli:users",
     "issue": "dnnsec.watermark.cli:issue",
     "calibrate": "dnnsec.watermark.cli:calibrate",
+    "nulls": "dnnsec.watermark.cli:nulls",
     "verify": "dnnsec.watermark.cli:verify",
 }
 
@@ -104,24 +105,31 @@ def _owner_key(package: Path, owner_key: Path | None):
 @main.command()
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path),
               help="Prefix: writes PREFIX.key and PREFIX.pub.")
-@click.option("--pin", "pin", default=None, help="Also pin the public key in the keyring under this owner name.")
-def keygen(out: Path, pin: str | None) -> None:
+@click.option("--pin", "pin", default=None, help="Also pin the public key in the keyring under this owner name "
+              "(a plain name: letters, digits, '_', '.', '-').")
+@click.option("--force", is_flag=True, help="Replace existing key files (and an existing pin): the old private key "
+              "is lost.")
+def keygen(out: Path, pin: str | None, force: bool) -> None:
     """Create an owner's Ed25519 signing key pair (private key mode 0600).
 
-    The private key is encrypted with DNNSEC_SIGN_KEY_PASSWORD when that variable is set.
+    With DNNSEC_SIGN_KEY_PASSWORD set, the private key is sealed with that password (scrypt n=2^17, r=8, p=1 and
+    AES-256-GCM; about 0.5 s to open). Existing key files and pins are never replaced without --force.
 
     \b
     Examples:
       dnnsec keygen --out alice
       dnnsec keygen --out alice --pin alice     # also copy alice.pub to the keyring as alice.pub
     """
-    from dnnsec.package.signing import generate_owner_keys, keyring_dir
+    from dnnsec.package.outputs import check_outputs, check_plain_name
+    from dnnsec.package.signing import generate_owner_keys, keyring_entry
 
     private, public = out.with_name(out.name + ".key"), out.with_name(out.name + ".pub")
-    fp = generate_owner_keys(private, public, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
+    pinned = keyring_entry(check_plain_name(pin, "--pin")) if pin is not None else None
+    check_outputs([private, public, *([pinned] if pinned else [])], force=force)
+    fp = generate_owner_keys(private, public, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"), force=force)
     click.echo(f"wrote {private} (private) and {public} (public), fingerprint {fp}")
-    if pin:
-        pinned = write_bytes_atomic(keyring_dir() / f"{pin}.pub", public.read_bytes())
+    if pinned is not None:
+        write_bytes_atomic(pinned, public.read_bytes())
         click.echo(f"pinned as owner {pin!r}: {pinned}")
 
 
@@ -143,10 +151,14 @@ def keygen(out: Path, pin: str | None) -> None:
 @click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Seal the key file with this password "
               "(or env DNNSEC_KEY_PASSWORD).")
 @click.option("--ask-password", is_flag=True, help="Prompt for the key-file password.")
+@click.option("--force", is_flag=True, help="Replace an existing package or key file (never the model itself).")
 def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None, data: str | None, samples: int,
             n_params: int, seed: int, segmenter: bool, threshold: float, password: str | None,
-            ask_password: bool) -> None:
+            ask_password: bool, force: bool) -> None:
     """Encrypt checkpoint MODEL (AdvParams) into a signed package and a separate key file.
+
+    The search shows a progress bar on stderr. A sealed key file uses scrypt n=2^17, r=8, p=1 (about 0.5 s).
+    Existing outputs are replaced only with --force; an output that is an input is always refused.
 
     \b
     Examples:
@@ -157,16 +169,25 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
     """
     import torch
 
+    from dnnsec.package.outputs import PLAIN_NAME, check_outputs, check_plain_name
     from dnnsec.package.protected import encrypt_checkpoint
     from dnnsec.package.signing import load_private_key
     from dnnsec.protect.advparams import binary_segmenter_decisions, classifier_decisions
     from dnnsec.zoo.data import load_samples
-    from shared.checkpoint import read_sidecar
+    from shared.checkpoint import read_sidecar, sidecar_path
 
+    owner = check_plain_name(owner or sign_key.stem, "owner name (--owner, or the sign-key file's stem)")
+    data_file = Path(data) if data and Path(data).exists() else None
+    check_outputs([out, key], [model, sidecar_path(model), sign_key, data_file], force=force)
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-    source = data or (read_sidecar(model).get("extra") or {}).get("dataset")
+    source = data
     if not source:
-        raise ModelError(f"{model}: checkpoint names no training data set; pass --data")
+        source = (read_sidecar(model).get("extra") or {}).get("dataset")
+        if not source:
+            raise ModelError(f"{model}: checkpoint names no training data set; pass --data")
+        if not PLAIN_NAME.fullmatch(source) or ".." in source:
+            raise ModelError(f"{sidecar_path(model)}: sidecar field 'extra.dataset' names the file {source!r:.80}; "
+                             "a checkpoint does not choose files to read: pass --data explicitly")
     x, y = load_samples(source, samples, seed, label_ndim=2 if segmenter else 1)
     decisions = classifier_decisions
     if segmenter:
@@ -174,8 +195,9 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
         decisions = functools.partial(binary_segmenter_decisions, threshold_logit=logit)
     signer = load_private_key(sign_key, os.environ.get("DNNSEC_SIGN_KEY_PASSWORD"))
     report = encrypt_checkpoint(model, package_out=out, key_out=key, signer=signer,
-                                owner=owner or sign_key.stem, x=x, y=y, n_params=n_params,
-                                password=_password(password, ask_password, True), decisions=decisions)
+                                owner=owner, x=x, y=y, n_params=n_params,
+                                password=_password(password, ask_password, True), decisions=decisions,
+                                force=force)
     click.echo(f"package {report.package} (id {report.package_id}), key {report.key}")
     click.echo(f"encrypted {report.n_encrypted} of {report.n_parameters} parameters "
                f"({100 * report.fraction_encrypted:.5f} %); search-batch accuracy "
@@ -192,9 +214,14 @@ def encrypt(model: Path, out: Path, key: Path, sign_key: Path, owner: str | None
 @click.option("--password", envvar="DNNSEC_KEY_PASSWORD", default=None, help="Key-file password "
               "(or env DNNSEC_KEY_PASSWORD).")
 @click.option("--ask-password", is_flag=True, help="Prompt for the key-file password.")
+@click.option("--force", is_flag=True, help="Replace an existing checkpoint at --out (never an input).")
 def decrypt(package: Path, key: Path, out: Path, owner_key: Path | None, password: str | None,
-            ask_password: bool) -> None:
+            ask_password: bool, force: bool) -> None:
     """Verify PACKAGE against the pinned owner key and restore the exact model with its key file.
+
+    The key file must be the one the owner signed into PACKAGE, and the restored weights must hash to the original
+    model's hash in PACKAGE's signed header; otherwise nothing is written. The checkpoint keeps the original's
+    metadata (its data set, ...). An existing --out is replaced only with --force.
 
     \b
     Examples:
@@ -204,8 +231,8 @@ def decrypt(package: Path, key: Path, out: Path, owner_key: Path | None, passwor
     from dnnsec.package.protected import decrypt_package
 
     path = decrypt_package(package, key_path=key, out=out, owner_key=_owner_key(package, owner_key),
-                           password=_password(password, ask_password, False))
-    click.echo(f"restored model written to {path} (hash verified against the key)")
+                           password=_password(password, ask_password, False), force=force, inputs=(owner_key,))
+    click.echo(f"restored model written to {path} (hash verified against the owner's signed hash)")
 
 
 @main.command()

@@ -8,7 +8,9 @@ Layout for ``model.safetensors``:
   :mod:`shared.architectures`), ``sha256`` of the model tensors (:func:`state_sha256`), ``training_state``
   (step, optimiser/scheduler/convergence state as JSON), ``versions`` and free ``extra`` metadata.
 
-Both files are written atomically; loading verifies the hash and refuses a tampered or truncated file.
+Both files are written atomically. Loading checks every sidecar field it uses (type and bounds), builds the
+architecture on the ``meta`` device and compares its tensor names, shapes and dtypes with the weights file's header
+before any tensor or weight is allocated, then verifies the hash and refuses a tampered or truncated file.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
@@ -26,12 +29,18 @@ import safetensors
 import safetensors.torch
 import torch
 
-from shared.architectures import build_model
+from shared.architectures import ARCH_NAME, build_model, model_shapes
 from shared.atomic import atomic_path, write_json_atomic
 from shared.errors import CheckpointError, ConfigError
 
 FORMAT = "amt-dnnsec-checkpoint/1"
 OPTIMIZER_PREFIX = "__optimizer__/"
+MAX_SIDECAR_BYTES = 16 * 2**20
+MAX_DATASET_CHARS = 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF16": torch.bfloat16,
+           "I64": torch.int64, "I32": torch.int32, "I16": torch.int16, "I8": torch.int8, "U8": torch.uint8,
+           "BOOL": torch.bool}
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -134,21 +143,99 @@ def save_checkpoint(
     return path
 
 
+def _sidecar_error(side: Path, field: str, problem: str) -> CheckpointError:
+    return CheckpointError(f"{side}: sidecar field {field!r} {problem}")
+
+
+def check_sidecar(meta: Any, side: str | Path) -> dict[str, Any]:
+    """Check the type and bounds of every field a loader uses; return ``meta``.
+
+    ``format`` must be :data:`FORMAT`; ``arch`` a plain architecture name (:data:`shared.architectures.ARCH_NAME`);
+    ``config`` a JSON object (checked against the builder when the model is built); ``sha256`` 64 lowercase hex
+    digits; ``extra`` and ``training_state`` objects or null; ``extra.dataset``, if present, text of at most
+    :data:`MAX_DATASET_CHARS` printable characters.
+    """
+    side = Path(side)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{side}: sidecar is not a JSON object but {type(meta).__name__}")
+    if meta.get("format") != FORMAT:
+        raise _sidecar_error(side, "format", f"is {meta.get('format')!r:.60}, not {FORMAT!r}")
+    for key in ("arch", "config", "sha256"):
+        if key not in meta:
+            raise CheckpointError(f"{side}: sidecar lacks {key!r}")
+    if not isinstance(meta["arch"], str) or not ARCH_NAME.fullmatch(meta["arch"]):
+        raise _sidecar_error(side, "arch", f"is not a plain architecture name: {meta['arch']!r:.80}")
+    if not isinstance(meta["config"], dict):
+        raise _sidecar_error(side, "config", f"must be a JSON object, not {type(meta['config']).__name__} "
+                             f"{meta['config']!r:.60}")
+    if not isinstance(meta["sha256"], str) or not _SHA256.fullmatch(meta["sha256"]):
+        raise _sidecar_error(side, "sha256", f"must be 64 lowercase hex digits, not {meta['sha256']!r:.80}")
+    for key in ("extra", "training_state"):
+        if meta.get(key) is not None and not isinstance(meta[key], dict):
+            raise _sidecar_error(side, key, f"must be a JSON object, not {type(meta[key]).__name__}")
+    dataset = (meta.get("extra") or {}).get("dataset")
+    if dataset is not None and (not isinstance(dataset, str) or not 0 < len(dataset) <= MAX_DATASET_CHARS
+                                or not dataset.isprintable()):
+        raise _sidecar_error(side, "extra.dataset", f"must be a data set name or file of at most "
+                             f"{MAX_DATASET_CHARS} printable characters, not {dataset!r:.80}")
+    return meta
+
+
 def read_sidecar(path: str | Path) -> dict[str, Any]:
-    """Read and check a checkpoint's JSON sidecar."""
+    """Read and check a checkpoint's JSON sidecar (at most 16 MiB; fields as in :func:`check_sidecar`)."""
     side = sidecar_path(path)
     if not side.is_file():
         raise CheckpointError(f"{path}: sidecar {side.name} is missing; cannot tell the architecture")
     try:
-        meta = json.loads(side.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"{side}: sidecar is not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{side}: not a {FORMAT} sidecar (format={meta.get('format')!r})")
-    for key in ("arch", "config", "sha256"):
-        if key not in meta:
-            raise CheckpointError(f"{side}: sidecar lacks {key!r}")
-    return meta
+        with side.open("rb") as fh:
+            raw = fh.read(MAX_SIDECAR_BYTES + 1)
+    except OSError as exc:
+        raise CheckpointError(f"{side}: cannot read sidecar ({exc.strerror})") from exc
+    if len(raw) > MAX_SIDECAR_BYTES:
+        raise CheckpointError(f"{side}: sidecar is larger than {MAX_SIDECAR_BYTES} bytes")
+    try:
+        meta = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise CheckpointError(f"{side}: sidecar is not valid JSON ({exc})") from None
+    return check_sidecar(meta, side)
+
+
+def tensor_shapes(path: str | Path) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
+    """Dtype and shape of every tensor of a safetensors file, read from its header alone (no tensor is loaded)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        with safetensors.safe_open(str(path), "pt") as fh:
+            out = {}
+            for k in fh.keys():
+                piece = fh.get_slice(k)
+                out[k] = (_DTYPES.get(piece.get_dtype()), tuple(piece.get_shape()))
+            return out
+    except (safetensors.SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt): {exc}") from exc
+
+
+def check_fits(expected: dict[str, tuple[torch.dtype, tuple[int, ...]]],
+               found: dict[str, tuple[torch.dtype | None, tuple[int, ...]]], source: str, what: str) -> None:
+    """Raise CheckpointError unless ``found`` tensors have the names, shapes and dtypes of ``expected``."""
+    missing = sorted(set(expected) - set(found))
+    unexpected = sorted(set(found) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(found) if expected[k][1] != found[k][1])
+    dtypes = sorted(k for k in set(expected) & set(found) if expected[k][0] != found[k][0] and k not in shapes)
+    if missing or unexpected or shapes or dtypes:
+        parts = []
+        if missing:
+            parts.append(f"missing {missing[:5]}")
+        if unexpected:
+            parts.append(f"unexpected {unexpected[:5]}")
+        if shapes:
+            parts.append("shape mismatch " + ", ".join(f"{k}: {found[k][1]} vs model {expected[k][1]}"
+                                                       for k in shapes[:5]))
+        if dtypes:
+            parts.append("dtype mismatch " + ", ".join(f"{k}: {found[k][0]} vs model {expected[k][0]}"
+                                                       for k in dtypes[:5]))
+        raise CheckpointError(f"{source}: weights do not fit {what}: " + "; ".join(parts))
 
 
 def load_tensors(path: str | Path) -> dict[str, torch.Tensor]:
@@ -206,11 +293,15 @@ def load_checkpoint(path: str | Path, *, expected_arch: str | None = None) -> tu
     meta = read_sidecar(path)
     if expected_arch is not None and meta["arch"] != expected_arch:
         raise CheckpointError(f"{path}: checkpoint holds architecture {meta['arch']!r}, expected {expected_arch!r}")
-    state, _, meta = load_state(path)
+    side = str(sidecar_path(path))
     try:
-        model = build_model(meta["arch"], meta["config"])
+        shapes = model_shapes(meta["arch"], meta["config"], source=side)
     except ConfigError as exc:
         raise CheckpointError(f"{path}: cannot rebuild the model: {exc}") from exc
+    found = {k: v for k, v in tensor_shapes(path).items() if not k.startswith(OPTIMIZER_PREFIX)}
+    check_fits(shapes, found, str(path), f"architecture {meta['arch']!r} with the sidecar's config")
+    state, _, meta = load_state(path)
+    model = build_model(meta["arch"], meta["config"], source=side)
     load_into(model, state, source=str(path))
     model.eval()
     return model, meta

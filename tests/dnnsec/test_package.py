@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from dnnsec.package.container import MAGIC, PackageError, read_package
-from dnnsec.package.protected import decrypt_package, describe, encrypt_checkpoint
+from dnnsec.package.container import MAGIC, MAGIC_V1, PackageError, package_bytes, read_package
+from dnnsec.package.outputs import OutputError
+from dnnsec.package.protected import decrypt_package, describe, encrypt_checkpoint, load_protected
 from dnnsec.package.signing import OwnerKeyError, generate_owner_keys, load_private_key, load_public_key
-from dnnsec.protect.key import KeyFileError
+from dnnsec.protect.key import KeyEntry, KeyFileError, ProtectionKey, key_from_bytes
 from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, read_sidecar, state_sha256
 from tests.dnnsec.conftest import accuracy
@@ -85,7 +87,76 @@ def test_wrong_key_is_refused(tmp_path, owner, encrypted):
     doc["secret"]["positions"][0][2] = f"{(int(doc['secret']['positions'][0][2], 16) ^ 1):08x}"  # one bit off
     bad = tmp_path / "bad.key"
     bad.write_text(json.dumps(doc))
-    _refused(tmp_path, encrypted.package, bad, load_public_key(owner[1]), KeyFileError, "wrong key")
+    _refused(tmp_path, encrypted.package, bad, load_public_key(owner[1]), KeyFileError, "does not belong")
+
+
+def test_key_with_extra_positions_and_a_matching_hash_is_refused(tmp_path, owner, encrypted):
+    """docs/acceptance.md#signed-packages: ten bias entries and a matching hash added to a plain key file."""
+    doc = json.loads(encrypted.key.read_bytes())
+    package = read_package(encrypted.package, load_public_key(owner[1]))
+    key = key_from_bytes(encrypted.key.read_bytes())
+    forged = ProtectionKey(key.package_id, key.encrypted_sha256, key.protected_sha256,
+                           (*key.entries, *(KeyEntry("3.bias", i, 0) for i in range(10))))
+    restored = {k: v.clone() for k, v in package.state.items()}
+    for e in forged.entries:
+        restored[e.name].view(-1).view(torch.int32)[e.index] = e.bits - (1 << 32) if e.bits >= 1 << 31 else e.bits
+    doc["secret"]["positions"] += [["3.bias", i, "00000000"] for i in range(10)]
+    doc["secret"]["protected_sha256"] = state_sha256(restored)  # a hash that matches the forged restore
+    bad = tmp_path / "forged.key"
+    bad.write_text(json.dumps(doc))
+    _refused(tmp_path, encrypted.package, bad, load_public_key(owner[1]), KeyFileError,
+             "does not belong to package")
+
+
+def test_a_package_whose_signed_hash_the_key_does_not_reproduce_is_refused(tmp_path, owner, encrypted):
+    """Even with the right key, restoring must reproduce the hash the owner signed (not one the key supplies)."""
+    package = read_package(encrypted.package, load_public_key(owner[1]))
+    header = {k: v for k, v in package.header.items() if k not in ("format", "encrypted_sha256",
+                                                                      "signer_fingerprint")}
+    header["plain_sha256"] = "0" * 64
+    odd = tmp_path / "odd.dnnpkg"
+    odd.write_bytes(package_bytes(header, package.state, load_private_key(owner[0])))
+    _refused(tmp_path, odd, encrypted.key, load_public_key(owner[1]), KeyFileError,
+             "differs from the original model's")
+
+
+def test_in_memory_loader_restores_the_signed_model(checkpoint, owner, encrypted, blobs_test):
+    model, header = load_protected(encrypted.package, key_path=encrypted.key, owner_key=load_public_key(owner[1]))
+    plain_sha = read_sidecar(checkpoint)["sha256"]
+    assert header["plain_sha256"] == plain_sha == state_sha256(model.state_dict())
+    assert header["key_id"] == key_from_bytes(encrypted.key.read_bytes()).key_id
+    plain, _ = load_checkpoint(checkpoint)
+    assert accuracy(model, *blobs_test) == accuracy(plain, *blobs_test)
+
+
+def test_decrypted_checkpoint_keeps_the_source_metadata(tmp_path, checkpoint, owner, encrypted):
+    out = decrypt_package(encrypted.package, key_path=encrypted.key, out=tmp_path / "back.safetensors",
+                          owner_key=load_public_key(owner[1]))
+    extra = read_sidecar(out)["extra"]
+    assert extra["dataset"] == read_sidecar(checkpoint)["extra"]["dataset"] == "blobs"
+    assert extra["decrypted_from"] == encrypted.package_id and extra["owner"] == "alice"
+
+
+def test_format_1_package_is_refused_with_a_request_to_reissue(tmp_path, owner, encrypted):
+    old = tmp_path / "old.dnnpkg"
+    old.write_bytes(MAGIC_V1 + encrypted.package.read_bytes()[len(MAGIC):])
+    _refused(tmp_path, old, encrypted.key, load_public_key(owner[1]), PackageError,
+             "format version 1 .* re-issue")
+
+
+def test_outputs_are_never_silently_replaced(tmp_path, checkpoint, owner, encrypted, blobs_train):
+    x, y = blobs_train
+    before = encrypted.key.read_bytes()
+    common = dict(signer=load_private_key(owner[0]), owner="alice", x=x[:128], y=y[:128], progress=False)
+    with pytest.raises(OutputError, match="exists; refusing to overwrite"):
+        encrypt_checkpoint(checkpoint, package_out=tmp_path / "new.dnnpkg", key_out=encrypted.key, **common)
+    with pytest.raises(OutputError, match="input file"):
+        encrypt_checkpoint(checkpoint, package_out=checkpoint, key_out=tmp_path / "n.key", force=True, **common)
+    with pytest.raises(OutputError, match="two outputs"):
+        encrypt_checkpoint(checkpoint, package_out=tmp_path / "same", key_out=tmp_path / "." / "same", **common)
+    assert encrypted.key.read_bytes() == before and not (tmp_path / "new.dnnpkg").exists()
+    rep = encrypt_checkpoint(checkpoint, package_out=encrypted.package, key_out=encrypted.key, force=True, **common)
+    assert rep.package_id != encrypted.package_id and encrypted.key.read_bytes() != before
 
 
 def test_missing_key_file_is_refused(tmp_path, owner, encrypted):
