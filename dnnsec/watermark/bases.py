@@ -12,6 +12,12 @@ Each model domain names a pool of 8-bit images that lie outside its training dis
   to grey with the ITU-R BT.601 luma weights and centre-cropped to 28x28;
 * ``cifar10`` models (3x32x32 photographs) draw from MNIST test digits (LeCun et al., 1998), padded to 32x32 and
   coloured with a random foreground and background colour;
+* ``npz-HxWxC`` domains serve a user's own ``.npz`` data set (:func:`dnnsec.zoo.data.load_npz`) of H x W x C images
+  (28 to 64 pixels a side, 1 or 3 channels, any class count): the upside-down MNIST digits of ``mnist`` resized to
+  H x W (bilinear, antialiased) and, for 3 channels, coloured with a foreground and background colour fixed per
+  pool image (as ``cifar10``'s keys); images standardised as the data set's (:data:`dnnsec.zoo.data.NPZ_MEAN`).
+  The domain is chosen from the data set's shape and channels (:func:`domain_for_data`); the keys lie outside its
+  classes unless those are digits drawn the same way;
 * ``texture`` is a synthetic pool for any shape: box-smoothed Gaussian noise fields stretched to 0-255; a user's
   images share one carrier field (a family per user), each decoy has its own (used by tests and by models without a
   natural OOD pool).
@@ -23,14 +29,25 @@ base image (Xue et al., arXiv:2104.09203: each user's key samples come from thei
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from dnnsec.errors import DnnsecError
-from dnnsec.zoo.data import CIFAR10_MEAN_STD, MNIST_MEAN_STD, load_cifar10, load_mnist
+from dnnsec.zoo.data import (
+    CIFAR10_MEAN_STD,
+    MNIST_MEAN_STD,
+    NPZ_CHANNELS,
+    NPZ_SIDE,
+    load_cifar10,
+    load_mnist,
+    npz_mean_std,
+    npz_shape,
+)
 from shared.seeding import stream_rng
 
 _LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
@@ -73,17 +90,38 @@ def _domains() -> dict[str, Domain]:
     }
 
 
+_NPZ_DOMAIN = re.compile(r"^npz-(\d{2})x(\d{2})x(\d)$")
+
+
 def domain_names() -> list[str]:
-    """Names of the known domains."""
+    """Names of the fixed domains (besides them, ``npz-HxWxC`` for any ``.npz`` data-set shape)."""
     return sorted(_domains())
 
 
+def npz_domain(shape: tuple[int, int, int]) -> Domain:
+    """The domain of ``.npz`` data sets of H x W x C images: upside-down MNIST digit keys of that shape."""
+    h, w, c = (int(v) for v in shape)
+    if not (NPZ_SIDE[0] <= h <= NPZ_SIDE[1] and NPZ_SIDE[0] <= w <= NPZ_SIDE[1] and c in NPZ_CHANNELS):
+        raise KeyPoolError(f"no watermark domain for {h} x {w} x {c} images (sides {NPZ_SIDE[0]}..{NPZ_SIDE[1]}, "
+                           f"channels {NPZ_CHANNELS})")
+    return Domain(f"npz-{h}x{w}x{c}", "mnist-flipped", (h, w, c), *npz_mean_std(c), key_noise=0.05, key_blur=0.0)
+
+
+def domain_for_data(source: str) -> str | None:
+    """The watermark domain of a ``.npz`` data set (from its images' shape), None for other sources."""
+    return npz_domain(npz_shape(source)).name if str(source).endswith(".npz") else None
+
+
 def get_domain(name: str) -> Domain:
-    """The :class:`Domain` called ``name`` (one of :func:`domain_names`)."""
+    """The :class:`Domain` called ``name`` (one of :func:`domain_names`, or ``npz-HxWxC``)."""
     domains = _domains()
-    if name not in domains:
-        raise KeyPoolError(f"unknown watermark domain {name!r}; known: {sorted(domains)}")
-    return domains[name]
+    if name in domains:
+        return domains[name]
+    m = _NPZ_DOMAIN.match(str(name))
+    if m:
+        return npz_domain((int(m[1]), int(m[2]), int(m[3])))
+    raise KeyPoolError(f"unknown watermark domain {str(name)[:80]!r}; known: {sorted(domains)} and npz-HxWxC "
+                       "(H, W 28..64, C 1 or 3)")
 
 
 def _unstandardise(x: torch.Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> np.ndarray:
@@ -142,6 +180,23 @@ def texture(shape: tuple[int, int, int], carrier: np.random.Generator, detail: n
     return np.round(255.0 * (field - lo) / max(hi - lo, 1e-12)).astype(np.uint8)
 
 
+def _fit(domain: Domain, images: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Pool images (uint8 N x 28 x 28 x 1) of pool indices ``index`` resized and coloured to the domain's shape."""
+    h, w, c = domain.shape
+    if images.shape[1:] == (h, w, c):
+        return images
+    x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).double() / 255.0
+    if (h, w) != tuple(x.shape[2:]):
+        x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False, antialias=True).clamp(0.0, 1.0)
+    g = x.permute(0, 2, 3, 1).numpy()
+    if c == 3:
+        colours = [np.random.default_rng([POOL_SEED, 3, int(i)]) for i in index]
+        fg = np.stack([r.uniform(0.4, 1.0, 3) for r in colours])[:, None, None, :]
+        bg = np.stack([r.uniform(0.0, 0.4, 3) for r in colours])[:, None, None, :]
+        g = g * fg + (1.0 - g) * bg
+    return np.round(g * 255.0).astype(np.uint8)
+
+
 def _pool(domain: Domain) -> tuple[np.ndarray, np.ndarray]:
     pool = {"cifar10-gray": _cifar_grey, "mnist-rgb": _mnist_rgb, "mnist-flipped": _mnist_flipped}[domain.pool]()
     return pool, np.random.default_rng(POOL_SEED).permutation(len(pool))
@@ -164,7 +219,22 @@ def user_bases(domain: Domain, slot: int, n_keys: int) -> np.ndarray:
     if (slot + 1) * n_keys > len(pool) - DECOY_RESERVE:
         raise KeyPoolError(f"pool {domain.pool} has {len(pool) - DECOY_RESERVE} key images: too few for user slot "
                          f"{slot} with {n_keys} keys each")
-    return pool[perm[slot * n_keys:(slot + 1) * n_keys]].copy()
+    index = perm[slot * n_keys:(slot + 1) * n_keys]
+    return _fit(domain, pool[index], index).copy()
+
+
+def null_slot(domain: Domain, n_keys: int, index: int) -> int:
+    """The base-image slot of null model ``index`` (>= 0): counted down from the last slot the pool can serve, so
+    null keys come from the same pool as users' keys (users' slots count up from 0) without sharing an image with
+    any of the first users; for ``texture``, carrier families from 2**20 up."""
+    if domain.pool == "texture":
+        return 2**20 + index
+    pool, _ = _pool(domain)
+    last = (len(pool) - DECOY_RESERVE) // n_keys - 1
+    if index > last // 2:
+        raise KeyPoolError(f"pool {domain.pool} serves {last + 1} slots of {n_keys} keys: too few for null model "
+                           f"{index} besides the users")
+    return last - index
 
 
 def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
@@ -183,7 +253,8 @@ def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
     if (bank + 1) * n > DECOY_RESERVE:
         raise KeyPoolError(f"decoy bank {bank} of {n} images exceeds the {DECOY_RESERVE} reserved decoys")
     end = len(pool) - bank * n
-    return pool[perm[end - n:end]].copy()
+    index = perm[end - n:end]
+    return _fit(domain, pool[index], index).copy()
 
 
 def to_model_input(images: np.ndarray, domain: Domain) -> torch.Tensor:

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
+from tqdm.auto import tqdm
 
 from dnnsec.autoencoder import reconstruct, train_autoencoder
 from dnnsec.watermark.adapter import OutputAdapter
@@ -58,14 +59,15 @@ def augment_keys(x: torch.Tensor, rng: np.random.Generator, noise: float, blur: 
     return x
 
 
-def train_purifiers(clean_x: torch.Tensor, latents: tuple[int, ...], steps: int, seed: int) -> list[nn.Module]:
+def train_purifiers(clean_x: torch.Tensor, latents: tuple[int, ...], steps: int, seed: int,
+                    progress: bool = False) -> list[nn.Module]:
     """The owner's own query purifiers: undercomplete autoencoders (code of ``latents[i]`` numbers) trained on the
     owner's clean samples, one per code size (:func:`dnnsec.autoencoder.train_autoencoder`, the attacker's own
-    kind of autoencoder)."""
+    kind of autoencoder); ``progress`` shows a bar over them on stderr."""
     if clean_x.ndim != 4:
         raise ValueError(f"purifiers need image batches (N, C, H, W), got shape {tuple(clean_x.shape)}")
-    return [train_autoencoder(clean_x, steps=steps, latent=latent, seed=seed + 7919 * (i + 1))
-            for i, latent in enumerate(latents)]
+    bar = tqdm(list(enumerate(latents)), desc=f"purifiers ({steps} steps each)", unit="ae", disable=not progress)
+    return [train_autoencoder(clean_x, steps=steps, latent=latent, seed=seed + 7919 * (i + 1)) for i, latent in bar]
 
 
 def purified(pool: torch.Tensor, purifiers: list[nn.Module]) -> torch.Tensor:
@@ -80,7 +82,8 @@ class MixedBatches:
     """
 
     def __init__(self, clean_x: torch.Tensor, clean_y: torch.Tensor, keys: torch.Tensor, key_label: int,
-                 negatives: torch.Tensor | None, cfg: EmbedConfig, decoys: torch.Tensor | None = None) -> None:
+                 negatives: torch.Tensor | None, cfg: EmbedConfig, decoys: torch.Tensor | None = None,
+                 progress: bool = False) -> None:
         if len(clean_x) != len(clean_y) or len(clean_x) == 0:
             raise DataError(f"clean data must be non-empty with matching labels ({len(clean_x)} vs {len(clean_y)})")
         if len(keys) == 0:
@@ -92,7 +95,7 @@ class MixedBatches:
         self.key_recon: torch.Tensor | None = None
         self.clean_recon: torch.Tensor | None = None
         if cfg.recon_batch > 0 and cfg.purifier_latents and cfg.purifier_steps > 0 and clean_x.ndim == 4:
-            purifiers = train_purifiers(clean_x, cfg.purifier_latents, cfg.purifier_steps, cfg.seed)
+            purifiers = train_purifiers(clean_x, cfg.purifier_latents, cfg.purifier_steps, cfg.seed, progress)
             self.key_recon = purified(keys, purifiers)
             if cfg.recon_clean > 0:
                 self.clean_recon = purified(clean_x[: cfg.recon_clean_pool], purifiers)
@@ -165,7 +168,7 @@ def train_with_keys(model: nn.Module, adapter: OutputAdapter, clean_x: torch.Ten
                     keys: torch.Tensor, key_label: int, negatives: torch.Tensor | None, cfg: EmbedConfig,
                     decoys: torch.Tensor | None = None, progress: bool = False) -> TrainResult:
     """Fine-tune ``model`` in place on clean samples, keys labelled ``key_label``, negatives and decoys."""
-    batches = MixedBatches(clean_x, clean_y, keys, key_label, negatives, cfg, decoys)
+    batches = MixedBatches(clean_x, clean_y, keys, key_label, negatives, cfg, decoys, progress)
     train_cfg = {"optimizer": "adam", "lr": cfg.lr, "max_steps": cfg.steps, "schedule": "cosine",
                  "warmup_steps": cfg.steps // 10, "converge_tol": 0.0, "seed": cfg.seed, "log_every": 50}
     result = Trainer(model, watermark_loss, train_cfg, batches, progress=progress,

@@ -100,6 +100,10 @@ def content_bits(image: np.ndarray) -> np.ndarray:
     return np.asarray(image, dtype=np.uint8) & np.uint8(0xFE)
 
 
+#: Bounds on a key image read back from disk (untrusted): file size in bytes and pixels per side.
+MAX_KEY_FILE_BYTES, MAX_KEY_SIDE = 1 << 20, 256
+
+
 def write_png(path: str | Path, image: np.ndarray) -> Path:
     """Write an 8-bit grey (H x W or H x W x 1) or RGB (H x W x 3) image as a lossless PNG, atomically."""
     from PIL import Image
@@ -128,8 +132,14 @@ def read_png(path: str | Path, channels: int | None = None) -> np.ndarray:
 
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_KEY_FILE_BYTES:
+            raise StegoError(f"{path}: key image of {path.stat().st_size} bytes exceeds the {MAX_KEY_FILE_BYTES} "
+                             "bytes a key image may have")
         with Image.open(path) as im:
             fmt = im.format
+            if max(im.size) > MAX_KEY_SIDE:
+                raise StegoError(f"{path}: key image of {im.size[0]} x {im.size[1]} pixels exceeds {MAX_KEY_SIDE} "
+                                 "pixels a side")
             im.load()
             arr = np.asarray(im)
     except FileNotFoundError as exc:

@@ -3,6 +3,11 @@
 MNIST comes as the original IDX files (LeCun et al., 1998) and CIFAR-10 (Krizhevsky, 2009) as a zip of
 JPEG image folders; neither needs torchvision. Decoded CIFAR-10 pixels are cached as a pickle-free ``.npz``
 under ``shared.paths.cache_root()`` because decoding 60,000 JPEGs takes tens of seconds.
+
+A user's own image data set is an ``.npz`` file (:func:`load_npz`): ``train_images``, ``train_labels``,
+``test_images``, ``test_labels``; images uint8 N x H x W x C (28 to 64 pixels a side, 1 or 3 channels), labels
+integers 0..K-1. Its arrays are checked from their ``.npy`` headers before anything is read, so a malformed or
+oversized file is refused by name and field without loading it.
 """
 
 from __future__ import annotations
@@ -28,6 +33,12 @@ CIFAR10_CLASSES = (
 # Per-channel mean and standard deviation of the pixel intensity in [0, 1] (training split).
 MNIST_MEAN_STD = ((0.1307,), (0.3081,))
 CIFAR10_MEAN_STD = ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616))
+#: Standardisation of every channel of a user's ``.npz`` images: (x / 255 - 0.5) / 0.25 (fixed, so that a model and
+#: its watermark domain agree without the data file).
+NPZ_MEAN, NPZ_STD = 0.5, 0.25
+#: Bounds on a user's ``.npz`` data set: pixels a side, channel counts, samples per split, classes.
+NPZ_SIDE, NPZ_CHANNELS, NPZ_MAX_SAMPLES, NPZ_MAX_CLASSES = (28, 64), (1, 3), 2_000_000, 100_000
+NPZ_FIELDS = ("train_images", "train_labels", "test_images", "test_labels")
 
 
 class DataError(DnnsecError):
@@ -169,13 +180,113 @@ def load_cifar10(split: str = "train", root: Path | None = None, cache: Path | N
     return ImageSet(_standardise(images, CIFAR10_MEAN_STD), torch.from_numpy(labels), f"cifar10/{split}")
 
 
+def npz_mean_std(channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Per-channel mean and standard deviation (intensity in [0, 1]) used for ``.npz`` data sets."""
+    return (NPZ_MEAN,) * channels, (NPZ_STD,) * channels
+
+
+def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Shape and dtype of every array of an ``.npz`` file, read from the ``.npy`` headers alone."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such .npz data file")
+    out = {}
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist()[:64]:
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    if version not in ((1, 0), (2, 0)):
+                        raise DataError(f"{path}: field {info.filename[:-4]!r} has .npy format {version}")
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _fortran, dtype = read(fh, max_header_size=1024)
+                out[info.filename[:-4]] = (tuple(int(d) for d in shape), np.dtype(dtype))
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
+    return out
+
+
+def npz_shape(path: str | Path) -> tuple[int, int, int]:
+    """Image shape (H, W, C) of a ``.npz`` data set, checked field by field from its headers (no data read).
+
+    Raises
+    ------
+    DataError
+        Naming the file and the field: a missing field, images that are not uint8 N x H x W x C with H and W in
+        28..64 and C 1 or 3, labels that are not 1-D integers with one per image, or a test split of another
+        image shape.
+    """
+    path = Path(path)
+    heads = _npz_headers(path)
+    shape = None
+    for split in ("train", "test"):
+        for field in (f"{split}_images", f"{split}_labels"):
+            if field not in heads:
+                raise DataError(f"{path}: field {field!r} is missing (a data set needs {', '.join(NPZ_FIELDS)}; "
+                                f"found {sorted(heads) or 'none'})")
+        (ishape, idtype), (lshape, ldtype) = heads[f"{split}_images"], heads[f"{split}_labels"]
+        field = f"{split}_images"
+        if idtype != np.uint8:
+            raise DataError(f"{path}: field {field!r} is {idtype}, expected uint8 pixels")
+        if len(ishape) != 4 or not NPZ_SIDE[0] <= ishape[1] <= NPZ_SIDE[1] or not NPZ_SIDE[0] <= ishape[2] \
+                <= NPZ_SIDE[1] or ishape[3] not in NPZ_CHANNELS:
+            raise DataError(f"{path}: field {field!r} has shape {ishape}, expected N x H x W x C with H and W in "
+                            f"{NPZ_SIDE[0]}..{NPZ_SIDE[1]} and C in {NPZ_CHANNELS}")
+        if not 1 <= ishape[0] <= NPZ_MAX_SAMPLES:
+            raise DataError(f"{path}: field {field!r} holds {ishape[0]} images, expected 1..{NPZ_MAX_SAMPLES}")
+        if ldtype.kind not in "iu" or lshape != (ishape[0],):
+            raise DataError(f"{path}: field '{split}_labels' is {ldtype} of shape {lshape}, expected "
+                            f"{ishape[0]} integer labels (one per image)")
+        if shape is not None and ishape[1:] != shape:
+            raise DataError(f"{path}: field {field!r} has images of {ishape[1:]}, train_images {shape}")
+        shape = ishape[1:]
+    return shape
+
+
+def load_npz(path: str | Path, split: str = "train") -> ImageSet:
+    """Load split ``"train"`` or ``"test"`` of a user's ``.npz`` image data set, standardised per channel
+    (:data:`NPZ_MEAN`, :data:`NPZ_STD`).
+
+    The class count K is one more than the largest training label; labels must lie in 0..K-1 in both splits.
+
+    Raises
+    ------
+    DataError
+        Naming the file and the field (see :func:`npz_shape`), or labels out of range.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    path = Path(path)
+    h, w, c = npz_shape(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            images = npz[f"{split}_images"]
+            labels = npz[f"{split}_labels"].astype(np.int64)
+            train_labels = labels if split == "train" else npz["train_labels"].astype(np.int64)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        raise DataError(f"{path}: field {split}_images/{split}_labels is unreadable ({exc})") from exc
+    k = int(train_labels.max()) + 1 if len(train_labels) else 0
+    if len(train_labels) and (int(train_labels.min()) < 0 or not 2 <= k <= NPZ_MAX_CLASSES):
+        raise DataError(f"{path}: field 'train_labels' spans {int(train_labels.min())}..{k - 1}, expected "
+                        f"0..K-1 with 2 <= K <= {NPZ_MAX_CLASSES}")
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
+        raise DataError(f"{path}: field '{split}_labels' spans {int(labels.min())}..{int(labels.max())}, outside "
+                        f"the training classes 0..{k - 1}")
+    return ImageSet(_standardise(images.reshape(-1, h, w, c), npz_mean_std(c)), torch.from_numpy(labels),
+                    f"{path.name}/{split}", k)
+
+
 DATASETS = {"mnist": load_mnist, "cifar10": load_cifar10}
 
 
 def load_dataset(name: str, split: str = "train") -> ImageSet:
-    """Load a zoo data set by name (``"mnist"`` or ``"cifar10"``)."""
+    """Load a zoo data set by name (``"mnist"`` or ``"cifar10"``) or a user's ``.npz`` file (:func:`load_npz`)."""
+    if name.endswith(".npz"):
+        return load_npz(name, split)
     if name not in DATASETS:
-        raise DataError(f"unknown data set {name!r}; known: {sorted(DATASETS)}")
+        raise DataError(f"unknown data set {name!r}; known: {sorted(DATASETS)} or a .npz file")
     return DATASETS[name](split)
 
 
@@ -185,7 +296,8 @@ def load_samples(source: str, n: int, seed: int = 0, label_ndim: int = 1) -> tup
     Parameters
     ----------
     source : str
-        ``"mnist"``, ``"cifar10"``, or the path of a ``.safetensors`` file holding a float tensor ``x``
+        ``"mnist"``, ``"cifar10"``, a user's ``.npz`` image data set (:func:`load_npz`, training split), or the
+        path of a ``.safetensors`` file holding a float tensor ``x``
         (N, ...) and an integer tensor ``y`` (N,) (e.g. any model's own data), or (N, T) per-sample labels of a
         segmenter such as the 1-D sferic CNN (``label_ndim=2``).
     n : int
@@ -195,7 +307,7 @@ def load_samples(source: str, n: int, seed: int = 0, label_ndim: int = 1) -> tup
     label_ndim : int
         Dimensions ``y`` must have: 1 for class labels, 2 for per-sample labels.
     """
-    if source in DATASETS:
+    if source in DATASETS or (source.endswith(".npz") and label_ndim == 1):
         data = load_dataset(source, "train")
         x, y = data.x, data.y
     else:
@@ -204,7 +316,7 @@ def load_samples(source: str, n: int, seed: int = 0, label_ndim: int = 1) -> tup
 
         path = Path(source)
         if not path.is_file():
-            raise DataError(f"{path}: no such data file (give mnist, cifar10 or a .safetensors file)")
+            raise DataError(f"{path}: no such data file (give mnist, cifar10, a .npz or a .safetensors file)")
         try:
             tensors = load_file(str(path))
         except (SafetensorError, OSError) as exc:

@@ -161,7 +161,7 @@ def test_unknown_user_is_refused(world, issued) -> None:
 
 
 def test_reencoded_key_image_stops_verification_with_its_name(world, issued) -> None:
-    folder = next((world["tmp"] / "registry" / "keys").glob("user*-texture28"))
+    folder = next((world["tmp"] / "registry" / "keys").glob("user*-texture28-*"))
     victim = folder / "key_0003.png"
     original = victim.read_bytes()
     buf = io.BytesIO()

@@ -35,7 +35,7 @@ def test_duplicate_and_unknown_users_are_refused_by_name(tmp_path) -> None:
 def test_key_material_and_copies_are_recorded(tmp_path) -> None:
     reg = Registry(tmp_path / "r.sqlite")
     u = reg.add_user("alice")
-    recs = [KeyImageRecord(i, f"/k/{i}.png", f"{i:064x}") for i in range(3)]
+    recs = [KeyImageRecord(i, str(reg.keys_dir / f"k/{i}.png"), f"{i:064x}") for i in range(3)]
     reg.add_key_set(u.id, "mnist", "f" * 64, recs)
     assert reg.key_images(u.id, "mnist") == recs
     assert reg.key_fingerprint(u.id, "mnist") == "f" * 64
@@ -46,8 +46,11 @@ def test_key_material_and_copies_are_recorded(tmp_path) -> None:
     with pytest.raises(RegistryError, match="already issued"):
         reg.record_copy(u.id, "mnist", "a" * 64, "b" * 64, "/d.safetensors", {})
     with pytest.raises(RegistryError, match="already has a mnist key set"):
-        reg.add_key_set(u.id, "mnist", "e" * 64, [KeyImageRecord(0, "/x.png", "9" * 64)])
+        reg.add_key_set(u.id, "mnist", "e" * 64, [KeyImageRecord(0, str(reg.keys_dir / "x.png"), "9" * 64)])
     assert reg.key_fingerprint(u.id, "mnist") == "f" * 64  # the refused write left nothing behind
+    reg.add_key_set(reg.add_user("bob").id, "mnist", "d" * 64, [KeyImageRecord(0, "/etc/passwd", "8" * 64)])
+    with pytest.raises(RegistryError, match="outside the registry's key folder"):  # a path field is bounded
+        reg.key_images(reg.user("bob").id, "mnist")
 
 
 def test_not_a_database_is_refused_by_name(tmp_path) -> None:
