@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,11 +36,13 @@ def _to_v_per_nt(f: np.ndarray, a: np.ndarray, units: str) -> np.ndarray:
     return a * scale * (f if per_hz else 1.0)
 
 
-def _table(f, a, p, units_amplitude: str, phase_unit: str, name: str) -> FrequencyTableResponse:
-    f = np.asarray(f, dtype=float)
-    a = np.asarray(a, dtype=float)
-    p = np.asarray(p, dtype=float)
-    if not (len(f) == len(a) == len(p)) or len(f) < 2:
+def _table(f: Any, a: Any, p: Any, units_amplitude: str, phase_unit: str, name: str) -> FrequencyTableResponse:
+    """A V/nT frequency table from columns of frequency (Hz), amplitude (``units_amplitude``) and phase."""
+    try:
+        f, a, p = (np.asarray(v, dtype=float) for v in (f, a, p))
+    except (TypeError, ValueError) as exc:  # numpy on a column holding text, objects or ragged rows
+        raise RecordError(f"{name}: calibration columns are not numbers ({exc})") from exc
+    if f.ndim != 1 or not (len(f) == len(a) == len(p)) or len(f) < 2:
         raise RecordError(f"{name}: calibration table needs >= 2 rows of frequency, amplitude, phase")
     order = np.argsort(f)
     f, a, p = f[order], a[order], p[order]
@@ -49,6 +52,32 @@ def _table(f, a, p, units_amplitude: str, phase_unit: str, name: str) -> Frequen
         return FrequencyTableResponse(tuple(f), tuple(_to_v_per_nt(f, a, units_amplitude)), tuple(p), name=name)
     except CalibrationError as exc:
         raise RecordError(f"{name}: {exc}") from exc
+
+
+def _json_table(text: str, path: Path) -> dict[str, FrequencyTableResponse]:
+    """The table of an ATSS channel's JSON metadata (or of a bare ``sensor_calibration`` object)."""
+    where = f"{path}: not a Metronix sensor_calibration JSON"
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        raise RecordError(f"{where} ({exc})") from exc
+    cal = obj.get("sensor_calibration", obj) if isinstance(obj, dict) else None
+    if not isinstance(cal, dict):
+        raise RecordError(f"{where} (no calibration object)")
+    missing = [k for k in ("f", "a", "p") if not isinstance(cal.get(k), list)]
+    if missing:
+        raise RecordError(f"{where} (no {', '.join(missing)} array)")
+    chopper = cal.get("chopper", 1)
+    try:
+        on = int(chopper) if isinstance(chopper, (int, float, str)) else None
+    except (ValueError, OverflowError):  # "on", NaN, infinity
+        on = None
+    if on is None:
+        raise RecordError(f"{where} (chopper {chopper!r:.40} is not a number)")
+    state = "chopper_on" if on else "chopper_off"
+    name = f"{cal.get('sensor', 'coil')} {cal.get('serial', '')} {state}".strip()
+    units = (str(cal.get("units_amplitude", "mV/nT")), str(cal.get("units_phase", "degrees")))
+    return {state: _table(cal["f"], cal["a"], cal["p"], *units, name)}
 
 
 def load_metronix_coil_table(path: str | Path, units_amplitude: str = "V/(nT*Hz)") -> dict[str, FrequencyTableResponse]:
@@ -63,23 +92,7 @@ def load_metronix_coil_table(path: str | Path, units_amplitude: str = "V/(nT*Hz)
     except OSError as exc:
         raise RecordError(f"{path}: unreadable ({exc})") from exc
     if text.lstrip().startswith("{"):
-        try:
-            obj = json.loads(text)
-            cal = obj.get("sensor_calibration", obj)
-            chopper = "chopper_on" if int(cal.get("chopper", 1)) else "chopper_off"
-            name = f"{cal.get('sensor', 'coil')} {cal.get('serial', '')} {chopper}".strip()
-            return {
-                chopper: _table(
-                    cal["f"],
-                    cal["a"],
-                    cal["p"],
-                    str(cal.get("units_amplitude", "mV/nT")),
-                    str(cal.get("units_phase", "degrees")),
-                    name,
-                )
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise RecordError(f"{path}: not a Metronix sensor_calibration JSON ({exc})") from exc
+        return _json_table(text, path)
     sections: dict[str, list[tuple[float, float, float]]] = {}
     current = "chopper_on"
     for line in text.splitlines():

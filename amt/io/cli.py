@@ -6,6 +6,7 @@ from collections import Counter
 
 import click
 
+from amt.io import read
 from amt.record import RecordError, Station
 
 
@@ -49,8 +50,6 @@ def describe(station: Station, max_defects: int = 20) -> str:
 @click.option("--all", "show_all", is_flag=True, help="List every defect.")
 def info(record: str, fmt: str | None, show_all: bool) -> None:
     """Print the stations, runs, sample rates, times, channels, units and defects of RECORD."""
-    from amt.io import read
-
     try:
         station = read(record, format=fmt)
     except RecordError as exc:

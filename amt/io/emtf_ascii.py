@@ -25,7 +25,6 @@ from amt.record import ChannelMeta, RecordError, Station, StationRun
 
 #: Column order of the EMTF ASCII test files.
 COLUMNS: tuple[str, ...] = ("hx", "hy", "hz", "ex", "ey")
-_AZIMUTH_DEG = {"hx": 0.0, "hy": 90.0, "hz": 0.0, "ex": 0.0, "ey": 90.0}
 
 
 def read_emtf_ascii(
@@ -64,20 +63,21 @@ def read_emtf_ascii(
     path = Path(path)
     if not path.is_file():
         raise RecordError(f"{path}: no such file")
+    try:
+        text = path.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise RecordError(f"{path}: unreadable ({exc})") from exc
     rows: list[list[float]] = []
-    with path.open("r", encoding="ascii", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            parts = line.split()
-            if not parts:
-                continue
-            if len(parts) != len(COLUMNS):
-                raise RecordError(
-                    f"{path}: line {lineno} has {len(parts)} columns; EMTF ASCII needs 5 (hx hy hz ex ey)"
-                )
-            try:
-                rows.append([float(p) for p in parts])
-            except ValueError as exc:
-                raise RecordError(f"{path}: line {lineno} is not numeric: {line.strip()[:60]!r}") from exc
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(COLUMNS):
+            raise RecordError(f"{path}: line {lineno} has {len(parts)} columns; EMTF ASCII needs 5 (hx hy hz ex ey)")
+        try:
+            rows.append([float(p) for p in parts])
+        except ValueError as exc:
+            raise RecordError(f"{path}: line {lineno} is not numeric: {line.strip()[:60]!r}") from exc
     if not rows:
         raise RecordError(f"{path}: file holds no samples")
     table = np.asarray(rows, dtype=np.float64)
@@ -86,11 +86,9 @@ def read_emtf_ascii(
     if negate_electric:
         data["ex"], data["ey"] = -data["ex"], -data["ey"]
     meta = {
-        c: ChannelMeta(
-            component=c,
-            units="nT" if c.startswith("h") else "mV/km",
-            azimuth_deg=_AZIMUTH_DEG[c],
-            tilt_deg=90.0 if c == "hz" else 0.0,
+        c: ChannelMeta.nominal(
+            c,
+            "nT" if c.startswith("h") else "mV/km",
             extra={"sign_converted": bool(negate_electric)} if c.startswith("e") else {},
         )
         for c in COLUMNS

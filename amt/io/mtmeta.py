@@ -14,6 +14,7 @@ import numpy as np
 from mt_metadata.transfer_functions.core import TF
 
 from amt.mt.transfer_function import TransferFunction, TransferFunctionError
+from amt.record import NOMINAL_AZIMUTH_DEG
 
 
 def _missing_to_zero(x: np.ndarray | None) -> np.ndarray | None:
@@ -46,10 +47,6 @@ def zfile_error_terms(tf: TransferFunction) -> tuple[np.ndarray, np.ndarray]:
     return sip, res
 
 
-#: Channel azimuths (degrees from north) in this package's frame, for files that record channel layout.
-_AZIMUTH_DEG = {"ex": 0.0, "ey": 90.0, "hx": 0.0, "hy": 90.0, "hz": 0.0}
-
-
 def to_mt_tf(tf: TransferFunction, zfile_terms: bool = False) -> TF:
     """An mt_metadata ``TF`` holding ``tf`` (NaN elements as mt_metadata's empty 0, errors as sqrt(var)).
 
@@ -69,7 +66,7 @@ def to_mt_tf(tf: TransferFunction, zfile_terms: bool = False) -> TF:
         out.tipper = _missing_to_zero(tf.tipper)
         out.tipper_error = _missing_to_zero(np.sqrt(tf.tipper_var))
     out._rotation_angle = np.full(tf.n_frequencies, float(tf.zrot_deg))
-    for name, azimuth in _AZIMUTH_DEG.items():
+    for name, azimuth in NOMINAL_AZIMUTH_DEG.items():  # this package's frame, for files that record the layout
         ch = out.run_metadata.get_channel(name)
         if ch is not None:
             ch.measurement_azimuth = azimuth + tf.zrot_deg * (name != "hz")
