@@ -24,7 +24,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 from mth5.utils.exceptions import MTH5Error
-from obspy import UTCDateTime
 
 from amt.io import metadata as md
 from amt.io.quality import assemble_runs
@@ -187,16 +186,40 @@ def _channel_array(rg, c: str, where: str) -> np.ndarray:
 
 
 def _read_ours(m, header: dict, path: Path) -> Station:
+    """A file we wrote: runs, ids and metadata from the JSON document, samples channel by channel."""
     sid = _safe_id(str(header.get("station", "")), r"[^A-Za-z0-9_-]")
     arrays: dict[str, dict[str, np.ndarray]] = {}
-    for rh in header["runs"]:
-        rid = str(rh["run"])
-        rg = m.get_run(sid, _safe_id(rid), survey=SURVEY)
-        arrays[rid] = {c: _channel_array(rg, c, f"{path} run {rid}") for c in rh["channels"]}
+    for entry in header["runs"]:
+        rh = md.parse_run_header(entry, str(path))
+        rg = m.get_run(sid, _safe_id(rh.run), survey=SURVEY)
+        arrays[rh.run] = {c: _channel_array(rg, c, f"{path} run {rh.run}") for c in rh.channels}
     return md.build_station(header, arrays, str(path))
 
 
 def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Station:
+    """A file from elsewhere: one station, its runs from the standard metadata."""
+    sv, name = _find_station(m, path, station)
+    sg = m.get_station(name, survey=sv) if sv is not None else m.get_station(name)
+    runs: list[StationRun] = []
+    for rid in sg.groups_list:
+        if rid.lower() not in ("transfer_functions", "fourier_coefficients", "features"):
+            runs.extend(_foreign_runs(sg.get_run(rid), rid, name, path, max_fill_s))
+    loc = sg.metadata.location
+    nan = float("nan")
+    decl = getattr(getattr(loc, "declination", None), "value", None)
+    return Station(
+        station=name,
+        runs=runs,
+        latitude_deg=float(loc.latitude) if loc.latitude not in (None, 0.0) else nan,
+        longitude_deg=float(loc.longitude) if loc.longitude not in (None, 0.0) else nan,
+        elevation_m=float(loc.elevation) if loc.elevation not in (None, 0.0) else nan,
+        declination_deg=float(decl or 0.0),
+        source=str(path),
+    )
+
+
+def _find_station(m, path: Path, station: str | None) -> tuple[str | None, str]:
+    """``(survey, station)`` of the station to read: ``station``, or the only one in the file."""
     surveys = m.surveys_group.groups_list if m.file_version != "0.1.0" else [None]
     found = []
     for sv in surveys:
@@ -212,69 +235,48 @@ def _read_foreign(m, path: Path, station: str | None, max_fill_s: float) -> Stat
     sv, name = next((x for x in found if station is None or x[1] == station), (None, None))
     if name is None:
         raise RecordError(f"{path}: no station {station!r}; it holds {sorted(s for _, s in found)}")
-    sg = m.get_station(name, survey=sv) if sv is not None else m.get_station(name)
-    loc = sg.metadata.location
-    runs: list[StationRun] = []
-    for rid in sg.groups_list:
-        if rid.lower() in ("transfer_functions", "fourier_coefficients", "features"):
+    return sv, name
+
+
+def _foreign_runs(rg, rid: str, station: str, path: Path, max_fill_s: float) -> list[StationRun]:
+    """Our runs of one MTH5 run: its channels at the rate most of them share (a channel at another rate is
+    left out and reported as ``"rate_mismatch"``), split at long gaps."""
+    pieces_by_rate: dict[float, dict[str, list]] = {}
+    metas: dict[str, ChannelMeta] = {}
+    for c in rg.groups_list:
+        comp = c.lower()
+        if comp not in CHANNELS:
             continue
-        rg = sg.get_run(rid)
-        pieces_by_rate: dict[float, dict[str, list]] = {}
-        metas: dict[str, ChannelMeta] = {}
-        for c in rg.groups_list:
-            comp = c.lower()
-            if comp not in CHANNELS:
-                continue
-            ch = rg.get_channel(c)
-            cm = ch.metadata
-            rate = float(cm.sample_rate)
-            x = np.asarray(ch.hdf5_dataset[()], dtype=np.float64)
-            start = UTCDateTime(str(cm.time_period.start))
-            pieces_by_rate.setdefault(rate, {}).setdefault(comp, []).append((start, x))
-            metas[comp] = ChannelMeta(
-                component=comp,
-                units=_units_from_mth5(str(cm.units)),
-                azimuth_deg=float(cm.measurement_azimuth or 0.0),
-                tilt_deg=float(cm.measurement_tilt or (90.0 if comp == "hz" else 0.0)),
-                dipole_length_m=(float(cm.dipole_length) if comp in ELECTRIC and cm.dipole_length else None),
-                extra={"mth5_run": rid},
-            )
-        if not pieces_by_rate:
-            continue
-        # the rate most channels share is the run's; a channel at another rate is a mismatch
-        rate = max(pieces_by_rate, key=lambda r: len(pieces_by_rate[r]))
-        new = assemble_runs(
-            pieces_by_rate[rate],
-            rate,
-            name,
-            metas.__getitem__,
-            max_fill_s=max_fill_s,
-            run_ids=lambda k, r=rid: r if k == 0 else f"{r}_{k + 1:03d}",
-            source=str(path),
+        ch = rg.get_channel(c)
+        cm = ch.metadata
+        x = np.asarray(ch.hdf5_dataset[()], dtype=np.float64)
+        start = md.parse_time(str(cm.time_period.start), f"{path} run {rid} {c}")
+        pieces_by_rate.setdefault(float(cm.sample_rate), {}).setdefault(comp, []).append((start, x))
+        metas[comp] = ChannelMeta(
+            component=comp,
+            units=_units_from_mth5(str(cm.units)),
+            azimuth_deg=float(cm.measurement_azimuth or 0.0),
+            tilt_deg=float(cm.measurement_tilt or (90.0 if comp == "hz" else 0.0)),
+            dipole_length_m=(float(cm.dipole_length) if comp in ELECTRIC and cm.dipole_length else None),
+            extra={"mth5_run": rid},
         )
-        for other_rate, ps in pieces_by_rate.items():
-            if other_rate == rate:
-                continue
-            for run in new:
-                for c in ps:
-                    run.defects.append(
-                        Defect(
-                            c,
-                            "rate_mismatch",
-                            run.start,
-                            run.end + run.dt_s,
-                            f"{c} at {other_rate:g} Hz, run {rid} at {rate:g} Hz; left out",
-                        )
-                    )
-        runs.extend(new)
-    nan = float("nan")
-    decl = getattr(getattr(loc, "declination", None), "value", None)
-    return Station(
-        station=name,
-        runs=runs,
-        latitude_deg=float(loc.latitude) if loc.latitude not in (None, 0.0) else nan,
-        longitude_deg=float(loc.longitude) if loc.longitude not in (None, 0.0) else nan,
-        elevation_m=float(loc.elevation) if loc.elevation not in (None, 0.0) else nan,
-        declination_deg=float(decl or 0.0),
+    if not pieces_by_rate:
+        return []
+    rate = max(pieces_by_rate, key=lambda r: len(pieces_by_rate[r]))
+    runs = assemble_runs(
+        pieces_by_rate[rate],
+        rate,
+        station,
+        metas.__getitem__,
+        max_fill_s=max_fill_s,
+        run_ids=lambda k: rid if k == 0 else f"{rid}_{k + 1:03d}",
         source=str(path),
     )
+    for other_rate, ps in pieces_by_rate.items():
+        if other_rate == rate:
+            continue
+        for run in runs:
+            for c in ps:
+                detail = f"{c} at {other_rate:g} Hz, run {rid} at {rate:g} Hz; left out"
+                run.defects.append(Defect(c, "rate_mismatch", run.start, run.end + run.dt_s, detail))
+    return runs
