@@ -145,6 +145,6 @@ def write_transfer_function(tf: TransferFunction, path: str | Path) -> Path:
     try:
         with atomic_path(path) as tmp, _quiet():  # the temporary keeps the suffix mt_metadata picks the format by
             to_mt_tf(tf, zfile_terms=suffix in ZFILES).write(fn=tmp)
-    except OSError as exc:  # mt_metadata's own failures are bugs to see, not to rename
+    except OSError as exc:  # disk or permissions; anything else is a bug (in to_mt_tf or mt_metadata) to see
         raise TransferFunctionError(f"{path}: writing failed: {exc}") from exc
     return path
