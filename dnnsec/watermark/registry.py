@@ -190,6 +190,9 @@ class Registry:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._read() as con:
             state = self._schema_state(con)
+        if state == "empty" and not create:
+            raise RegistryError(f"{self.path}: an empty database, not a registry; make one with `dnnsec users add "
+                                f"NAME --registry {self.path}`")
         if state != "ok":
             with self._write() as con:
                 if self._schema_state(con) == "empty":
@@ -418,7 +421,8 @@ class Registry:
                                    (st.user_id, domain)).fetchone():
                         continue
                     final = self.keys_dir / f"user{st.user_id:05d}-{domain}-{token}"
-                    records = [KeyImageRecord(i, str(final / p.name), sha) for i, (p, sha) in enumerate(st.files)]
+                    rel = final.relative_to(self.folder)  # stored relative: the registry may be moved
+                    records = [KeyImageRecord(i, str(rel / p.name), sha) for i, (p, sha) in enumerate(st.files)]
                     fp = hashlib.sha256("".join(r.sha256 for r in records).encode()).hexdigest()
                     self._insert_key_set(con, st.user_id, domain, fp, records)
                     os.rename(st.folder, final)
@@ -432,7 +436,7 @@ class Registry:
         """The user's key images in ``domain`` in index order (empty if none were made).
 
         Every field is checked: indices 0..n-1 with n <= :data:`MAX_KEYS`, SHA-256 hex strings, and paths under
-        :attr:`keys_dir`.
+        :attr:`keys_dir`; paths are returned absolute (stored relative to :attr:`folder`).
         """
         with self._read() as con:
             rows = con.execute("SELECT idx, path, sha256 FROM key_images WHERE user_id = ? AND domain = ? "
@@ -445,10 +449,11 @@ class Registry:
             if i != k or not isinstance(sha, str) or not _HEX64.match(sha) or not isinstance(p, str) \
                     or len(p) > 4096:
                 raise RegistryError(f"{self.path}: key image row {k} of user {user_id} ({domain}) is malformed")
-            if not Path(p).resolve().is_relative_to(root):
+            full = self.folder / p
+            if not full.resolve().is_relative_to(root):
                 raise RegistryError(f"{self.path}: key image {p[:200]} of user {user_id} lies outside the "
                                     f"registry's key folder {self.keys_dir}")
-            out.append(KeyImageRecord(i, p, sha))
+            out.append(KeyImageRecord(i, str(full), sha))
         return out
 
     def key_set_domains(self, user_id: int) -> list[str]:
