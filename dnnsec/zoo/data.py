@@ -263,17 +263,18 @@ def load_npz(path: str | Path, split: str = "train") -> ImageSet:
     try:
         with np.load(path, allow_pickle=False) as npz:
             images = npz[f"{split}_images"]
-            labels = npz[f"{split}_labels"].astype(np.int64)
-            train_labels = labels if split == "train" else npz["train_labels"].astype(np.int64)
+            both = {s: npz[f"{s}_labels"].astype(np.int64) for s in ("train", "test")}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
-        raise DataError(f"{path}: field {split}_images/{split}_labels is unreadable ({exc})") from exc
-    k = int(train_labels.max()) + 1 if len(train_labels) else 0
-    if len(train_labels) and (int(train_labels.min()) < 0 or not 2 <= k <= NPZ_MAX_CLASSES):
+        raise DataError(f"{path}: field {split}_images or a labels field is unreadable ({exc})") from exc
+    train_labels, labels = both["train"], both[split]
+    k = int(train_labels.max()) + 1
+    if int(train_labels.min()) < 0 or not 2 <= k <= NPZ_MAX_CLASSES:
         raise DataError(f"{path}: field 'train_labels' spans {int(train_labels.min())}..{k - 1}, expected "
                         f"0..K-1 with 2 <= K <= {NPZ_MAX_CLASSES}")
-    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= k):
-        raise DataError(f"{path}: field '{split}_labels' spans {int(labels.min())}..{int(labels.max())}, outside "
-                        f"the training classes 0..{k - 1}")
+    test = both["test"]
+    if int(test.min()) < 0 or int(test.max()) >= k:
+        raise DataError(f"{path}: field 'test_labels' spans {int(test.min())}..{int(test.max())}, outside the "
+                        f"training classes 0..{k - 1}")
     return ImageSet(_standardise(images.reshape(-1, h, w, c), npz_mean_std(c)), torch.from_numpy(labels),
                     f"{path.name}/{split}", k)
 
