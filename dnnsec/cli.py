@@ -268,4 +268,5 @@ def inspect(package: Path, owner_key: Path | None, as_json: bool) -> None:
     click.echo(f"method       {meta['method']['name']}: {meta['method']['n_encrypted']} encrypted parameters "
                f"of {info['tensor_values']} tensor values")
     click.echo(f"tensors      {info['tensors']}, sha256 {info['encrypted_sha256']}")
+    click.echo(f"restores     sha256 {info['plain_sha256']} (signed), with key id {info['key_id']}")
     click.echo(f"versions     {json.dumps(meta.get('versions', {}))}")

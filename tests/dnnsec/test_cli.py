@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -86,3 +87,48 @@ def test_encrypt_refuses_a_tampered_checkpoint(tmp_path, checkpoint, data_file, 
     assert r.exit_code == 2 and "tampered" in r.output
     assert not (tmp_path / "p").exists() and not (tmp_path / "k").exists()
     assert torch.is_tensor(state[first])
+
+
+def test_encrypt_shows_progress_and_decrypt_keeps_the_data_set(tmp_path, checkpoint, data_file, owner):
+    runner = CliRunner()
+    pkg, key, out = tmp_path / "m.dnnpkg", tmp_path / "m.key", tmp_path / "back.safetensors"
+    r = runner.invoke(main, ["encrypt", str(checkpoint), "--out", str(pkg), "--key", str(key),
+                             "--sign-key", str(owner[0]), "--data", str(data_file), "--samples", "128"])
+    assert r.exit_code == 0, r.output
+    assert "encrypting" in r.stderr and "param" in r.stderr  # the search's tqdm bar, on stderr
+    r = runner.invoke(main, ["inspect", str(pkg), "--owner-key", str(owner[1])])
+    assert r.exit_code == 0 and f"restores     sha256 {read_sidecar(checkpoint)['sha256']}" in r.output
+    r = runner.invoke(main, ["decrypt", str(pkg), "--key", str(key), "--owner-key", str(owner[1]), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    assert read_sidecar(out)["extra"]["dataset"] == read_sidecar(checkpoint)["extra"]["dataset"] == "blobs"
+
+
+def test_keygen_with_a_password_seals_the_signing_key_with_scrypt(tmp_path, checkpoint, data_file):
+    runner = CliRunner()
+    env = {"DNNSEC_SIGN_KEY_PASSWORD": "sign-pw"}
+    r = runner.invoke(main, ["keygen", "--out", str(tmp_path / "bob")], env=env)
+    assert r.exit_code == 0, r.output
+    doc = json.loads((tmp_path / "bob.key").read_text())
+    assert doc["format"] == "dnnsec-owner-key" and (doc["kdf"]["n"], doc["kdf"]["r"], doc["kdf"]["p"]) == (2**17, 8, 1)
+    assert (tmp_path / "bob.key").stat().st_mode & 0o777 == 0o600
+    args = ["encrypt", str(checkpoint), "--out", str(tmp_path / "b.dnnpkg"), "--key", str(tmp_path / "b.key"),
+            "--sign-key", str(tmp_path / "bob.key"), "--data", str(data_file), "--samples", "128"]
+    r = runner.invoke(main, args)
+    assert r.exit_code == 2 and "password-protected" in r.output and not (tmp_path / "b.dnnpkg").exists()
+    r = runner.invoke(main, args, env=env)
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(main, ["inspect", str(tmp_path / "b.dnnpkg"), "--owner-key", str(tmp_path / "bob.pub")])
+    assert r.exit_code == 0 and "owner        bob" in r.output
+
+
+def test_old_pkcs8_signing_keys_still_load(tmp_path):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from dnnsec.package.signing import fingerprint, load_private_key
+
+    key = Ed25519PrivateKey.generate()
+    old = tmp_path / "old.key"
+    old.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                      serialization.BestAvailableEncryption(b"pw")))
+    assert fingerprint(load_private_key(old, "pw").public_key()) == fingerprint(key.public_key())

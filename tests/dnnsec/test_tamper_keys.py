@@ -15,11 +15,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from dnnsec.package.container import read_package
+from dnnsec.package.container import PackageError, check_header, read_package
 from dnnsec.package.signing import load_public_key
 from dnnsec.protect import sealing
-from dnnsec.protect.key import key_from_bytes
+from dnnsec.protect.key import KeyFileError, key_from_bytes
+from shared.architectures import model_shapes
+from shared.checkpoint import check_sidecar
+from shared.errors import CheckpointError, ConfigError
 from tests.dnnsec import test_tamper_packages as shared_world
 from tests.dnnsec.test_tamper_packages import PASSWORD, decrypt_args, refused
 
@@ -322,3 +327,101 @@ def test_garbage_signing_key_is_refused(world, content):
 
 def test_signing_key_that_is_a_public_key_is_refused(world):
     refused(world, encrypt_args(world, world / "alice.pub"), [world / "alice.pub"])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Fuzzed documents at the API: a parser either returns a checked value or raises its domain error, nothing else
+# ---------------------------------------------------------------------------------------------------------------
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    max_leaves=12)
+
+
+def _mutated(base: dict, data: st.DataObject) -> dict:
+    """``base`` with one (possibly nested) field replaced by a random JSON value, or removed."""
+    doc = json.loads(json.dumps(base))
+    node = doc
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return doc
+        k = data.draw(st.sampled_from(keys))
+        child = node[k]
+        if isinstance(child, dict | list) and child and data.draw(st.booleans()):
+            node = child
+            continue
+        if isinstance(node, dict) and data.draw(st.booleans()):
+            del node[k]
+        else:
+            node[k] = data.draw(_json_values)
+        return doc
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_plain_key_file_parses_or_is_refused(tamper_world, data):
+    base = json.loads((tamper_world / "m.key").read_bytes())
+    try:
+        key = key_from_bytes(json.dumps(_mutated(base, data)).encode(), source="fuzz.key")
+    except KeyFileError as exc:
+        assert str(exc).startswith("fuzz.key: ")
+        return
+    assert all(isinstance(e.index, int) and 0 <= e.bits < 2**32 for e in key.entries)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_sealed_key_file_is_refused_before_any_derivation_or_opens(tamper_world, data, monkeypatch):
+    """A fuzzed seal either fails its field checks or reaches scrypt only with in-range parameters."""
+    calls = []
+
+    def record(password, salt, n, r, p):
+        calls.append((n, r, p))
+        raise AssertionError("stop")
+
+    monkeypatch.setattr(sealing, "derive", record)
+    base = json.loads((tamper_world / "s.key").read_bytes())
+    try:
+        key_from_bytes(json.dumps(_mutated(base, data)).encode(), PASSWORD, source="fuzz.key")
+    except KeyFileError as exc:
+        assert str(exc).startswith("fuzz.key: ")
+    except AssertionError:
+        (n, r, p), = calls
+        assert 2**14 <= n <= 2**20 and 1 <= r <= 16 and 1 <= p <= 4 and 128 * n * r <= 2**30
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_package_header_is_refused_or_checked(tamper_world, data):
+    header = read_package(tamper_world / "m.dnnpkg", load_public_key(tamper_world / "alice.pub")).header
+    try:
+        checked = check_header(_mutated(header, data), "fuzz.dnnpkg")
+    except PackageError as exc:
+        assert str(exc).startswith("fuzz.dnnpkg: ")
+        return
+    model_shapes_or_refusal(checked["arch"], checked["config"])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_fuzzed_sidecar_is_refused_or_checked(tamper_world, data):
+    meta = json.loads((tamper_world / "plain.json").read_text())
+    try:
+        checked = check_sidecar(_mutated(meta, data), "fuzz.json")
+    except CheckpointError as exc:
+        assert str(exc).startswith("fuzz.json: ")
+        return
+    model_shapes_or_refusal(checked["arch"], checked["config"])
+
+
+def model_shapes_or_refusal(arch, config) -> None:
+    """The architecture check either gives shapes (without allocating) or a ConfigError naming the source."""
+    try:
+        shapes = model_shapes(arch, config, source="fuzz")
+    except ConfigError as exc:
+        assert str(exc).startswith("fuzz: ")
+        return
+    assert all(dtype is not None for dtype, _ in shapes.values())
