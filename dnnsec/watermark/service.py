@@ -248,6 +248,8 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     model_path, out = Path(model_path), Path(out)
     if out.suffix != ".safetensors":
         raise CheckpointError(f"{out}: copies are written as .safetensors checkpoints")
+    if out.resolve() == model_path.resolve():
+        raise CheckpointError(f"{out}: the copy may not overwrite the model it is made from")
     refuse_existing([out, sidecar_path(out)], force)
     user = reg.user(user_name)
     check_signer(reg, signer)

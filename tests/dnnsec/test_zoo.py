@@ -10,7 +10,7 @@ import torch
 
 from dnnsec.zoo import build as zoo_build
 from dnnsec.zoo.augment import random_crop_flip
-from dnnsec.zoo.data import DataError, load_cifar10, load_mnist, load_samples
+from dnnsec.zoo.data import NPZ_MEAN, NPZ_STD, DataError, load_cifar10, load_mnist, load_npz, load_samples, npz_shape
 from dnnsec.zoo.models import CifarResNet
 from shared.architectures import build_model
 
@@ -117,6 +117,27 @@ def test_load_samples_from_a_file(tmp_path):
     assert x.shape == (10, 1, 64) and y.dtype == torch.int64
     with pytest.raises(DataError, match="no such data file"):
         load_samples(str(tmp_path / "nope.safetensors"), 10)
+
+
+def test_npz_data_set_round_trips_its_pixels_and_labels(tmp_path):
+    rng = np.random.default_rng(5)
+    images = rng.integers(0, 256, (50, 30, 40, 3), dtype=np.uint8)
+    labels = np.arange(50) % 43
+    np.savez(tmp_path / "d.npz", train_images=images, train_labels=labels, test_images=images[:7],
+             test_labels=labels[:7].astype(np.uint8))
+    assert npz_shape(tmp_path / "d.npz") == (30, 40, 3)
+    train = load_npz(tmp_path / "d.npz")
+    assert train.x.shape == (50, 3, 30, 40) and train.num_classes == 43 and train.name == "d.npz/train"
+    back = torch.round((train.x * NPZ_STD + NPZ_MEAN) * 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    assert np.array_equal(back, images) and np.array_equal(train.y.numpy(), labels)
+    test = load_npz(tmp_path / "d.npz", "test")
+    assert len(test) == 7 and test.num_classes == 43
+    x, y = load_samples(str(tmp_path / "d.npz"), 20, seed=2)
+    assert x.shape == (20, 3, 30, 40) and set(y.tolist()) <= set(labels.tolist())
+    np.savez(tmp_path / "bad.npz", train_images=images, train_labels=labels[:49], test_images=images[:7],
+             test_labels=labels[:7])
+    with pytest.raises(DataError, match=r"bad\.npz: field 'train_labels'"):
+        load_npz(tmp_path / "bad.npz")
 
 
 def test_zoo_build_trains_caches_and_reloads(shared_data, tmp_path, monkeypatch):

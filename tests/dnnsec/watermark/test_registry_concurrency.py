@@ -142,3 +142,45 @@ def test_refused_issues_succeed_when_retried_with_the_pinned_signer(world, raced
     assert sorted(c.user for c in reg.copies()) == [f"s{i}" for i in range(N_PROCESSES)]
     audit_registry(reg, owner_key(reg))
     _no_strays(world)
+
+
+def test_a_failed_key_set_commit_leaves_no_row_and_no_file(tmp_path, monkeypatch) -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from dnnsec.watermark.bases import get_domain
+    from dnnsec.watermark.service import ensure_key_sets
+
+    reg = Registry(tmp_path / "r.sqlite")
+    for name in ("a", "b", "c"):
+        reg.add_user(name)
+    calls = []
+    real = Registry._insert_key_set
+
+    def fail_on_third(self, con, user_id, *args):
+        calls.append(user_id)
+        if len(calls) == 3:
+            raise OSError("disk full (simulated)")
+        return real(self, con, user_id, *args)
+
+    monkeypatch.setattr(Registry, "_insert_key_set", fail_on_third)
+    with pytest.raises(OSError, match="simulated"):
+        ensure_key_sets(reg, get_domain("texture28"), Ed25519PrivateKey.generate(), 3)
+    assert calls == [1, 2, 3]
+    assert all(reg.key_set_domains(u.id) == [] for u in reg.users())
+    assert reg.owner_pem() is None  # the pin was rolled back with the rows
+    assert list(reg.keys_dir.iterdir()) == []  # the two folders moved into place were removed again
+
+
+def test_a_refused_copy_leaves_no_file(world, raced) -> None:
+    """Issuing the same weights twice (same user, seed and settings) is refused at record time: no copy file."""
+    reg = Registry(world["reg"])
+    pinned = _pinned(world)
+    done = next(c for c in reg.copies())
+    i = int(done.user[1:])
+    args = _args(world, i, pinned, None)
+    out = world["tmp"] / "again.safetensors"
+    args[args.index("--out") + 1] = str(out)
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 2 and "is already issued" in res.output, res.output
+    assert not out.exists() and not out.with_suffix(".json").exists()
+    _no_strays(world)

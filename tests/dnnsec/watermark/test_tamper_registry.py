@@ -272,6 +272,10 @@ def out_not_safetensors(w):
     return _issue(w, out="carol.pt"), "carol.pt: copies are written as .safetensors"
 
 
+def out_is_the_model(w):
+    return _issue(w, "carol", "base.safetensors", "owner", "--force"), "base.safetensors: the copy may not overwrite"
+
+
 def nulls_out_exist(w):
     return (["nulls", str(w / "base.safetensors"), "-n", "2", "--data", str(w / "data.safetensors"), "--registry",
              str(w / "registry.sqlite"), *ISSUE], "null-000.safetensors: exists; pass --force")
@@ -364,7 +368,7 @@ CASES: list[Case] = [
     key_bit_flipped, key_truncated, key_deleted, key_replaced_by_another_users, key_replaced_and_rehashed,
     key_oversized_and_rehashed, key_not_png_and_rehashed,
     name_with_slash, name_dot_dot, name_too_long, name_huge, issue_user_path,
-    out_exists, out_sidecar_exists, out_not_safetensors, nulls_out_exist,
+    out_exists, out_sidecar_exists, out_not_safetensors, out_is_the_model, nulls_out_exist,
     wrong_signer, wrong_key_count,
     null_missing, null_folder_empty, null_default_folder_missing, null_is_a_copy,
     npz_missing_field, npz_float_images, npz_three_dims, npz_too_small, npz_label_count, npz_test_label_range,
