@@ -111,6 +111,17 @@ def _read(path: Path, what: str) -> bytes:
     return raw
 
 
+def _public_field(value: object) -> bytes | None:
+    """The raw 32-byte public key of a base64 field (44 characters), or None."""
+    if not isinstance(value, str) or len(value) != 44:
+        return None
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
 def _open_sealed(raw: bytes, password: str | None, path: Path) -> Ed25519PrivateKey:
     try:
         doc = json.loads(raw.decode("utf-8"))
@@ -126,13 +137,8 @@ def _open_sealed(raw: bytes, password: str | None, path: Path) -> Ed25519Private
         raise OwnerKeyError(f"{path}: unknown field(s) {unknown!r:.120} in the owner private key")
     if not password:
         raise OwnerKeyError(f"{path}: owner private key is password-protected; set DNNSEC_SIGN_KEY_PASSWORD")
-    public_b64 = doc.get("public_key")
-    try:
-        public_raw = base64.b64decode(public_b64, validate=True) if isinstance(public_b64, str) and \
-            len(public_b64) == 44 else b""
-    except ValueError:
-        public_raw = b""
-    if len(public_raw) != 32:
+    public_raw = _public_field(doc.get("public_key"))
+    if public_raw is None:
         raise OwnerKeyError(f"{path}: field 'public_key' is not a base64 32-byte Ed25519 public key")
     try:
         raw_private = sealing.open_seal(doc, password, _associated_data(public_raw), str(path))
