@@ -457,6 +457,9 @@ def verify_model(reg: Registry, suspect: str | Path, *, domain: str | None = Non
     outputs = adapter.num_outputs(model)
     issued_k = {c.params.get("base_classes") for c in reg.copies() if c.domain == dom.name}
     k = base_classes if base_classes is not None else (issued_k.pop() if len(issued_k) == 1 else outputs - 1)
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 1_000_000:
+        raise RegistryError(f"{reg.path}: the base class count {str(k)[:20]!r} recorded for domain {dom.name!r} is "
+                            "malformed")
     names, ev, n_keys = registry_evidence(reg, model, dom, k, owner_key(reg, owner), adapter)
     evidence = [] if ev is None else [
         UserEvidence(n, int(h), n_keys, float(p), bool(p < cal.p_threshold))

@@ -182,6 +182,11 @@ def db_copy_params_garbage(w):
     return _verify(w), "registry.sqlite: copy row 1 is malformed"
 
 
+def db_copy_base_classes(w):
+    _sql(w, """UPDATE copies SET params = '{"base_classes": -3}'""")
+    return _verify(w), "registry.sqlite: the base class count '-3' recorded for domain 'texture28' is malformed"
+
+
 def db_calibration_garbage(w):
     _sql(w, "UPDATE calibrations SET value = '{\"alpha\": 1}'")
     return _verify(w), "registry.sqlite: the stored calibration of domain 'texture28' is malformed"
@@ -364,7 +369,7 @@ def npz_channels_vs_domain(w):
 CASES: list[Case] = [
     db_garbage, db_truncated, db_empty, db_foreign_schema, db_other_schema_version, db_is_a_folder, db_missing,
     db_key_path_outside, db_key_hash_malformed, db_key_index_gap, db_user_name_path, db_copy_params_garbage,
-    db_calibration_garbage, db_pin_replaced, db_pin_malformed,
+    db_copy_base_classes, db_calibration_garbage, db_pin_replaced, db_pin_malformed,
     key_bit_flipped, key_truncated, key_deleted, key_replaced_by_another_users, key_replaced_and_rehashed,
     key_oversized_and_rehashed, key_not_png_and_rehashed,
     name_with_slash, name_dot_dot, name_too_long, name_huge, issue_user_path,
