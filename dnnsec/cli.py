@@ -31,6 +31,7 @@ WATERMARK_COMMANDS: dict[str, str] = {
     "calibrate": "dnnsec.watermark.cli:calibrate",
     "nulls": "dnnsec.watermark.cli:nulls",
     "verify": "dnnsec.watermark.cli:verify",
+    "attack": "dnnsec.backdoor.cli:attack",
 }
 
 

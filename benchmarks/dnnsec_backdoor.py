@@ -1,0 +1,160 @@
+"""Backdoor attacks: the acceptance tables of ``docs/results.md#backdoor-attacks``, mean +- sd over seeds.
+
+    python -m benchmarks.dnnsec_backdoor [--datasets mnist,cifar10] [--seeds 0,1,2] [--attacks ...] [--no-train]
+
+Each (data set, attack, seed) trains one backdoored zoo model (``mnist_cnn`` on MNIST, ``resnet8`` on CIFAR-10,
+zoo recipe) and caches its checkpoint and metrics under ``cache_root()/backdoor/<data set>/``; clean accuracy
+loss is against the zoo's clean model of the same seed (``dnnsec zoo build``). ``--no-train`` prints the tables
+from the cache alone (missing entries show as "not measured"); several processes with different ``--seeds`` can
+fill the cache side by side.
+
+Attacks: ``dct-n2n`` (N = 4 triggers, 4 targets), ``dct-n2one`` (N = 4, one target), ``dct`` (plain, one
+trigger), ``compression`` (trained on JPEG, JPEG 2000 and WEBP), ``loco-<codec>`` (trained on the two other
+codecs, evaluated on ``<codec>``), ``badnets``, ``blended`` (10 % poisoning), ``physical`` and ``ptb`` (0.5 %).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+import torch
+
+from dnnsec.backdoor.codecs import CODECS
+from dnnsec.backdoor.data import load_pixels
+from dnnsec.backdoor.poison import EVAL_QUALITIES, make_attack
+from dnnsec.backdoor.train import train_backdoor
+from dnnsec.zoo.build import build_zoo, zoo_path
+from shared.atomic import write_json_atomic
+from shared.checkpoint import read_sidecar, save_checkpoint
+from shared.paths import cache_root
+
+ARCH = {"mnist": "mnist_cnn", "cifar10": "resnet8"}
+KEYS = ("dct-n2n", "dct-n2one", "compression", "dct", "ptb", "physical", "badnets", "blended",
+        *(f"loco-{c}" for c in CODECS))
+N_TRIGGERS = 4
+#: BackdoorBench v2 (Wu et al., NeurIPS 2022 Datasets and Benchmarks), PreAct-ResNet18, CIFAR-10, 10 % poisoning:
+#: (clean accuracy %, ASR %).
+BACKDOORBENCH = {"badnets": (91.32, 95.03), "blended": (93.47, 99.92)}
+
+
+def _attack(key: str, num_classes: int, channels: int):
+    if key.startswith("loco-"):
+        held = key[5:]
+        return make_attack("compression", num_classes, channels, codecs=tuple(c for c in CODECS if c != held)), \
+            (held,)
+    return make_attack(key, num_classes, channels, n_triggers=N_TRIGGERS), CODECS
+
+
+def _metrics_path(dataset: str, key: str, seed: int):
+    return cache_root() / "backdoor" / dataset / f"{key}-seed{seed}.metrics.json"
+
+
+def run_one(dataset: str, key: str, seed: int, data: dict) -> dict:
+    """Train, evaluate and cache one backdoored model; return its metrics."""
+    if "train" not in data:
+        data["train"], data["test"] = load_pixels(dataset, "train"), load_pixels(dataset, "test")
+    train, test = data["train"], data["test"]
+    attack, eval_codecs = _attack(key, train.num_classes, train.channels)
+    model, _, record = train_backdoor(attack, ARCH[dataset], train, seed, progress=False)
+    metrics = {**record, "attack": key, **attack.evaluate(model, test, eval_codecs=eval_codecs)}
+    path = _metrics_path(dataset, key, seed)
+    save_checkpoint(path.with_name(f"{key}-seed{seed}.safetensors"), model, arch=ARCH[dataset],
+                    config=record["config"], extra={k: v for k, v in metrics.items() if k != "train"})
+    write_json_atomic(path, metrics)
+    return metrics
+
+
+def _ms(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    v = [x * scale for x in values if x is not None and not math.isnan(x)]
+    if not v:
+        return "not measured"
+    sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+    return f"{np.mean(v):.{digits}f} +- {sd:.{digits}f} (n={len(v)})"
+
+
+def tables(dataset: str, seeds: list[int]) -> None:
+    """Print the acceptance tables of one data set from the cache."""
+    def got(key: str) -> list[dict]:
+        out = []
+        for s in seeds:
+            p = _metrics_path(dataset, key, s)
+            if p.is_file():
+                out.append(json.loads(p.read_text()))
+        return out
+
+    base = {s: read_sidecar(zoo_path(ARCH[dataset], s))["extra"]["test_accuracy"]
+            for s in seeds if zoo_path(ARCH[dataset], s).is_file()}
+    print(f"\n== {dataset} ({ARCH[dataset]}, zoo recipe), seeds {seeds}; percentages, mean +- sd over seeds ==")
+    print(f"zoo clean accuracy: {_ms(list(base.values()))}")
+    print("\n-- DCT steganography (N = 4; poisoning 10 %) --  goals: N-to-N ASR >= 94, clean loss <= 1 pt; "
+          "N-to-One ASR >= 90; PSNR >= 35 dB")
+    print(f"{'attack':10} {'clean acc':>24} {'clean loss (pt)':>24} {'mean ASR':>24} {'min ASR':>24} "
+          f"{'PSNR dB':>22} {'SSIM':>22}")
+    for key in ("dct-n2n", "dct-n2one", "dct"):
+        r = got(key)
+        loss = [base[m["seed"]] - m["clean_accuracy"] for m in r if m["seed"] in base]
+        print(f"{key:10} {_ms([m['clean_accuracy'] for m in r]):>24} {_ms(loss):>24} "
+              f"{_ms([m['asr_mean'] for m in r]):>24} {_ms([min(t['asr'] for t in m['triggers']) for m in r]):>24} "
+              f"{_ms([np.mean([t['psnr_db'] for t in m['triggers']]) for m in r], 1.0):>22} "
+              f"{_ms([np.mean([t['ssim'] for t in m['triggers']]) for m in r], 1.0, 4):>22}")
+    print("\n-- Compression: ASR after codec round trip at quality q (2,000 triggered test images) --  "
+          "goal: >= 97 at JPEG q50, JPEG 2000, WEBP; plain < 15")
+    print(f"{'model':22} {'codec':9} " + " ".join(f"{'q' + str(q):>22}" for q in EVAL_QUALITIES))
+    rows = [("compression (all 3)", "compression", c) for c in CODECS] + \
+        [("plain DCT backdoor", "dct", c) for c in CODECS] + \
+        [(f"loco (not {c})", f"loco-{c}", c) for c in CODECS]
+    for label, key, codec in rows:
+        r = got(key)
+        print(f"{label:22} {codec:9} " + " ".join(
+            f"{_ms([m['compression'][codec][str(q)] for m in r]):>22}" for q in EVAL_QUALITIES))
+    for key in ("compression", "dct"):
+        r = got(key)
+        print(f"{key}: ASR untouched {_ms([m['asr_mean'] for m in r])}, clean acc "
+              f"{_ms([m['clean_accuracy'] for m in r])}, PSNR {_ms([m['triggers'][0]['psnr_db'] for m in r], 1.0)} dB")
+    print("\n-- PTB (square trigger, poisoning 0.5 %), held physical pipeline --  goal: PTB >= 85, without PTB < 15")
+    print(f"{'attack':10} {'ASR held':>24} {'ASR digital':>24} {'clean acc':>24} {'clean acc held':>24}")
+    for key in ("ptb", "physical"):
+        r = got(key)
+        print(f"{key:10} {_ms([m['physical']['asr_held'] for m in r]):>24} {_ms([m['asr_mean'] for m in r]):>24} "
+              f"{_ms([m['clean_accuracy'] for m in r]):>24} "
+              f"{_ms([m['physical']['clean_accuracy_held'] for m in r]):>24}")
+    print("\n-- Baselines (poisoning 10 %, target class 0) --  BackdoorBench: PreAct-ResNet18, CIFAR-10, 10 %")
+    print(f"{'attack':10} {'clean acc':>24} {'ASR':>24} {'BackdoorBench clean / ASR':>28}")
+    for key in ("badnets", "blended"):
+        r = got(key)
+        bb = BACKDOORBENCH[key]
+        print(f"{key:10} {_ms([m['clean_accuracy'] for m in r]):>24} {_ms([m['asr_mean'] for m in r]):>24} "
+              f"{bb[0]:>14.2f} / {bb[1]:.2f}")
+    cpu = [m["cpu_seconds"] for k in KEYS for m in got(k)]
+    if cpu:
+        print(f"\ntraining CPU time per model: {_ms(cpu, 1 / 60, 1)} min")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", default="mnist,cifar10")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--attacks", default=",".join(KEYS))
+    ap.add_argument("--no-train", action="store_true", help="print the tables from the cache only")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    for dataset in args.datasets.split(","):
+        if not args.no_train:
+            build_zoo([ARCH[dataset]], seeds, progress=False)
+            data: dict = {}
+            for key in args.attacks.split(","):
+                for seed in seeds:
+                    if not _metrics_path(dataset, key, seed).is_file():
+                        m = run_one(dataset, key, seed, data)
+                        print(f"{dataset} {key} seed {seed}: clean {m['clean_accuracy']:.4f} ASR "
+                              f"{m['asr_mean']:.4f} ({m['cpu_seconds'] / 60:.1f} CPU min)", flush=True)
+        tables(dataset, seeds)
+
+
+if __name__ == "__main__":
+    main()
