@@ -32,6 +32,7 @@ import torch
 from shared.architectures import ARCH_NAME, build_model, model_shapes
 from shared.atomic import atomic_path, write_json_atomic
 from shared.errors import CheckpointError, ConfigError
+from shared.untrusted import parse_json, read_bounded
 
 FORMAT = "amt-dnnsec-checkpoint/1"
 OPTIMIZER_PREFIX = "__optimizer__/"
@@ -186,18 +187,8 @@ def read_sidecar(path: str | Path) -> dict[str, Any]:
     side = sidecar_path(path)
     if not side.is_file():
         raise CheckpointError(f"{path}: sidecar {side.name} is missing; cannot tell the architecture")
-    try:
-        with side.open("rb") as fh:
-            raw = fh.read(MAX_SIDECAR_BYTES + 1)
-    except OSError as exc:
-        raise CheckpointError(f"{side}: cannot read sidecar ({exc.strerror})") from exc
-    if len(raw) > MAX_SIDECAR_BYTES:
-        raise CheckpointError(f"{side}: sidecar is larger than {MAX_SIDECAR_BYTES} bytes")
-    try:
-        meta = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{side}: sidecar is not valid JSON ({exc})") from None
-    return check_sidecar(meta, side)
+    raw = read_bounded(side, MAX_SIDECAR_BYTES, CheckpointError, "checkpoint sidecar")
+    return check_sidecar(parse_json(raw, side, CheckpointError, "checkpoint sidecar"), side)
 
 
 def tensor_shapes(path: str | Path) -> dict[str, tuple[torch.dtype, tuple[int, ...]]]:
@@ -216,9 +207,12 @@ def tensor_shapes(path: str | Path) -> dict[str, tuple[torch.dtype, tuple[int, .
         raise CheckpointError(f"{path}: not a readable safetensors file (truncated or corrupt): {exc}") from exc
 
 
-def check_fits(expected: dict[str, tuple[torch.dtype, tuple[int, ...]]],
+def check_fits(expected: dict[str, tuple[torch.dtype | None, tuple[int, ...]]],
                found: dict[str, tuple[torch.dtype | None, tuple[int, ...]]], source: str, what: str) -> None:
-    """Raise CheckpointError unless ``found`` tensors have the names, shapes and dtypes of ``expected``."""
+    """Raise CheckpointError unless ``found`` tensors have the names, shapes and dtypes of ``expected``.
+
+    A dtype given as None on both sides is not compared (:func:`load_into` checks names and shapes only).
+    """
     missing = sorted(set(expected) - set(found))
     unexpected = sorted(set(found) - set(expected))
     shapes = sorted(k for k in set(expected) & set(found) if expected[k][1] != found[k][1])
@@ -310,19 +304,6 @@ def load_checkpoint(path: str | Path, *, expected_arch: str | None = None) -> tu
 def load_into(model: torch.nn.Module, state: dict[str, torch.Tensor], source: str = "state") -> None:
     """Load ``state`` into ``model`` strictly, naming missing, unexpected or mis-shaped tensors."""
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    shapes = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
-    if missing or unexpected or shapes:
-        parts = []
-        if missing:
-            parts.append(f"missing {missing[:5]}")
-        if unexpected:
-            parts.append(f"unexpected {unexpected[:5]}")
-        if shapes:
-            parts.append(
-                "shape mismatch "
-                + ", ".join(f"{k}: {tuple(state[k].shape)} vs model {tuple(own[k].shape)}" for k in shapes[:5])
-            )
-        raise CheckpointError(f"{source}: weights do not fit {type(model).__name__}: " + "; ".join(parts))
+    check_fits({k: (None, tuple(v.shape)) for k, v in own.items()},
+               {k: (None, tuple(v.shape)) for k, v in state.items()}, source, type(model).__name__)
     model.load_state_dict(state, strict=True)

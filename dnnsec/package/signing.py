@@ -26,6 +26,7 @@ from dnnsec.errors import DnnsecError
 from dnnsec.package.outputs import OutputError, check_outputs, check_plain_name
 from dnnsec.protect import sealing
 from shared.atomic import atomic_path
+from shared.untrusted import parse_json, read_bounded
 
 OWNER_KEY_FORMAT = "dnnsec-owner-key"
 OWNER_KEY_VERSION = 1
@@ -101,14 +102,7 @@ def generate_owner_keys(private_path: str | os.PathLike, public_path: str | os.P
 
 
 def _read(path: Path, what: str) -> bytes:
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        raise OwnerKeyError(f"{path}: cannot read owner {what} key ({exc.strerror})") from exc
-    if len(raw) > MAX_KEY_FILE_BYTES:
-        raise OwnerKeyError(f"{path}: larger than {MAX_KEY_FILE_BYTES} bytes; not an owner {what} key")
-    return raw
+    return read_bounded(path, MAX_KEY_FILE_BYTES, OwnerKeyError, f"owner {what} key")
 
 
 def _public_field(value: object) -> bytes | None:
@@ -123,10 +117,7 @@ def _public_field(value: object) -> bytes | None:
 
 
 def _open_sealed(raw: bytes, password: str | None, path: Path) -> Ed25519PrivateKey:
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise OwnerKeyError(f"{path}: not a readable owner private key ({exc})") from None
+    doc = parse_json(raw, path, OwnerKeyError, "owner private key")
     if not isinstance(doc, dict) or doc.get("format") != OWNER_KEY_FORMAT:
         raise OwnerKeyError(f"{path}: not an owner private key (format is not {OWNER_KEY_FORMAT!r})")
     if doc.get("version") != OWNER_KEY_VERSION or doc.get("algorithm") != "Ed25519":

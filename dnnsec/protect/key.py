@@ -33,6 +33,7 @@ from dnnsec.errors import DnnsecError
 from dnnsec.protect import sealing
 from shared.atomic import write_bytes_atomic
 from shared.checkpoint import state_sha256
+from shared.untrusted import parse_json, read_bounded
 
 KEY_FORMAT = "dnnsec-advparams-key"
 KEY_VERSION = 1
@@ -220,10 +221,7 @@ def key_from_bytes(raw: bytes, password: str | None = None, source: str = "key f
     """
     if len(raw) > MAX_KEY_FILE_BYTES:
         raise KeyFileError(f"{source}: {len(raw)} bytes is too large for a key file (at most {MAX_KEY_FILE_BYTES})")
-    try:
-        doc = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise KeyFileError(f"{source}: not a JSON key file ({exc})") from None
+    doc = parse_json(raw, source, KeyFileError, "key file")
     if not isinstance(doc, dict) or doc.get("format") != KEY_FORMAT:
         raise KeyFileError(f"{source}: not a dnnsec key file (format is not {KEY_FORMAT!r})")
     if doc.get("version") != KEY_VERSION or type(doc.get("version")) is not int:
@@ -263,9 +261,5 @@ def write_key(path: str | os.PathLike, key: ProtectionKey, password: str | None 
 def read_key(path: str | os.PathLike, password: str | None = None) -> ProtectionKey:
     """Read a key file written by :func:`write_key`; raises KeyFileError naming the file and the problem."""
     path = Path(path)
-    try:
-        with path.open("rb") as fh:
-            raw = fh.read(MAX_KEY_FILE_BYTES + 1)
-    except OSError as exc:
-        raise KeyFileError(f"{path}: cannot read key file ({exc.strerror})") from exc
+    raw = read_bounded(path, MAX_KEY_FILE_BYTES, KeyFileError, "key file")
     return key_from_bytes(raw, password, source=str(path))
