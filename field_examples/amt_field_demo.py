@@ -18,11 +18,11 @@ Run ``python -m field_examples.amt_field_demo --out outputs/demo`` (``--help`` f
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 from pathlib import Path
 
+import click
 import numpy as np
 
 import amt.io
@@ -76,25 +76,20 @@ def _pct(x: np.ndarray, stat=np.median) -> float | None:
     return round(100 * float(stat(x)), 2) if x.size else None
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m field_examples.amt_field_demo",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example:\n  python -m field_examples.amt_field_demo --out outputs/demo --duration 20",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--out", type=Path, default=Path("outputs/demo"), help="output folder")
-    parser.add_argument("--duration", type=float, default=8.0, help="record length, s")
-    parser.add_argument("--sferic-rate", type=float, default=20.0, help="storm flashes per second")
-    parser.add_argument("--seed", type=int, default=3, help="random seed")
-    args = parser.parse_args(argv)
-    out: Path = args.out
+@click.command(epilog="Example:\n\n  python -m field_examples.amt_field_demo --out outputs/demo --duration 20")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/demo"),
+              show_default=True, help="Output folder.")
+@click.option("--duration", type=float, default=8.0, show_default=True, help="Record length, s.")
+@click.option("--sferic-rate", type=float, default=20.0, show_default=True, help="Storm flashes per second.")
+@click.option("--seed", type=int, default=3, show_default=True, help="Random seed.")
+def main(out: Path, duration: float, sferic_rate: float, seed: int) -> None:
+    """Synthesise a record with known truth, process it with and without sferic compensation, plot both."""
     out.mkdir(parents=True, exist_ok=True)
 
     spec = f"edi:{QUANTEC_EDI}" if QUANTEC_EDI.is_file() else "layers:100,1000,10/300,2000"
     earth = parse_earth(spec)
-    cfg = dead_band_record(earth, TWO_STORMS, args.sferic_rate, duration_s=args.duration, seed=args.seed, site="DEMO")
-    print(f"synthesising {args.duration:g} s at 24 kHz over {spec} (raw counts) ...", flush=True)
+    cfg = dead_band_record(earth, TWO_STORMS, sferic_rate, duration_s=duration, seed=seed, site="DEMO")
+    print(f"synthesising {duration:g} s at 24 kHz over {spec} (raw counts) ...", flush=True)
     synth = generate(cfg, progress=True)
     record = amt.io.write(synth.stations[0], out / "DEMO.h5")
     labels = write_json_atomic(out / "DEMO.labels.json", [lab.to_json() for lab in synth.labels])
@@ -139,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(figures, indent=2))
     for name, p in outputs.items():
         print(f"{name:18s}: {p}")
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

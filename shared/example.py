@@ -10,10 +10,10 @@ Run ``python -m shared.example --out DIR`` (``--help`` for options).
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
+import click
 import numpy as np
 import torch
 
@@ -46,46 +46,40 @@ def ring_sample(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), np.float32(0.5 < r < 0.65)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m shared.example",
-        description=__doc__.split("\n\n")[0],
-        epilog="Example:\n  python -m shared.example --out outputs/example --seed 0",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--out", type=Path, default=Path("outputs/example"), help="output folder")
-    parser.add_argument("--seed", type=int, default=0, help="random seed")
-    parser.add_argument("--max-steps", type=int, default=6000, help="step budget")
-    args = parser.parse_args(argv)
-
-    seed_everything(args.seed)
+@click.command(epilog="Example:\n\n  python -m shared.example --out outputs/example --seed 0")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("outputs/example"),
+              show_default=True, help="Output folder.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+@click.option("--max-steps", type=int, default=6000, show_default=True, help="Step budget.")
+def main(out: Path, seed: int, max_steps: int) -> None:
+    """Train a small network on an imbalanced problem drawn fresh every step, until the loss converges."""
+    seed_everything(seed)
     torch.set_num_threads(1)  # a tiny model: threads only add overhead
-    out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
-    probe = np.array([ring_sample(stream_rng(args.seed, 99, i))[1] for i in range(20000)])
+    probe = np.array([ring_sample(stream_rng(seed, 99, i))[1] for i in range(20000)])
     pos_weight = pos_weight_from_labels(probe)
     arch, arch_cfg = "example_mlp", {"n_in": 2, "n_hidden": 32}
     model = example_mlp(**arch_cfg)
     cfg = TrainConfig(
         lr=3e-3,
-        max_steps=args.max_steps,
+        max_steps=max_steps,
         converge_tol=0.01,
         converge_patience=400,
         smoothing=0.99,
         min_steps=1000,
-        seed=args.seed,
+        seed=seed,
         log_every=50,
     )
     log_path = out / "train_log.jsonl"
     log_path.unlink(missing_ok=True)
     trainer = Trainer(
-        model, WeightedBCELoss(pos_weight), cfg, RandomBatches(ring_sample, 128, seed=args.seed), log_path=log_path
+        model, WeightedBCELoss(pos_weight), cfg, RandomBatches(ring_sample, 128, seed=seed), log_path=log_path
     )
     result = trainer.fit()
     ckpt = trainer.save(out / "model.safetensors", arch=arch, config=arch_cfg, extra={"pos_weight": pos_weight})
 
     reloaded, _ = load_checkpoint(ckpt, expected_arch=arch)
-    test = [ring_sample(stream_rng(args.seed + 1, 7, i)) for i in range(5000)]
+    test = [ring_sample(stream_rng(seed + 1, 7, i)) for i in range(5000)]
     xt = torch.from_numpy(np.stack([t[0] for t in test]))
     yt = np.array([t[1] for t in test])
     with torch.no_grad():
@@ -119,8 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"checkpoint                 : {ckpt} (+ {ckpt.with_suffix('.json').name})")
     print(f"training log               : {log_path}")
     print(f"loss plot                  : {plot}")
-    return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()
