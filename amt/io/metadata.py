@@ -19,14 +19,7 @@ from typing import Any
 import numpy as np
 from obspy import UTCDateTime
 
-from amt.calibration import (
-    CalibrationError,
-    CascadeResponse,
-    DelayResponse,
-    FrequencyTableResponse,
-    PoleZeroResponse,
-    Response,
-)
+from amt.calibration import instrument as cal
 from amt.record import CHANNELS, ChannelMeta, Defect, RecordError, Station, StationRun
 
 FORMAT = "amt-station-1"
@@ -80,11 +73,11 @@ def _complexes(pairs: Any, what: str, where: str) -> tuple[complex, ...]:
 
 
 # -- responses ---------------------------------------------------------------------------------------------
-def response_to_dict(response: Response | None) -> dict[str, Any] | None:
+def response_to_dict(response: cal.Response | None) -> dict[str, Any] | None:
     """JSON-able description of a response (``None`` stays ``None``)."""
     if response is None:
         return None
-    if isinstance(response, PoleZeroResponse):
+    if isinstance(response, cal.PoleZeroResponse):
         return {
             "type": "poles_zeros",
             "zeros": [[z.real, z.imag] for z in map(complex, response.zeros)],
@@ -94,7 +87,7 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
             "sensitivity": response.sensitivity,
             "name": response.name,
         }
-    if isinstance(response, FrequencyTableResponse):
+    if isinstance(response, cal.FrequencyTableResponse):
         return {
             "type": "frequency_table",
             "freq_hz": list(map(float, response.freq_hz)),
@@ -103,9 +96,9 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
             "extrapolate": response.extrapolate,
             "name": response.name,
         }
-    if isinstance(response, DelayResponse):
+    if isinstance(response, cal.DelayResponse):
         return {"type": "delay", "delay_s": response.delay_s, "name": response.name}
-    if isinstance(response, CascadeResponse):
+    if isinstance(response, cal.CascadeResponse):
         return {
             "type": "cascade",
             "stages": [response_to_dict(s) for s in response.stages],
@@ -117,14 +110,14 @@ def response_to_dict(response: Response | None) -> dict[str, Any] | None:
 
 
 _RESPONSE_CLASSES: dict[str, tuple[type, str]] = {
-    "poles_zeros": (PoleZeroResponse, "poles/zeros"),
-    "frequency_table": (FrequencyTableResponse, "frequency table"),
-    "delay": (DelayResponse, "delay"),
-    "cascade": (CascadeResponse, "cascade"),
+    "poles_zeros": (cal.PoleZeroResponse, "poles/zeros"),
+    "frequency_table": (cal.FrequencyTableResponse, "frequency table"),
+    "delay": (cal.DelayResponse, "delay"),
+    "cascade": (cal.CascadeResponse, "cascade"),
 }
 
 
-def response_from_dict(d: dict[str, Any] | None, where: str = "metadata") -> Response | None:
+def response_from_dict(d: dict[str, Any] | None, where: str = "metadata") -> cal.Response | None:
     """Inverse of :func:`response_to_dict`; raises :class:`RecordError` naming ``where`` on a malformed description."""
     if d is None:
         return None
@@ -156,7 +149,7 @@ def response_from_dict(d: dict[str, Any] | None, where: str = "metadata") -> Res
         kw = {"stages": tuple(response_from_dict(json_object(s, "cascade stage", where), where) for s in stages)}
     try:
         return cls(**kw, name=str(d.get("name", default_name)))
-    except CalibrationError as exc:
+    except cal.CalibrationError as exc:
         raise RecordError(f"{where}: malformed response description: {exc}") from exc
 
 
