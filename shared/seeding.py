@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 
 import numpy as np
-import torch
 
 
 def seed_everything(seed: int) -> np.random.Generator:
@@ -23,6 +22,8 @@ def seed_everything(seed: int) -> np.random.Generator:
     """
     if seed < 0:
         raise ValueError(f"seed must be non-negative, got {seed}")
+    import torch  # here, not at the top: the NumPy streams below serve modules that never load torch
+
     random.seed(seed)
     np.random.seed(seed % 2**32)  # noqa: NPY002 - legacy global state, seeded for third-party code
     torch.manual_seed(seed)

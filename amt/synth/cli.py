@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 import numpy as np
 
 from amt.io import write
 from amt.record import RecordError
-from amt.synth.earth import parse_earth
-from amt.synth.field import Site, SynthConfig, Synthesis, generate
-from amt.synth.noise import NoiseModel
 from shared.atomic import write_json_atomic
+
+if TYPE_CHECKING:
+    from amt.synth.field import Synthesis
 
 #: Frequencies per decade of the true Z written to the labels file.
 Z_PER_DECADE = 10
@@ -112,6 +113,11 @@ def synth(
 
     Several stations are written as OUT with the station name before the suffix (e.g. rr_S01.h5).
     """
+    # the generator (amt.synth) loads scipy.signal and torch: imported here so that `amt --help` stays fast
+    from amt.synth.earth import parse_earth
+    from amt.synth.field import Site, SynthConfig, generate
+    from amt.synth.noise import NoiseModel
+
     if stations < 1:
         raise RecordError(f"--stations must be >= 1, got {stations}")
     earth = parse_earth(earth_spec)
