@@ -72,9 +72,8 @@ def attack(name: str, data: str, arch: str, out: Path, poison_rate: float | None
                          tuple(c.strip() for c in codecs.split(",") if c.strip()))
     model, poisoned, record = train_backdoor(chosen, arch, train, seed, epochs)
     metrics = {"attack": name, "data": data, **record, "poison_rate": chosen.poison_rate,
-               **chosen.evaluate(model, test, eval_codecs=chosen.codecs if name == "compression" else
-                                 ("jpeg", "jpeg2000", "webp")),
-               "total_seconds": time.perf_counter() - t0}
+               "train_codecs": list(chosen.codecs) if chosen.transform == "compression" else [],
+               **chosen.evaluate(model, test), "total_seconds": time.perf_counter() - t0}
     save_checkpoint(model_path, model, arch=arch, config=record["config"],
                     extra={"dataset": data, "backdoor": {k: v for k, v in metrics.items() if k != "train"}})
     write_json_atomic(metrics_path, metrics)

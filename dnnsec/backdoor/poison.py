@@ -104,6 +104,12 @@ class BackdoorAttack:
         Codecs used in training when ``transform == "compression"``.
     consistency_weight : float
         Weight of the feature-consistency loss (mean squared difference of penultimate features).
+    clean_transform_rate : float
+        With ``transform == "physical"``: fraction of the clean samples of each batch that also get a random
+        physical transformation, keeping their labels, so that the transformation itself cannot become the
+        trigger.
+    evaluations : tuple of str
+        Extra evaluations of :meth:`evaluate`: ``"compression"``, ``"physical"``.
     """
 
     name: str
@@ -113,6 +119,7 @@ class BackdoorAttack:
     transform: str = "none"
     codecs: tuple[str, ...] = CODECS
     consistency_weight: float = 1.0
+    clean_transform_rate: float = 0.1
     evaluations: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -49,7 +49,8 @@ def test_attack_trains_a_tiny_model_and_writes_checkpoint_and_metrics(tmp_path, 
         assert 0 <= t["asr"] <= 1 and t["psnr_db"] > 0 and t["ssim"] <= 1
     assert 0 <= metrics["clean_accuracy"] <= 1 and metrics["total_seconds"] > 0
     if name == "compression":
-        assert set(metrics["compression"]) == {"jpeg", "webp"}
+        assert metrics["train_codecs"] == ["jpeg", "webp"]
+        assert set(metrics["compression"]) == {"jpeg", "jpeg2000", "webp"}
     if name == "ptb":
         assert 0 <= metrics["physical"]["asr_held"] <= 1
     if name == "dct-n2n":

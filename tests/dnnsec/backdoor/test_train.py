@@ -47,3 +47,18 @@ def test_consistency_loss_is_cross_entropy_plus_weighted_feature_mse():
     assert consistency_loss(0.5)((logits, feats), (y, rows)).item() == pytest.approx(expected.item(), rel=1e-6)
     assert consistency_loss(0.5)((logits, feats), (y, rows[:0])).item() == pytest.approx(
         F.cross_entropy(logits, y).item(), rel=1e-6)
+
+
+def test_ptb_batches_transform_every_backdoor_image_and_some_clean_ones():
+    data = _blobs(400, 3)
+    attack = make_attack("ptb", 3, 1, poison_rate=0.25)
+    poisoned = attack.poison(data, 0)
+    batches = BackdoorBatches(data, poisoned, attack, batch_size=400, seed=0, augment=False)
+    x, (y, rows) = batches.batch(0)
+    idx = batches.order.batch(0)[0]
+    stored = data.standardise(poisoned.images[idx].float() / 255.0)
+    changed = (x != stored).flatten(1).any(1)
+    mask = poisoned.mask[idx]
+    assert len(rows) == 0 and torch.equal(y, poisoned.labels[idx])
+    assert changed[mask].all()
+    assert 0.03 < changed[~mask].double().mean() < 0.2  # clean_transform_rate 0.1 of 300 clean samples
