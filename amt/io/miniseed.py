@@ -118,6 +118,9 @@ def _read_stream(path: Path, fmt: str | None) -> Stream:
         raise RecordError(f"{path}: holds no traces readable as {fmt or 'a seismic format'}") from exc
     if len(st) == 0:
         raise RecordError(f"{path}: holds no traces")
+    for tr in st:  # a damaged encoding field makes ObsPy return the samples as text (ASCII encoding)
+        if tr.data.dtype.kind not in "iuf":
+            raise RecordError(f"{path}: trace {tr.id} holds {tr.data.dtype} data, not samples (damaged encoding?)")
     return st
 
 

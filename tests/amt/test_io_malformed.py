@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from obspy import UTCDateTime
 
@@ -95,6 +95,7 @@ def test_truncated_files_fail_clearly(tmp_path, suffix, frac):
     pos=st.lists(st.integers(0, 10**7), min_size=1, max_size=16),
     val=st.lists(st.integers(0, 255), min_size=16, max_size=16),
 )
+@example(pos=[52], val=[0] * 16)  # miniSEED: blockette 1000's encoding byte 0 (ASCII) turned the samples into text
 def test_corrupted_files_fail_clearly(tmp_path, suffix, pos, val):
     p = tmp_path / f"c{suffix}"
     p.write_bytes(_flip(good(suffix), pos, val))
