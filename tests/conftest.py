@@ -4,7 +4,7 @@ Tests read real data in place from :func:`shared.paths.data_root` (``../shared/d
 ``SHARED_DATA`` overrides). On a developer's machine a test whose data is absent skips with the path. Under CI
 (``CI`` set to ``true``/``1``) the data must be there: a missing data set stops the run before any test with a
 message naming each missing path, and a test that would skip for missing data fails instead, so a green CI always
-means the real-data tests ran.
+means the real-data tests ran. Under CI the hypothesis tests are derandomised.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hypothesis import settings
 
 from shared.paths import data_root
 
@@ -36,9 +37,15 @@ def under_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true", "yes")
 
 
+#: Under CI the property-based tests draw the same examples every run (a red CI must be reproducible); on a
+#: developer's machine they explore new ones each run.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+
+
 def pytest_configure(config: pytest.Config) -> None:
     if not under_ci():
         return
+    settings.load_profile("ci")
     root = data_root()
     missing = [rel for rel in REQUIRED_DATA if not (root / rel).exists()]
     if missing:
