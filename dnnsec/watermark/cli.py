@@ -22,6 +22,7 @@ from pathlib import Path
 
 import click
 
+from dnnsec.errors import ModelError
 from dnnsec.watermark.config import EmbedConfig
 from dnnsec.watermark.registry import Registry, default_registry_path
 from shared.cli import CommandGroup
@@ -241,7 +242,6 @@ def calibrate(null_models: tuple[Path, ...], domain: str | None, alpha: float, o
       dnnsec calibrate null-*.safetensors
       dnnsec calibrate nulls/ --alpha 0.05
     """
-    from dnnsec.errors import ModelError
     from dnnsec.package.signing import load_public_key
     from dnnsec.watermark.service import calibrate_registry
 
