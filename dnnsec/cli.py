@@ -50,7 +50,8 @@ def main() -> None:
     import dnnsec.zoo.models  # noqa: F401  (registers the zoo architectures; here, not on top: keeps torch out of --help)
 
 
-@main.group(cls=CommandGroup)
+@main.group(cls=CommandGroup, epilog="Examples:\n\n  dnnsec zoo build --arch mnist_cnn --seeds 0,1,2\n\n"
+            "  dnnsec zoo build --arch resnet8 --seeds 0 --force")
 def zoo() -> None:
     """The seeded set of trained models cached under the AMT_DNNSEC_CACHE folder."""
 

@@ -7,7 +7,7 @@ from collections import Counter
 import click
 
 from amt.io import read
-from amt.record import RecordError, Station
+from amt.record import Station
 
 
 def describe(station: Station, max_defects: int = 20) -> str:
@@ -44,14 +44,19 @@ def describe(station: Station, max_defects: int = 20) -> str:
     return "\n".join(lines)
 
 
-@click.command("info")
+@click.command(
+    "info",
+    epilog=(
+        "Examples:\n\n"
+        "  amt info ../shared/data/amt/phoenix_mtu5c/10128_2021-04-27-032436\n\n"
+        "  amt info site.h5 --all\n\n"
+        "  amt info test1.asc --format emtf_ascii"
+    ),
+)
 @click.argument("record", type=click.Path(exists=True))
 @click.option("--format", "fmt", default=None, help="Force a format (mth5, mseed, sac, phoenix, emtf_ascii, npz).")
 @click.option("--all", "show_all", is_flag=True, help="List every defect.")
 def info(record: str, fmt: str | None, show_all: bool) -> None:
     """Print the stations, runs, sample rates, times, channels, units and defects of RECORD."""
-    try:
-        station = read(record, format=fmt)
-    except RecordError as exc:
-        raise click.ClickException(str(exc)) from exc
+    station = read(record, format=fmt)
     click.echo(describe(station, max_defects=10**9 if show_all else 20))

@@ -9,6 +9,7 @@ from obspy import UTCDateTime
 import amt.io
 from amt.cli import main
 from amt.record import ChannelMeta, Defect, Station, StationRun
+from shared.errors import EXIT_ERROR
 from shared.paths import data_root
 
 
@@ -37,8 +38,8 @@ def test_info_reports_a_damaged_file_without_a_traceback(tmp_path):
     p = tmp_path / "bad.h5"
     p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
     res = CliRunner().invoke(main, ["info", str(p)])
-    assert res.exit_code != 0
-    assert "Error:" in res.output and "Traceback" not in res.output
+    assert res.exit_code == EXIT_ERROR
+    assert "error:" in res.output and "bad.h5" in res.output and "Traceback" not in res.output
 
 
 def test_info_is_listed_in_the_command_group():
