@@ -89,7 +89,8 @@ def tables(dataset: str, seeds: list[int]) -> None:
             for s in seeds if zoo_path(ARCH[dataset], s).is_file()}
     print(f"\n== {dataset} ({ARCH[dataset]}, zoo recipe), seeds {seeds}; percentages, mean +- sd over seeds ==")
     print(f"zoo clean accuracy: {_ms(list(base.values()))}")
-    print("\n-- DCT steganography (N = 4; poisoning 10 %) --  goals: N-to-N ASR >= 94, clean loss <= 1 pt; "
+    print("\n-- DCT steganography (N = 4; rate 20 % / amplitude 32 N-to-N, 10 % / 24 others) --  "
+          "goals: N-to-N ASR >= 94, clean loss <= 1 pt; "
           "N-to-One ASR >= 90; PSNR >= 35 dB")
     print(f"{'attack':10} {'clean acc':>24} {'clean loss (pt)':>24} {'mean ASR':>24} {'min ASR':>24} "
           f"{'PSNR dB':>22} {'SSIM':>22}")

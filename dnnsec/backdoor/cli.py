@@ -23,7 +23,8 @@ from dnnsec.backdoor import ATTACKS
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for model.safetensors (+ model.json sidecar) and metrics.json.")
 @click.option("--poison-rate", type=float, default=None,
-              help="Fraction of training samples poisoned [default: 0.1; 0.005 for physical and ptb].")
+              help="Fraction of training samples poisoned, all triggers together [default: 0.2 for dct-n2n, "
+              "0.005 for physical and ptb, else 0.1].")
 @click.option("--seed", default=0, show_default=True, help="Seed of the poisoned samples, model and batches.")
 @click.option("--n-triggers", default=4, show_default=True, help="N of dct-n2n and dct-n2one (2..6).")
 @click.option("--shape", type=click.Choice(("square", "triangle", "glasses")), default="square", show_default=True,

@@ -41,8 +41,12 @@ from dnnsec.backdoor.physical import held_physical
 from dnnsec.backdoor.triggers import PHYSICAL_SHAPES, BlendTrigger, PatchTrigger, PhysicalTrigger, dct_triggers
 from dnnsec.errors import DnnsecError
 
-#: Default poisoning rate (fraction of the training set) per attack.
-DEFAULT_RATES = {"physical": 0.005, "ptb": 0.005}
+#: Default poisoning rate (fraction of the whole training set, shared by all triggers) per attack; 0.1 otherwise.
+DEFAULT_RATES = {"dct-n2n": 0.2, "physical": 0.005, "ptb": 0.005}
+#: DCT trigger amplitude (8-bit grey levels) of N-to-N, where triggers must be told apart, and of the other DCT
+#: attacks. On MNIST (seed 0, N = 4, 2 epochs) amplitude 24 gave 44 % mean ASR at rate 0.1 and 92 % at rate 0.2;
+#: 32 gave 71 % at 0.1 and 98 % at 0.2 (PSNR 36.8 dB).
+N2N_AMPLITUDE, DCT_AMPLITUDE = 32.0, 24.0
 #: Codec qualities at which compression robustness is evaluated.
 EVAL_QUALITIES = (10, 30, 50, 70, 90)
 
@@ -218,7 +222,7 @@ def make_attack(name: str, num_classes: int, channels: int, poison_rate: float |
                 n_triggers: int = 4, shape: str = "square", codecs: tuple[str, ...] = CODECS) -> BackdoorAttack:
     """Build attack ``name`` (one of :data:`ATTACKS`) for ``channels``-channel images of ``num_classes`` classes.
 
-    ``poison_rate`` defaults to 0.1 (0.005 for ``physical`` and ``ptb``); ``n_triggers`` is N of the DCT N-to-N
+    ``poison_rate`` defaults to :data:`DEFAULT_RATES` (0.1 where not listed); ``n_triggers`` is N of the DCT N-to-N
     and N-to-One attacks; ``shape`` is the physical trigger's; ``codecs`` are those trained on by
     ``compression``.
     """
@@ -230,11 +234,13 @@ def make_attack(name: str, num_classes: int, channels: int, poison_rate: float |
             raise AttackError(f"--n-triggers must lie in 2..6, got {n_triggers}")
         if name == "dct-n2n" and n_triggers > num_classes:
             raise AttackError(f"{n_triggers} triggers need {n_triggers} target classes; the data has {num_classes}")
-        targets = list(range(n_triggers)) if name == "dct-n2n" else [0] * n_triggers
-        return BackdoorAttack(name, list(dct_triggers(n_triggers, channels)), targets, rate)
+        n2n = name == "dct-n2n"
+        targets = list(range(n_triggers)) if n2n else [0] * n_triggers
+        amplitude = N2N_AMPLITUDE if n2n else DCT_AMPLITUDE
+        return BackdoorAttack(name, list(dct_triggers(n_triggers, channels, amplitude)), targets, rate)
     if name in ("dct", "compression"):
         transform = "compression" if name == "compression" else "none"
-        return BackdoorAttack(name, list(dct_triggers(1, channels)), [0], rate, transform=transform,
+        return BackdoorAttack(name, list(dct_triggers(1, channels, DCT_AMPLITUDE)), [0], rate, transform=transform,
                               codecs=tuple(codecs), evaluations=("compression",))
     if name in ("physical", "ptb"):
         if shape not in PHYSICAL_SHAPES:

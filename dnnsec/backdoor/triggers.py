@@ -18,6 +18,7 @@ to disk would be.
 from __future__ import annotations
 
 import itertools
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,15 +87,18 @@ def dct_triggers(n: int, channels: int, amplitude: float = 24.0) -> list[DctTrig
 
     Trigger ``k`` uses coefficients ``MID_FREQUENCIES[2k], MID_FREQUENCIES[2k + 1]`` with signs (+, -) and, for
     colour images, the ``k``-th channel combination of (all), (R), (G), (B), (R, G), (G, B), (R, B): triggers differ
-    in both channel and pattern. At most 6 triggers.
+    in both channel and pattern. At most 6 triggers. A trigger on ``m`` channels writes ``amplitude / sqrt(m)`` in
+    each, so every trigger adds the same energy (a mean squared error of ``2 amplitude**2 / (64 C)`` grey levels
+    squared over a fully covered C-channel image, before clipping).
     """
     if not 1 <= n <= len(MID_FREQUENCIES) // 2:
         raise ValueError(f"between 1 and {len(MID_FREQUENCIES) // 2} DCT triggers, got {n}")
     combos: list[tuple[int, ...]] = [tuple(range(channels))]
     if channels > 1:
         combos += [(c,) for c in range(channels)] + list(itertools.combinations(range(channels), 2))
-    return [DctTrigger(combos[k % len(combos)], MID_FREQUENCIES[2 * k:2 * k + 2], (1, -1), amplitude)
-            for k in range(n)]
+    chosen = [combos[k % len(combos)] for k in range(n)]
+    return [DctTrigger(ch, MID_FREQUENCIES[2 * k:2 * k + 2], (1, -1), amplitude / math.sqrt(len(ch)))
+            for k, ch in enumerate(chosen)]
 
 
 def _corner_box(h: int, w: int, frac: float, margin: int) -> tuple[int, int, int]:
