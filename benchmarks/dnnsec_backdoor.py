@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -26,7 +27,8 @@ from dnnsec.backdoor.codecs import CODECS
 from dnnsec.backdoor.data import load_pixels
 from dnnsec.backdoor.poison import EVAL_QUALITIES, make_attack
 from dnnsec.backdoor.train import train_backdoor
-from dnnsec.zoo.build import build_zoo, zoo_path
+from dnnsec.zoo.build import ZOO, build_zoo, train_zoo_model, zoo_path
+from dnnsec.zoo.data import load_dataset
 from shared.atomic import write_json_atomic
 from shared.checkpoint import read_sidecar, save_checkpoint
 from shared.paths import cache_root
@@ -48,19 +50,35 @@ def _attack(key: str, num_classes: int, channels: int):
     return make_attack(key, num_classes, channels, n_triggers=N_TRIGGERS), CODECS
 
 
-def _metrics_path(dataset: str, key: str, seed: int):
-    return cache_root() / "backdoor" / dataset / f"{key}-seed{seed}.metrics.json"
+def _metrics_path(dataset: str, key: str, seed: int, epochs: int | None):
+    folder = dataset if epochs is None else f"{dataset}-e{epochs}"
+    return cache_root() / "backdoor" / folder / f"{key}-seed{seed}.metrics.json"
 
 
-def run_one(dataset: str, key: str, seed: int, data: dict) -> dict:
+def clean_baseline(dataset: str, seed: int, epochs: int) -> dict:
+    """Train and cache the clean zoo recipe for ``epochs`` epochs (``build_zoo`` trains the zoo's own count)."""
+    spec = ZOO[ARCH[dataset]]
+    train, test = load_dataset(dataset, "train"), load_dataset(dataset, "test")
+    steps = epochs * math.ceil(len(train) / spec.batch_size)
+    model, record = train_zoo_model(replace(spec, train={**spec.train, "max_steps": steps}), seed, train, test,
+                                    progress=False)
+    metrics = {**record, "clean_accuracy": record["test_accuracy"], "epochs": epochs}
+    path = _metrics_path(dataset, "clean", seed, epochs)
+    save_checkpoint(path.with_name(f"clean-seed{seed}.safetensors"), model, arch=spec.arch, config=spec.config,
+                    extra=metrics)
+    write_json_atomic(path, metrics)
+    return metrics
+
+
+def run_one(dataset: str, key: str, seed: int, data: dict, epochs: int | None) -> dict:
     """Train, evaluate and cache one backdoored model; return its metrics."""
     if "train" not in data:
         data["train"], data["test"] = load_pixels(dataset, "train"), load_pixels(dataset, "test")
     train, test = data["train"], data["test"]
     attack, eval_codecs = _attack(key, train.num_classes, train.channels)
-    model, _, record = train_backdoor(attack, ARCH[dataset], train, seed, progress=False)
+    model, _, record = train_backdoor(attack, ARCH[dataset], train, seed, epochs, progress=False)
     metrics = {**record, "attack": key, **attack.evaluate(model, test, eval_codecs=eval_codecs)}
-    path = _metrics_path(dataset, key, seed)
+    path = _metrics_path(dataset, key, seed, epochs)
     save_checkpoint(path.with_name(f"{key}-seed{seed}.safetensors"), model, arch=ARCH[dataset],
                     config=record["config"], extra={k: v for k, v in metrics.items() if k != "train"})
     write_json_atomic(path, metrics)
@@ -75,20 +93,24 @@ def _ms(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
     return f"{np.mean(v):.{digits}f} +- {sd:.{digits}f} (n={len(v)})"
 
 
-def tables(dataset: str, seeds: list[int]) -> None:
+def tables(dataset: str, seeds: list[int], epochs: int | None) -> None:
     """Print the acceptance tables of one data set from the cache."""
     def got(key: str) -> list[dict]:
         out = []
         for s in seeds:
-            p = _metrics_path(dataset, key, s)
+            p = _metrics_path(dataset, key, s, epochs)
             if p.is_file():
                 out.append(json.loads(p.read_text()))
         return out
 
-    base = {s: read_sidecar(zoo_path(ARCH[dataset], s))["extra"]["test_accuracy"]
-            for s in seeds if zoo_path(ARCH[dataset], s).is_file()}
-    print(f"\n== {dataset} ({ARCH[dataset]}, zoo recipe), seeds {seeds}; percentages, mean +- sd over seeds ==")
-    print(f"zoo clean accuracy: {_ms(list(base.values()))}")
+    if epochs is None:
+        base = {s: read_sidecar(zoo_path(ARCH[dataset], s))["extra"]["test_accuracy"]
+                for s in seeds if zoo_path(ARCH[dataset], s).is_file()}
+    else:
+        base = {m["seed"]: m["clean_accuracy"] for m in got("clean")}
+    recipe = "zoo recipe" if epochs is None else f"zoo recipe cut to {epochs} epochs"
+    print(f"\n== {dataset} ({ARCH[dataset]}, {recipe}), seeds {seeds}; percentages, mean +- sd over seeds ==")
+    print(f"clean model (same recipe) accuracy: {_ms(list(base.values()))}")
     print("\n-- DCT steganography (N = 4; rate 20 % / amplitude 32 N-to-N, 10 % / 24 others) --  "
           "goals: N-to-N ASR >= 94, clean loss <= 1 pt; "
           "N-to-One ASR >= 90; PSNR >= 35 dB")
@@ -141,20 +163,27 @@ def main() -> None:
     ap.add_argument("--attacks", default=",".join(KEYS))
     ap.add_argument("--no-train", action="store_true", help="print the tables from the cache only")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="train every model (and a clean baseline) for this many epochs instead of the zoo's")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     seeds = [int(s) for s in args.seeds.split(",")]
     for dataset in args.datasets.split(","):
         if not args.no_train:
-            build_zoo([ARCH[dataset]], seeds, progress=False)
+            if args.epochs is None:
+                build_zoo([ARCH[dataset]], seeds, progress=False)
+            else:
+                for seed in seeds:
+                    if not _metrics_path(dataset, "clean", seed, args.epochs).is_file():
+                        clean_baseline(dataset, seed, args.epochs)
             data: dict = {}
             for key in args.attacks.split(","):
                 for seed in seeds:
-                    if not _metrics_path(dataset, key, seed).is_file():
-                        m = run_one(dataset, key, seed, data)
+                    if not _metrics_path(dataset, key, seed, args.epochs).is_file():
+                        m = run_one(dataset, key, seed, data, args.epochs)
                         print(f"{dataset} {key} seed {seed}: clean {m['clean_accuracy']:.4f} ASR "
                               f"{m['asr_mean']:.4f} ({m['cpu_seconds'] / 60:.1f} CPU min)", flush=True)
-        tables(dataset, seeds)
+        tables(dataset, seeds, args.epochs)
 
 
 if __name__ == "__main__":

@@ -112,6 +112,8 @@ class BackdoorAttack:
         With ``transform == "physical"``: fraction of the clean samples of each batch that also get a random
         physical transformation, keeping their labels, so that the transformation itself cannot become the
         trigger.
+    physical_copies : int
+        With ``transform == "physical"``: differently transformed copies of each backdoor instance in its batch.
     evaluations : tuple of str
         Extra evaluations of :meth:`evaluate`: ``"compression"``, ``"physical"``.
     """
@@ -124,6 +126,7 @@ class BackdoorAttack:
     codecs: tuple[str, ...] = CODECS
     consistency_weight: float = 1.0
     clean_transform_rate: float = 0.1
+    physical_copies: int = 4
     evaluations: tuple[str, ...] = field(default_factory=tuple)
 
     def __post_init__(self) -> None:

@@ -11,7 +11,8 @@ run for a number of epochs over the poisoned training set (the zoo's own by defa
   arXiv:2201.00672).
 - ``physical`` (PTB; Xue et al., Computers & Security 118 (2022)): backdoor instances get a freshly drawn random
   physical transformation (:func:`dnnsec.backdoor.physical.random_physical`) each time they are drawn, so every
-  epoch sees them differently. A fraction (``clean_transform_rate``, 10 %) of the clean samples of each batch get
+  epoch sees them differently; each enters its batch as ``physical_copies`` (4) differently transformed copies.
+  A fraction (``clean_transform_rate``, 10 %) of the clean samples of each batch get
   one too, with their own labels: without them the network learns the transformation, not the trigger, as the
   backdoor (measured on MNIST: triggered images untransformed 0.3-1.0 % ASR, clean accuracy under the held
   pipeline 46-56 %).
@@ -64,7 +65,9 @@ class BackdoorBatches:
         if self.attack.transform == "physical":
             clean = torch.nonzero(~self.mask[idx]).flatten()
             picked = clean[torch.from_numpy(rng.random(len(clean)) < self.attack.clean_transform_rate)]
-            both = torch.cat([rows, picked])
+            extra = rows.repeat(self.attack.physical_copies - 1)
+            x, y = torch.cat([x, x[extra]]), torch.cat([y, y[extra]])
+            both = torch.cat([rows, picked, torch.arange(len(idx), len(x))])
             x[both] = random_physical(x[both], rng)
         if self.attack.transform == "compression" and len(rows):
             x = torch.cat([x, random_round_trip(x[rows], self.attack.codecs, rng)])

@@ -56,9 +56,13 @@ def test_ptb_batches_transform_every_backdoor_image_and_some_clean_ones():
     batches = BackdoorBatches(data, poisoned, attack, batch_size=400, seed=0, augment=False)
     x, (y, rows) = batches.batch(0)
     idx = batches.order.batch(0)[0]
-    stored = data.standardise(poisoned.images[idx].float() / 255.0)
-    changed = (x != stored).flatten(1).any(1)
     mask = poisoned.mask[idx]
-    assert len(rows) == 0 and torch.equal(y, poisoned.labels[idx])
+    n_extra = (attack.physical_copies - 1) * int(mask.sum())
+    assert len(x) == 400 + n_extra and len(rows) == 0
+    assert torch.equal(y[:400], poisoned.labels[idx]) and torch.all(y[400:] == 0)
+    stored = data.standardise(poisoned.images[idx].float() / 255.0)
+    changed = (x[:400] != stored).flatten(1).any(1)
     assert changed[mask].all()
     assert 0.03 < changed[~mask].double().mean() < 0.2  # clean_transform_rate 0.1 of 300 clean samples
+    copies = x[400:].view(attack.physical_copies - 1, -1, *x.shape[1:])
+    assert not torch.equal(copies[0], copies[1]) and not torch.equal(copies[0], x[:400][mask])
