@@ -56,6 +56,8 @@ class AttackError(DnnsecError):
 
 
 class Trigger(Protocol):
+    """Anything that triggers a batch: ``apply(x)`` on (N, C, H, W) intensities in [0, 1], same shape back."""
+
     def apply(self, x: torch.Tensor) -> torch.Tensor: ...
 
 
@@ -119,7 +121,7 @@ class BackdoorAttack:
     """
 
     name: str
-    triggers: list
+    triggers: list[Trigger]
     targets: list[int]
     poison_rate: float
     transform: str = "none"
@@ -134,6 +136,9 @@ class BackdoorAttack:
             raise AttackError(f"--poison-rate must lie in (0, 1), got {self.poison_rate}")
         if len(self.triggers) != len(self.targets) or not self.triggers:
             raise AttackError(f"{len(self.triggers)} triggers but {len(self.targets)} targets")
+        if self.physical_copies < 1 or not 0.0 <= self.clean_transform_rate <= 1.0:
+            raise AttackError(f"physical_copies must be >= 1 and clean_transform_rate in [0, 1], got "
+                              f"{self.physical_copies} and {self.clean_transform_rate}")
         unknown = sorted(set(self.codecs) - set(CODECS))
         if unknown or not self.codecs:
             raise AttackError(f"codecs must be a non-empty subset of {CODECS}, got {self.codecs}")
