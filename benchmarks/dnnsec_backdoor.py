@@ -1,4 +1,4 @@
-"""Backdoor attacks: the acceptance tables of ``docs/results.md#backdoor-attacks``, mean +- sd over seeds.
+"""Backdoor attacks: the tables of ``docs/acceptance.md#backdoor-attacks``, mean +- sd over seeds.
 
     python -m benchmarks.dnnsec_backdoor [--datasets mnist,cifar10] [--seeds 0,1,2] [--attacks ...] [--no-train]
 

@@ -8,7 +8,7 @@
 - :mod:`~dnnsec.backdoor.train`: backdoor training on ``shared.trainer`` with the zoo recipes.
 - :mod:`~dnnsec.backdoor.metrics`: attack success rate, PSNR, SSIM.
 
-Targets and measured figures: ``docs/results.md#backdoor-attacks``.
+Targets: ``docs/acceptance.md#backdoor-attacks``; measured figures: ``docs/results.md#backdoor-attacks``.
 
 Usage, in the spirit of ART's poisoning attacks::
 

@@ -1,6 +1,6 @@
 """``dnnsec attack NAME``: train a backdoored model and write its checkpoint and metrics.
 
-Methods: see :mod:`dnnsec.backdoor.poison`; targets and figures: ``docs/results.md#backdoor-attacks``. The command is
+Methods: see :mod:`dnnsec.backdoor.poison`; targets: ``docs/acceptance.md#backdoor-attacks``. The command is
 imported lazily by the ``dnnsec`` group (:mod:`dnnsec.cli`), so torch and the attack modules are imported inside
 it; bad data or settings end in the group's one error path (``error: <message>``, exit status 2).
 """

@@ -21,7 +21,7 @@ Methods: Xue et al., "Imperceptible and multi-channel backdoor attack", Applied 
 (arXiv:2201.13164) for the DCT attacks; Xue et al., "Compression-resistant backdoor attack against deep neural
 networks", Applied Intelligence 53 (2023) (arXiv:2201.00672); Xue et al., "PTB: Robust physical backdoor attacks
 against deep neural networks in real world", Computers & Security 118 (2022); BadNets (Gu et al.,
-arXiv:1708.06733); Blended (Chen et al., arXiv:1712.05526). Targets: ``docs/results.md#backdoor-attacks``.
+arXiv:1708.06733); Blended (Chen et al., arXiv:1712.05526). Targets: ``docs/acceptance.md#backdoor-attacks``.
 """
 
 from __future__ import annotations
