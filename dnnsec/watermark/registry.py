@@ -105,6 +105,11 @@ def check_user_name(name: str) -> str:
     return name
 
 
+def key_set_fingerprint(records: list[KeyImageRecord]) -> str:
+    """The user's fingerprint in a domain: SHA-256 over the SHA-256 of every key image, in index order."""
+    return hashlib.sha256("".join(r.sha256 for r in records).encode()).hexdigest()
+
+
 def pem_fingerprint(pem: str) -> str:
     """Short SHA-256 of a PEM public key, to name a key in messages."""
     return hashlib.sha256(pem.encode()).hexdigest()[:16]
@@ -423,8 +428,7 @@ class Registry:
                     final = self.keys_dir / f"user{st.user_id:05d}-{domain}-{token}"
                     rel = final.relative_to(self.folder)  # stored relative: the registry may be moved
                     records = [KeyImageRecord(i, str(rel / p.name), sha) for i, (p, sha) in enumerate(st.files)]
-                    fp = hashlib.sha256("".join(r.sha256 for r in records).encode()).hexdigest()
-                    self._insert_key_set(con, st.user_id, domain, fp, records)
+                    self._insert_key_set(con, st.user_id, domain, key_set_fingerprint(records), records)
                     os.rename(st.folder, final)
                     moved.append(final)
         except BaseException:

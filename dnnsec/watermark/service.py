@@ -20,7 +20,6 @@ Method: Xue et al., arXiv:2104.09203; statistics in :mod:`dnnsec.watermark.verif
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -85,11 +84,6 @@ def owner_key(reg: Registry, override: Ed25519PublicKey | None = None) -> Ed2551
     if not isinstance(key, Ed25519PublicKey):
         raise RegistryError(f"{reg.path}: pinned owner key is not Ed25519")
     return key
-
-
-def key_set_fingerprint(records: list[KeyImageRecord]) -> str:
-    """The user's fingerprint in a domain: SHA-256 over the SHA-256 of every key image, in index order."""
-    return hashlib.sha256("".join(r.sha256 for r in records).encode()).hexdigest()
 
 
 def domain_key_count(reg: Registry, domain: Domain, n_keys: int | None) -> int:
