@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from obspy import UTCDateTime
 
 import amt.io
 from amt.deadband import CompensationResult, compensate, detect_events
@@ -25,7 +26,7 @@ from amt.io.transfer_functions import write_transfer_function
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import Station
-from amt.sferic.catalogue import SfericEventTable, read_events_csv
+from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
 
@@ -189,14 +190,16 @@ def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]
     """Write ``DIR/<station>.edi`` and ``.json`` (and in mode ``"both"`` ``<station>_conventional.*``).
 
     EDIs hold jackknife variances, flagged frequencies as the EDI empty value 1.0E32
-    (:func:`amt.io.transfer_functions.write_transfer_function`); each JSON is ``{"station", "frequencies":
-    summary(tf)}``. All files are written atomically together (:func:`shared.atomic.atomic_paths`): on an error
-    none is left behind.
+    (:func:`amt.io.transfer_functions.write_transfer_function`); each JSON is ``{"station", "record", "mode",
+    "frequencies": summary(tf)}`` (``record``: the file read, for the report's time series). A compensated estimate
+    also writes the sferic events it used as ``DIR/<station>.events.csv`` (the ``amt detect`` CSV; amplitude
+    empty when the source did not give it). All files are written atomically together
+    (:func:`shared.atomic.atomic_paths`): on an error none is left behind.
 
     Returns
     -------
     dict
-        ``"edi"``, ``"json"`` (and ``"conventional edi"``, ``"conventional json"``) -> path written.
+        ``"edi"``, ``"json"`` (and ``"conventional edi"``, ``"conventional json"``, ``"events"``) -> path written.
     """
     out = Path(out_dir)
     stem = result.station
@@ -207,9 +210,26 @@ def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]
     for prefix, name, _ in items:
         targets[f"{prefix}edi"] = out / f"{name}.edi"
         targets[f"{prefix}json"] = out / f"{name}.json"
+    events = result.compensation.events if result.compensation is not None else None
+    if events is not None:
+        targets["events"] = out / f"{stem}.events.csv"
+    source = result.record.source
     with atomic_paths(*targets.values()) as tmp:
         paths = dict(zip(targets, tmp, strict=True))
         for prefix, _, tf in items:
             write_transfer_function(tf, paths[f"{prefix}edi"])
-            write_json_atomic(paths[f"{prefix}json"], {"station": stem, "frequencies": summary(tf)})
+            doc = {"station": stem, "record": str(Path(source).resolve()) if source else None, "mode": result.mode}
+            write_json_atomic(paths[f"{prefix}json"], {**doc, "frequencies": summary(tf)})
+        if events is not None:
+            write_events_csv(paths["events"], table_events(events))
     return targets
+
+
+def table_events(table: SfericEventTable) -> list[SfericEvent]:
+    """The events of ``table`` as :class:`~amt.sferic.catalogue.SfericEvent` (amplitude NaN: a table has none)."""
+    return [
+        SfericEvent(UTCDateTime(a), UTCDateTime(b), UTCDateTime(p), float(q), float("nan"), float(az))
+        for a, b, p, q, az in zip(
+            table.start_s, table.end_s, table.peak_s, table.probability, table.azimuth_deg, strict=True
+        )
+    ]
