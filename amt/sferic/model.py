@@ -14,6 +14,10 @@ Without it the network met only the amplitudes of its training range: trained to
 found none of the sferics 40-60 dB above the noise (held-out event recall 0), the strongest and most useful
 ones in the dead band.
 
+A model issued to one user may carry ``fingerprint_channels`` extra output channels of the head (the user's
+fingerprint, :mod:`dnnsec.watermark.segmenter`): they are computed with the logit but never returned by
+:meth:`SfericUNet.forward`, so detection reads channel 0 alone; :meth:`SfericUNet.head_logits` returns them all.
+
 The output head reads the last decoder's features before their ReLU. With a ReLU there, training left
 the positively weighted output features dead (zero everywhere), so the logit could only fall below the
 head's bias and the probability never exceeded sigmoid(bias) = 0.543; signed features cannot die that way.
@@ -52,15 +56,24 @@ class SfericUNet(nn.Module):
         Odd convolution length in samples.
     compress
         Knee ``c`` of the input compression ``c asinh(x / c)``; 0 reads ``x`` as it is (see the module notes).
+    fingerprint_channels
+        Extra head channels beside the sferic logit (0 for a plain model; 1 in a fingerprinted copy).
     """
 
     def __init__(
-        self, in_channels: int = 2, widths: tuple[int, ...] = (8, 16, 32), kernel_size: int = 7, compress: float = 0.0
+        self,
+        in_channels: int = 2,
+        widths: tuple[int, ...] = (8, 16, 32),
+        kernel_size: int = 7,
+        compress: float = 0.0,
+        fingerprint_channels: int = 0,
     ) -> None:
         super().__init__()
         if not compress >= 0:
             raise ValueError(f"compress must be a knee >= 0 (0: off), got {compress}")
         self.compress = float(compress)
+        if fingerprint_channels < 0:
+            raise ValueError(f"fingerprint_channels must be >= 0, got {fingerprint_channels}")
         if len(widths) < 2 or kernel_size % 2 == 0 or in_channels < 1:
             raise ValueError(f"need >= 2 widths, an odd kernel and >= 1 input; got {widths}, {kernel_size}")
         self.depth = len(widths) - 1
@@ -77,7 +90,7 @@ class SfericUNet(nn.Module):
             self.ups.append(nn.ConvTranspose1d(c, w, 2, stride=2))
             self.decoders.append(_block(2 * w, w, kernel_size, signed=level == 0))
             c = w
-        self.head = nn.Conv1d(c, 1, 1)
+        self.head = nn.Conv1d(c, 1 + fingerprint_channels, 1)
 
     @property
     def multiple(self) -> int:
@@ -86,6 +99,10 @@ class SfericUNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(batch, samples)`` for input ``(batch, channels, samples)``."""
+        return self.head_logits(x)[:, 0]
+
+    def head_logits(self, x: torch.Tensor) -> torch.Tensor:
+        """Every head channel ``(batch, 1 + fingerprint_channels, samples)``: the sferic logit first."""
         n = x.shape[-1]
         if self.compress > 0:
             x = self.compress * torch.asinh(x / self.compress)
@@ -100,7 +117,7 @@ class SfericUNet(nn.Module):
         x = self.bottleneck(x)
         for up, dec, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
             x = dec(torch.cat([up(x), skip], dim=1))
-        return self.head(x)[:, 0, :n]
+        return self.head(x)[:, :, :n]
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -141,8 +158,13 @@ def sferic_unet(
     widths: list[int] | tuple[int, ...] = (8, 16, 32),
     kernel_size: int = 7,
     compress: float = 0.0,
+    fingerprint_channels: int = 0,
 ) -> SfericUNet:
     """Registry builder of :class:`SfericUNet` (``widths`` may come from JSON as a list)."""
     return SfericUNet(
-        in_channels=in_channels, widths=tuple(int(w) for w in widths), kernel_size=kernel_size, compress=compress
+        in_channels=in_channels,
+        widths=tuple(int(w) for w in widths),
+        kernel_size=kernel_size,
+        compress=compress,
+        fingerprint_channels=int(fingerprint_channels),
     )
