@@ -91,7 +91,11 @@ class SfericDetector:
     def from_checkpoint(cls, path: str | Path | None = None, **kw) -> SfericDetector:
         """Load a checkpoint written by :func:`amt.sferic.train.train` (default: the shipped weights)."""
         model, meta = load_checkpoint(path or DEFAULT_WEIGHTS, expected_arch="sferic_unet")
-        extra = meta.get("extra", {})
+        return cls.from_model(model, meta.get("extra", {}), **kw)
+
+    @classmethod
+    def from_model(cls, model: SfericUNet, extra: dict, **kw) -> SfericDetector:
+        """A detector of ``model`` with the input convention and thresholds of a checkpoint's ``extra``."""
         return cls(
             model,
             channels=tuple(extra.get("channels", ("hx", "hy"))),
