@@ -95,18 +95,9 @@ def _password(value: str | None, ask: bool, confirm: bool) -> str | None:
 
 def _owner_key(package: Path, owner_key: Path | None):
     """The owner public key: the file given, else the keyring entry of the owner the package names (unverified)."""
-    from dnnsec.package.container import PackageError, read_header_unverified
-    from dnnsec.package.signing import OwnerKeyError, load_public_key, pinned_public_key
+    from dnnsec.package.protected import package_owner_key
 
-    if owner_key is not None:
-        return load_public_key(owner_key)
-    owner = read_header_unverified(package)["meta"].get("owner")
-    if not isinstance(owner, str) or not owner:
-        raise PackageError(f"{package}: header names no owner; pass --owner-key")
-    try:
-        return pinned_public_key(owner)
-    except OwnerKeyError as exc:
-        raise OwnerKeyError(f"{package}: {exc}") from None
+    return package_owner_key(package, owner_key)
 
 
 @main.command()

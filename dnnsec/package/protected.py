@@ -26,8 +26,9 @@ import torch
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from dnnsec.errors import ModelError
-from dnnsec.package.container import Package, PackageError, package_bytes, read_package
+from dnnsec.package.container import Package, PackageError, package_bytes, read_header_unverified, read_package
 from dnnsec.package.outputs import OutputError, check_outputs, check_plain_name
+from dnnsec.package.signing import OwnerKeyError, load_public_key, pinned_public_key
 from dnnsec.protect.advparams import Decisions, classifier_decisions, search_perturbations
 from dnnsec.protect.key import KeyEntry, ProtectionKey, float_bits, key_to_bytes, read_key, restore_state
 from shared.architectures import build_model, model_shapes
@@ -169,6 +170,27 @@ def open_package(package: Package, key: ProtectionKey, *, key_source: str = "key
     return model.eval()
 
 
+def package_owner_key(package_path: str | os.PathLike, owner_key_path: str | os.PathLike | None = None
+                      ) -> Ed25519PublicKey:
+    """The owner public key to verify a package with: the file given, else the keyring entry of the owner the
+    package's header names (read unverified only to find the entry; the signature is checked against the key).
+
+    Raises
+    ------
+    PackageError, OwnerKeyError
+        The header names no owner, or no key is pinned for it (naming the package and the keyring file).
+    """
+    if owner_key_path is not None:
+        return load_public_key(owner_key_path)
+    owner = read_header_unverified(package_path)["meta"].get("owner")
+    if not isinstance(owner, str) or not owner:
+        raise PackageError(f"{package_path}: header names no owner; pass the owner's public key")
+    try:
+        return pinned_public_key(owner)
+    except OwnerKeyError as exc:
+        raise OwnerKeyError(f"{package_path}: {exc}") from None
+
+
 def load_protected(package_path: str | os.PathLike, *, key_path: str | os.PathLike, owner_key: Ed25519PublicKey,
                    password: str | None = None) -> tuple[torch.nn.Module, dict]:
     """Verify a package against the pinned owner key and decrypt it in memory with its key file.
@@ -219,4 +241,4 @@ def describe(package: Package) -> dict:
 
 
 __all__ = ["EncryptReport", "PackageError", "decrypt_package", "describe", "encrypt_checkpoint",
-           "encrypt_model", "load_protected", "open_package"]
+           "encrypt_model", "load_protected", "open_package", "package_owner_key"]
