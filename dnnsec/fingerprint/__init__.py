@@ -1,0 +1,1 @@
+"""Intrinsic fingerprints: Deep Taylor Decomposition relevance maps of a model on an owner's probe set (InFIP)."""
