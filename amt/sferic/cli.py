@@ -62,6 +62,12 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
   amt detect /data/phoenix/10128_2021-04-27-032436 --out events.csv --fast
 
   amt detect record.mseed --out events.csv --model runs/sferic/model.safetensors
+
+  amt detect station.h5 --out events.csv --model sferic.dnnpkg --key alice.key
+
+A protected package (--model PACKAGE --key KEYFILE) is verified against the owner's public key pinned in
+$DNNSEC_KEYRING (default ~/.config/dnnsec/owners/OWNER.pub) and decrypted in memory; plain weights are never
+written. A sealed key file's password is read from $DNNSEC_KEY_PASSWORD.
 """
 )
 @click.argument("record", type=click.Path(path_type=Path))
@@ -71,17 +77,22 @@ def train(config_path: Path, out_dir: Path, progress: bool) -> None:
     required=True,
     help="Events CSV: start,end,peak_time,probability,amplitude,azimuth (ISO 8601 UTC).",
 )
-@path_option("--model", "model_path", help="Checkpoint (.safetensors with its .json); default: the shipped weights.")
+@path_option(
+    "--model",
+    "model_path",
+    help="Checkpoint (.safetensors with its .json) or protected package; default: the shipped weights.",
+)
+@path_option("--key", "key_path", help="Your key file for a protected --model package.")
 @click.option("--fast", is_flag=True, help="STA/LTA proposes candidates, the CNN confirms only those.")
-def detect(record: Path, out_path: Path, model_path: Path | None, fast: bool) -> None:
+def detect(record: Path, out_path: Path, model_path: Path | None, key_path: Path | None, fast: bool) -> None:
     """Detect sferics in RECORD (any format amt.io reads) and write them as CSV.
 
     Runs at the model's rate (24 kHz) are read; other runs, gaps, NaNs, clipped stretches and missing
     channels are reported on stderr and skipped; nothing usable at all is an error.
     """
-    from amt.sferic.inference import SfericDetector  # torch: kept out of `amt --help`
+    from amt.sferic.protected import load_detector  # torch: kept out of `amt --help`
 
-    detector = SfericDetector.from_checkpoint(model_path)
+    detector = load_detector(model_path, key_path)
     station = amt.io.read(record)
     events, processed = [], 0
     for run in tqdm(station.runs, desc="detect", unit="run", disable=len(station.runs) < 2):
