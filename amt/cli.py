@@ -18,6 +18,7 @@ COMMANDS: dict[str, str] = {
     "info": "amt.io.cli:info",
     "train": "amt.sferic.cli:train",
     "detect": "amt.sferic.cli:detect",
+    "report": "amt.report.cli:report",
 }
 
 
