@@ -23,10 +23,10 @@ from tqdm.auto import tqdm
 import amt.io
 from amt.record import Station, StationRun
 from amt.sferic.catalogue import write_events_csv
-from amt.sferic.field import FieldConfig, synthesize, to_run
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass
 from amt.sferic.stalta import StaLta
+from amt.synth.records import FieldConfig, synthesize, to_run
 from shared.seeding import stream_rng
 
 CHUNK_S = 10.0

@@ -26,7 +26,7 @@ from functools import reduce, wraps
 
 import numpy as np
 
-from amt.sferic.field import LABEL_BAND_HZ, band_limit, sferic_waveforms
+from amt.synth.records import LABEL_BAND_HZ, band_limit, sferic_waveforms
 
 Sample = dict
 Augmentation = Callable[[Sample, np.random.Generator], Sample]
@@ -161,7 +161,7 @@ class Powerline:
 def _pulse(rng: np.random.Generator, rate_hz: float) -> np.ndarray:
     """One interference pulse (unit peak): a sferic-like waveguide transient or a decaying noise burst.
 
-    Half the trains repeat a waveform of :func:`amt.sferic.field.sferic_waveforms` itself, so that only the
+    Half the trains repeat a waveform of :func:`amt.synth.records.sferic_waveforms` itself, so that only the
     strict repetition, not the shape, tells interference from sferics; the other half repeat a random
     low-passed noise burst with an exponential envelope (time constant 0.05-1 ms).
     """

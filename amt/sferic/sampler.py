@@ -2,7 +2,7 @@
 
 Each draw picks a random field (day or night, sferic rate, SNR range, storm geometry, noise mix,
 powerline) from :class:`SamplerConfig`, synthesises a window a little longer than needed with
-:func:`amt.sferic.field.synthesize`, runs the augmentation chain, crops to ``window`` samples at a random
+:func:`amt.synth.records.synthesize`, runs the augmentation chain, crops to ``window`` samples at a random
 offset, and normalises (:mod:`amt.sferic.preprocess`). It is a :class:`shared.data.SampleSource`:
 ``source(rng) -> (x, y)`` with ``x`` float32 ``(channels, window)`` and ``y`` float32 ``(window,)``.
 
@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from amt.sferic.augment import TimeShift, compose, default_chain
-from amt.sferic.field import MAX_DISTANCE_KM, RATE_HZ, FieldConfig, synthesize
 from amt.sferic.preprocess import normalise
+from amt.synth.records import MAX_DISTANCE_KM, RATE_HZ, FieldConfig, synthesize
 from amt.synth.window import draw_window
 from shared.errors import ConfigError
 
@@ -51,7 +51,7 @@ class SamplerConfig:
         far sferics the waveguide disperses over several ms); same label definition, don't-care samples count as
         background.
     distance_km
-        Range of storm distances, km (uniform per storm), at most :data:`~amt.sferic.field.MAX_DISTANCE_KM`.
+        Range of storm distances, km (uniform per storm), at most :data:`~amt.synth.records.MAX_DISTANCE_KM`.
     sferic_rate_hz
         Range of strong-sferic rates, per second (log-uniform).
     night_fraction
@@ -60,6 +60,15 @@ class SamplerConfig:
         Range of powerline amplitude over the band noise RMS (log-uniform).
     spike_rate_hz
         Range of spike rates, per second.
+    deadband_fraction
+        Probability that a window carries instrument noise filling the dead band (white noise in a band drawn
+        inside ``deadband_hz``, ``deadband_db`` above the rest of the noise there; counted in the SNR's ``P_n``).
+    deadband_db
+        Range of that noise's level, dB.
+    deadband_hz
+        ``(lowest low edge, highest low edge, lowest high edge, highest high edge)`` of its band, Hz.
+    coil_colour
+        Range of the exponent ``a`` of the coil noise's ``1/f^a`` part (uniform); ``None``: 1 (pink) always.
     augment
         Apply :func:`amt.sferic.augment.default_chain`.
     lead_in
@@ -77,6 +86,10 @@ class SamplerConfig:
     night_fraction: float = 0.5
     powerline_ratio: tuple[float, float] = (0.1, 30.0)
     spike_rate_hz: tuple[float, float] = (0.0, 5.0)
+    deadband_fraction: float = 0.0
+    deadband_db: tuple[float, float] = (0.0, 35.0)
+    deadband_hz: tuple[float, float, float, float] = (700.0, 1_500.0, 3_500.0, 6_500.0)
+    coil_colour: tuple[float, float] | None = None
     augment: bool = True
     lead_in: int = 256
 
@@ -97,7 +110,7 @@ class SamplerConfig:
             raise ConfigError(
                 f"{source}: distance_km must satisfy 0 < low <= high <= {MAX_DISTANCE_KM:g} km, got {lo}, {hi}"
             )
-        for name in ("strong_fraction", "synth_fraction"):
+        for name in ("strong_fraction", "synth_fraction", "deadband_fraction"):
             if not 0.0 <= getattr(cfg, name) <= 1.0:
                 raise ConfigError(f"{source}: {name} must lie in [0, 1], got {getattr(cfg, name)}")
         if cfg.window < 64 or cfg.lead_in < 0:
@@ -133,6 +146,13 @@ class SfericSource:
         night = bool(rng.random() < c.night_fraction)
         rate = _log_uniform(rng, *c.sferic_rate_hz)
         strong = c.strong_fraction > 0 and rng.random() < c.strong_fraction  # no draw when off: old runs replay
+        extra: dict[str, Any] = {}
+        if c.coil_colour is not None:
+            extra["coil_colour"] = float(rng.uniform(*c.coil_colour))
+        if c.deadband_fraction > 0 and rng.random() < c.deadband_fraction:
+            e = c.deadband_hz
+            extra["deadband_db"] = float(rng.uniform(*c.deadband_db))
+            extra["deadband_hz"] = (float(rng.uniform(e[0], e[1])), float(rng.uniform(e[2], e[3])))
         return FieldConfig(
             night=night,
             sferic_rate_hz=rate,
@@ -143,6 +163,7 @@ class SfericSource:
             drift_ratio=_log_uniform(rng, 0.1, 10.0),
             n_storms=int(rng.integers(1, 4)),
             distance_km=c.distance_km,
+            **extra,
         )
 
     def __call__(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:

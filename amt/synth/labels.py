@@ -23,22 +23,22 @@ import numpy as np
 
 @dataclass(frozen=True, kw_only=True)
 class SfericLabel:
-    """The truth of one labelled sferic: the one label type of :mod:`amt.synth` and :mod:`amt.sferic.field`.
+    """The truth of one labelled sferic: the one label type of :mod:`amt.synth` and :mod:`amt.synth.records`.
 
-    Sample indices count from the first sample of the run (or of the :mod:`amt.sferic.field` record) and form the
+    Sample indices count from the first sample of the run (or of the :mod:`amt.synth.records` record) and form the
     half-open label interval ``[start_index, end_index)``.
 
     Attributes
     ----------
     station, run
-        Where the sferic was recorded (empty for the records of :mod:`amt.sferic.field`, which have neither).
+        Where the sferic was recorded (empty for the records of :mod:`amt.synth.records`, which have neither).
     flash
         Index of the flash in the generator's draw.
     start_index, end_index, peak_index
         Label interval (end exclusive) and the sample of largest band energy density (the waveform's largest
-        magnitude in :mod:`amt.sferic.field`); the peak may lie outside the record for a clipped label.
+        magnitude in :mod:`amt.synth.records`); the peak may lie outside the record for a clipped label.
     start, end, peak_time
-        The same as UTC ISO 8601 times (empty for :mod:`amt.sferic.field` records, which have no absolute time).
+        The same as UTC ISO 8601 times (empty for :mod:`amt.synth.records` records, which have no absolute time).
     amplitude_nt
         Peak broadband horizontal amplitude ``max sqrt(hx^2 + hy^2)``, nT.
     polarization_deg

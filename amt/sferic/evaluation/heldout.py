@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from amt.sferic.field import RATE_HZ, FieldConfig, SynthRecord, synthesize
+from amt.synth.records import RATE_HZ, FieldConfig, SynthRecord, synthesize
 from shared.errors import ConfigError
 from shared.seeding import stream_rng
 

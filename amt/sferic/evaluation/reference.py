@@ -38,7 +38,7 @@ import scipy.signal
 
 from amt.sferic.evaluation.heldout import Cell, records
 from amt.sferic.events import hysteresis
-from amt.sferic.field import SynthRecord
+from amt.synth.records import SynthRecord
 
 #: Noise runs closer than this merge into one false event, s.
 MERGE_S = 1e-3

@@ -17,12 +17,12 @@ import numpy as np
 
 from amt.sferic.evaluation.heldout import Cell, records
 from amt.sferic.events import to_mask
-from amt.sferic.field import SynthRecord
 from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass, robust_scale
 from amt.sferic.sampler import CHANNEL_ROWS
 from amt.sferic.stalta import StaLta
 from amt.synth.labels import SfericLabel
+from amt.synth.records import SynthRecord
 from amt.synth.window import draw_window
 from shared.metrics import binary_scores
 from shared.seeding import stream_rng
@@ -125,7 +125,7 @@ class Scorer:
 def score_synth_windows(detector: SfericDetector, n_windows: int, seed: int, seconds: float = 1.0) -> dict[str, float]:
     """Scores of the full CNN on windows of the project's full synthetic field (:func:`amt.synth.window.draw_window`).
 
-    The detector was trained on :mod:`amt.sferic.field`; this is a cross-generator check on the labels of
+    The detector was trained on :mod:`amt.synth.records`; this is a cross-generator check on the labels of
     :mod:`amt.synth.labels` (don't-care samples excluded; event recall over care sferics, overall and at
     SNR >= 0 dB).
     """

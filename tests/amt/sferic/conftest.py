@@ -4,9 +4,9 @@ import copy
 
 import pytest
 
-from amt.sferic.field import DONT_CARE_DB
 from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
 from amt.synth.labels import SfericLabel
+from amt.synth.records import DONT_CARE_DB
 
 TINY = {
     "seed": 3,

@@ -17,7 +17,7 @@ from amt.sferic.augment import (
     compose,
     default_chain,
 )
-from amt.sferic.field import band_limit
+from amt.synth.records import band_limit
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import numpy as np
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.reference import cell_reference, count_runs, record_statistics
-from amt.sferic.field import FieldConfig, SynthRecord
+from amt.synth.records import FieldConfig, SynthRecord
 from tests.amt.sferic.conftest import interval_label
 
 

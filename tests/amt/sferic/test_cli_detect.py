@@ -10,7 +10,7 @@ import amt.io
 from amt.cli import main
 from amt.record import Station
 from amt.sferic.evaluation.scoring import event_scores
-from amt.sferic.field import FieldConfig, synthesize, to_run
+from amt.synth.records import FieldConfig, synthesize, to_run
 from shared.errors import EXIT_ERROR
 from shared.seeding import stream_rng
 

@@ -5,8 +5,8 @@ import pytest
 
 from amt.record import Defect, RecordError, StationRun
 from amt.sferic.evaluation.scoring import event_scores
-from amt.sferic.field import FieldConfig, synthesize, to_run
 from amt.sferic.inference import SfericDetector
+from amt.synth.records import FieldConfig, synthesize, to_run
 from shared.seeding import stream_rng
 
 STRONG = FieldConfig(sferic_rate_hz=5.0, snr_db=15.0, spike_rate_hz=0.0)

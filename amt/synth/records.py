@@ -1,8 +1,10 @@
 """Labelled synthetic magnetic field for training and testing the sferic CNN.
 
-This is the sferic package's *adapter* to the synthetic field (docs/acceptance.md#synthetic-labels-and-snr): while
-:mod:`amt.synth` grows its full generator (records, MTH5, counts), the CNN needs a fast draw of short labelled windows
-and long labelled records of the magnetic channels. The physics is the same in kind and deliberately compact:
+The sferic CNN's records come from here (docs/acceptance.md#synthetic-labels-and-snr): where :mod:`amt.synth.field`
+writes full stations (records, MTH5, counts), the CNN needs a fast draw of short labelled windows and long labelled
+records of the magnetic channels, with its labels of the one label type :class:`amt.synth.labels.SfericLabel`
+(``azimuth_deg`` the bearing, ``polarization_deg`` the H axis). The physics is the same in kind and deliberately
+compact:
 
 * Source: the Heidler/MTLE radiation spectrum of :func:`amt.synth.stroke.source_spectrum`.
 * Earth-ionosphere waveguide (Budden, 1961, *The Waveguide Mode Theory of Wave Propagation*; Barr, Jones &
@@ -13,9 +15,15 @@ and long labelled records of the magnetic channels. The physics is the same in k
   night-time tweeks.
 * Geometry: sources cluster in 1-3 storms (bearing, range); the horizontal H of a vertical stroke is
   perpendicular to the bearing, so its polarisation azimuth is ``bearing + 90`` (mod 180).
-* Noise: coil self-noise (white plus 1/f), the background of many weak distant sferics (global rate
+* Noise: coil self-noise (white plus a 1/f^a part), the background of many weak distant sferics (global rate
   ~50 per second, each below the -20 dB label threshold), 50/60 Hz powerline with odd harmonics, slow
-  drift, rare spikes.
+  drift, rare spikes, and optionally instrument noise filling the dead band (white noise in a band such as
+  1-5 kHz, a set number of dB above the natural field there), where the natural signal is weakest.
+
+Sferic families (``FieldConfig.sferic_model``): ``"waveguide"`` (above; the training family), and two held-out
+families that training never draws from: ``"damped"`` (damped sinusoids with a downward frequency glide) and
+``"modes"`` (ideal, lossless waveguide modes 1-3 with equal excitation, the mode factor ``sqrt(S_n)`` of Wait
+(1962) and a small quasi-TEM part, ionosphere height 65-95 km per sferic: dispersion without the attenuation model).
 
 Labels and SNR follow docs/acceptance.md#synthetic-labels-and-snr exactly: a sferic's label interval is where its
 noise-free horizontal H energy in 1-10 kHz passes 5 % and 95 % of its cumulative value;
@@ -36,6 +44,7 @@ from amt.record import ChannelMeta, StationRun
 from amt.synth.earth import LayeredEarth
 from amt.synth.labels import SfericLabel
 from amt.synth.stroke import C_LIGHT, source_spectrum
+from amt.synth.waveguide import EARTH_RADIUS_M
 
 #: Sampling rate of the sferic CNN's training data, Hz.
 RATE_HZ = 24_000.0
@@ -47,8 +56,6 @@ LABEL_FRACTIONS = (0.05, 0.95)
 DONT_CARE_DB = -20.0
 #: Ionosphere reflection heights by day and by night, m (Budden, 1961; Barr et al., 2000).
 HEIGHT_DAY_M, HEIGHT_NIGHT_M = 70e3, 88e3
-#: Mean Earth radius, m.
-EARTH_RADIUS_M = 6.371e6
 #: Farthest source distance drawn, km (short of the antipode, where the spreading factor diverges).
 MAX_DISTANCE_KM = 19_000.0
 #: Samples of one synthesised sferic waveform (171 ms at 24 kHz) and its arrival offset inside it.
@@ -86,8 +93,15 @@ class FieldConfig:
     distance_km
         Range of storm distances, km.
     sferic_model
-        ``"waveguide"`` (the physics above) or ``"damped"`` (damped sinusoid bursts with dispersion, a
-        simpler generator used only to test generalisation).
+        ``"waveguide"`` (the physics above), or the held-out families ``"damped"`` (damped sinusoid bursts with
+        dispersion) and ``"modes"`` (lossless modes 1-3 plus a small quasi-TEM part), used only to test.
+    coil_colour
+        Exponent ``a`` of the coil noise's ``1/f^a`` part (1: pink).
+    deadband_db
+        Instrument noise filling ``deadband_hz``: white noise band-limited there, this many dB above the power
+        of the rest of the noise in that band; ``None``: none.
+    deadband_hz
+        Band of that noise, Hz.
     """
 
     rate_hz: float = RATE_HZ
@@ -103,6 +117,13 @@ class FieldConfig:
     n_storms: int = 2
     distance_km: tuple[float, float] = (300.0, 3000.0)
     sferic_model: str = "waveguide"
+    coil_colour: float = 1.0
+    deadband_db: float | None = None
+    deadband_hz: tuple[float, float] = (1_000.0, 5_000.0)
+
+
+#: Sferic families of :func:`sferic_waveforms`.
+SFERIC_MODELS = ("waveguide", "damped", "modes")
 
 
 @dataclass
@@ -222,6 +243,29 @@ def _damped_waveforms(n: int, rate_hz: float, rng: np.random.Generator) -> np.nd
     return out
 
 
+def _mode_waveforms(distance_m: np.ndarray, rate_hz: float, rng: np.random.Generator) -> np.ndarray:
+    """Lossless waveguide modes 1-3 plus a small quasi-TEM part, unit-free spectra of the ``"modes"`` family.
+
+    Mode ``n`` has ``S_n = sqrt(1 - (n fc / f)^2)`` above its cutoff ``n fc`` (``fc = c / 2h``, h drawn in
+    65-95 km per sferic), wavenumber ``k S_n`` and amplitude ``sqrt(S_n)`` (Wait, 1962, ch. 8); the quasi-TEM
+    part has 5-30 % of a mode's amplitude; no attenuation but the geometric ``1 / sqrt(d)``.
+    """
+    n = len(distance_m)
+    freq = scipy.fft.rfftfreq(WAVE_SAMPLES, 1.0 / rate_hz)
+    f = np.maximum(freq, 1.0)[None, :]
+    d = np.asarray(distance_m, dtype=float)[:, None]
+    fc = C_LIGHT / (2 * rng.uniform(65e3, 95e3, n))[:, None]
+    k0 = 2 * np.pi * f / C_LIGHT
+    total = rng.uniform(0.05, 0.3, n)[:, None] + 0j
+    for order in (1, 2, 3):
+        s_n = np.sqrt(np.clip(1 - (order * fc / f) ** 2, 0.0, None))
+        total = total + np.sqrt(s_n) * np.exp(-1j * k0 * (s_n - 1) * d)
+    spec = source_spectrum(freq)[None, :] * total / np.sqrt(d) * rate_hz
+    spec = spec * np.exp(-2j * np.pi * freq[None, :] * WAVE_ONSET / rate_hz)
+    spec[:, 0] = 0.0
+    return scipy.fft.irfft(spec, n=WAVE_SAMPLES, axis=1)
+
+
 def sferic_waveforms(
     distance_m: np.ndarray, night: bool, rate_hz: float, model: str, rng: np.random.Generator
 ) -> np.ndarray:
@@ -236,8 +280,10 @@ def sferic_waveforms(
     n = len(distance_m)
     if model == "damped":
         return _damped_waveforms(n, rate_hz, rng)
+    if model == "modes":
+        return _mode_waveforms(distance_m, rate_hz, rng)
     if model != "waveguide":
-        raise ValueError(f"unknown sferic model {model!r}; use 'waveguide' or 'damped'")
+        raise ValueError(f"unknown sferic model {model!r}; use one of {SFERIC_MODELS}")
     freq = scipy.fft.rfftfreq(WAVE_SAMPLES, 1.0 / rate_hz)
     spec = source_spectrum(freq)[None, :] * waveguide_transfer(freq, distance_m, night) * rate_hz
     spec = spec * np.exp(-2j * np.pi * freq[None, :] * WAVE_ONSET / rate_hz)
@@ -263,11 +309,11 @@ def label_interval(wave_band: np.ndarray, rate_hz: float) -> tuple[int, int, flo
     return i0, max(i1, i0 + 1), float(total / rate_hz)
 
 
-def _coloured_noise(n: int, rng: np.random.Generator, rate_hz: float) -> np.ndarray:
-    """Coil self-noise for Hx, Hy, Hz: white plus a 1/f part (unit scale), shape ``(3, n)``."""
+def _coloured_noise(n: int, rng: np.random.Generator, rate_hz: float, colour: float = 1.0) -> np.ndarray:
+    """Coil self-noise for Hx, Hy, Hz: white plus a ``1/f^colour`` part (unit scale), shape ``(3, n)``."""
     white = rng.standard_normal((3, n))
     freq = scipy.fft.rfftfreq(n, 1.0 / rate_hz)
-    pink = scipy.fft.rfft(rng.standard_normal((3, n)), axis=1) * np.sqrt(300.0 / np.maximum(freq, 5.0))
+    pink = scipy.fft.rfft(rng.standard_normal((3, n)), axis=1) * (300.0 / np.maximum(freq, 5.0)) ** (colour / 2)
     return white + scipy.fft.irfft(pink, n=n, axis=1)
 
 
@@ -313,7 +359,7 @@ def _noise(n: int, cfg: FieldConfig, rng: np.random.Generator) -> tuple[np.ndarr
         xb = band_limit(x[:2], rate)
         return float(np.mean(xb[0] ** 2 + xb[1] ** 2))
 
-    coil = _coloured_noise(n, rng, rate)
+    coil = _coloured_noise(n, rng, rate, cfg.coil_colour)
     noise = coil / np.sqrt(band_power(coil))
     n_bg = rng.poisson(cfg.background_rate_hz * (n + WAVE_SAMPLES) / rate)
     if n_bg:
@@ -327,6 +373,12 @@ def _noise(n: int, cfg: FieldConfig, rng: np.random.Generator) -> tuple[np.ndarr
         noise += (cfg.powerline_ratio / k) * np.sin(2 * np.pi * k * line * t + phase[:, None])
     slow = rng.uniform(0.05, 0.5)
     noise += cfg.drift_ratio * np.sin(2 * np.pi * slow * t + rng.uniform(0, 2 * np.pi, 3)[:, None])
+    if cfg.deadband_db is not None:  # no draw when off: earlier records replay
+        band = cfg.deadband_hz
+        natural = float(np.mean(np.sum(band_limit(noise[:2], rate, band) ** 2, axis=0)))
+        white = band_limit(rng.standard_normal((3, n)), rate, band)
+        white *= np.sqrt(10 ** (cfg.deadband_db / 10) * natural / float(np.mean(np.sum(white[:2] ** 2, axis=0))))
+        noise += white
     return noise, band_power(noise)
 
 

@@ -3,7 +3,7 @@
 import numpy as np
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell, records
-from amt.sferic.field import (
+from amt.synth.records import (
     RATE_HZ,
     FieldConfig,
     band_limit,
