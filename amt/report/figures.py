@@ -84,6 +84,10 @@ def time_series_figure(res: StationResults) -> Figure | None:
     t = np.arange(n) / fs
     fig = Figure(figsize=(10, 2.0 * len(channels) + 3.2), layout="constrained")
     axes = fig.subplots(len(channels) + 1, 1, gridspec_kw={"height_ratios": [1] * len(channels) + [1.8]})
+    for ax in axes[1 : len(channels)]:
+        ax.sharex(axes[0])
+    for ax in axes[: len(channels) - 1]:
+        ax.tick_params(labelbottom=False)
     events = res.events if res.events is not None else None
     t0 = run.start.timestamp
     for ax, c in zip(axes, channels, strict=False):
@@ -100,7 +104,7 @@ def time_series_figure(res: StationResults) -> Figure | None:
     ax = axes[-1]
     hx = np.nan_to_num(run.data["hx"] if "hx" in run.data else run.data[channels[0]])
     nper = 1024 if len(hx) >= 4096 else max(64, len(hx) // 4)
-    f, ts, sxx = spectrogram(hx, fs=fs, nperseg=nper, noverlap=nper // 2)
+    f, ts, sxx = spectrogram(hx, fs=fs, window="hann", nperseg=nper, noverlap=nper // 2)
     keep = f > 0
     db = 10 * np.log10(np.maximum(sxx[keep], np.finfo(float).tiny))
     lo, hi = np.percentile(db, [5, 99.5])
