@@ -154,3 +154,10 @@ def test_dependencies_flow_one_way(graph) -> None:
         if b.split(".")[0] in forbidden.get(a.split(".")[0], ())
     )
     assert bad == []
+
+
+def test_amt_imports_dnnsec_only_to_load_protected_models(graph) -> None:
+    """One edge joins the packages: amt.sferic.protected loads a protected sferic model through dnnsec."""
+    top = lambda m: m.split(".")[0]  # noqa: E731
+    edges = {a for a, targets in graph.items() if top(a) == "amt" for b in targets if top(b) == "dnnsec"}
+    assert edges == {"amt.sferic.protected"}
