@@ -17,6 +17,7 @@ from amt.pipeline import MODES
         "  amt process site01.h5 --remote site02.h5 --out results/\n\n"
         "  amt process site01.h5 --out results/ --mode both --detections events.csv\n\n"
         "  amt process site01.h5 --out results/ --dead-band 1000 5000 --mode compensated\n\n"
+        "  amt process site01.h5 --out results/ --mode both --report\n\n"
         "Writes DIR/<station>.edi (jackknife variances; flagged frequencies as the EDI empty value 1.0E32) and "
         "DIR/<station>.json (one record per frequency). compensated (the default) estimates the dead band from "
         "windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA); both also "
@@ -40,6 +41,7 @@ from amt.pipeline import MODES
 @click.option(
     "--dead-band", nargs=2, type=float, default=None, help="Dead-band edges LOW HIGH in Hz (default: from the data)."
 )
+@click.option("--report", is_flag=True, help="Also draw the station report under DIR/report (amt report).")
 def process(
     record: Path,
     remote: Path | None,
@@ -47,6 +49,7 @@ def process(
     mode: str,
     detections: Path | None,
     dead_band: tuple[float, float] | None,
+    report: bool,
 ) -> None:
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
     # the chain loads mt_metadata, torch and the CNN: imported here so that `amt --help` stays fast
@@ -63,3 +66,9 @@ def process(
     tf = result.transfer_function
     n_flag = sum(bool(f) for f in tf.flags)
     click.echo(f"{written['edi']}: {tf.n_frequencies} frequencies ({n_flag} flagged, written as empty)")
+    if report:
+        from amt.report.results import from_process
+        from amt.report.write import write_report
+
+        pages = write_report([from_process(result)], out_dir / "report")
+        click.echo(f"report: {pages[f'{result.station} pdf']}")
