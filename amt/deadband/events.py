@@ -79,7 +79,9 @@ def _stalta_events(station: Station, rate_hz: float) -> SfericEventTable:
     return SfericEventTable.concatenate(parts, "stalta")
 
 
-def detect_events(station: Station, method: str = "auto", model: str | Path | None = None) -> SfericEventTable:
+def detect_events(
+    station: Station, method: str = "auto", model: str | Path | None = None, detector: SfericDetector | None = None
+) -> SfericEventTable:
     """Detect sferics in every run of ``station`` at the detector's rate.
 
     Parameters
@@ -91,6 +93,9 @@ def detect_events(station: Station, method: str = "auto", model: str | Path | No
         recursive STA/LTA, :mod:`amt.sferic.stalta`) or ``"auto"`` (the CNN if its weights load, else STA/LTA).
     model
         CNN checkpoint (default: the shipped weights).
+    detector
+        A CNN detector already loaded (e.g. a protected model opened by :func:`amt.sferic.protected.load_detector`);
+        used instead of ``model``.
 
     Raises
     ------
@@ -99,8 +104,9 @@ def detect_events(station: Station, method: str = "auto", model: str | Path | No
     """
     if method not in ("auto", "cnn", "stalta"):
         raise DeadBandError(f"unknown detection method {method!r} (auto, cnn or stalta)")
-    detector = None
-    if method in ("auto", "cnn"):
+    if method == "stalta":
+        detector = None
+    elif detector is None:
         try:
             detector = SfericDetector.from_checkpoint(model)
         except Exception as exc:  # missing weights, a torch or checkpoint error: all mean "no CNN"

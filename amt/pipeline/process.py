@@ -27,6 +27,7 @@ from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import Station
 from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
+from amt.sferic.inference import SfericDetector
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
 
@@ -72,6 +73,7 @@ def process_record(
     detections: str | Path | None = None,
     dead_band_hz: tuple[float, float] | None = None,
     on_step: Callable[[], None] | None = None,
+    detector: SfericDetector | None = None,
 ) -> ProcessResult:
     """Read ``record`` (and ``remote``) and estimate its transfer functions.
 
@@ -91,6 +93,9 @@ def process_record(
         Dead-band edges ``(low, high)`` in Hz; default: found from the data.
     on_step
         Called after reading and after estimating (a progress bar's step).
+    detector
+        The sferic CNN to detect with when no ``detections`` are given (e.g. a protected model opened by
+        :func:`amt.sferic.protected.load_detector`); default: the shipped CNN, else STA/LTA.
 
     Returns
     -------
@@ -118,7 +123,9 @@ def process_record(
         return ProcessResult(station, conventional, conventional, mode)
 
     def events() -> SfericEventTable:
-        return read_events_csv(detections) if detections is not None else detect_events(station, "auto")
+        if detections is not None:
+            return read_events_csv(detections)
+        return detect_events(station, "auto", detector=detector)
 
     result = compensate(station, events, rem, dead_band_hz, conventional=conventional)
     step()
