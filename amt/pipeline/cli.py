@@ -68,7 +68,7 @@ def process(
     click.echo(f"{written['edi']}: {tf.n_frequencies} frequencies ({n_flag} flagged, written as empty)")
     if report:
         from amt.report.results import from_process
-        from amt.report.write import write_report
+        from amt.report.write import write_station_report
 
-        pages = write_report([from_process(result)], out_dir / "report")
-        click.echo(f"report: {pages[f'{result.station} pdf']}")
+        pages = write_station_report(from_process(result), out_dir / "report")
+        click.echo(f"report: {pages['pdf']}")
