@@ -18,6 +18,7 @@ from amt.pipeline import MODES
         "  amt process site01.h5 --out results/ --mode both --detections events.csv\n\n"
         "  amt process site01.h5 --out results/ --dead-band 1000 5000 --mode compensated\n\n"
         "  amt process site01.h5 --out results/ --mode both --report\n\n"
+        "  amt process site01.h5 --out results/ --model sferic.dnnpkg --key alice.key\n\n"
         "Writes DIR/<station>.edi (jackknife variances; flagged frequencies as the EDI empty value 1.0E32) and "
         "DIR/<station>.json (one record per frequency). compensated (the default) estimates the dead band from "
         "windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA); both also "
@@ -41,6 +42,18 @@ from amt.pipeline import MODES
 @click.option(
     "--dead-band", nargs=2, type=float, default=None, help="Dead-band edges LOW HIGH in Hz (default: from the data)."
 )
+@click.option(
+    "--model",
+    "model_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sferic CNN: a checkpoint, or a protected package with --key (default: the shipped weights).",
+)
+@click.option(
+    "--key",
+    "key_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Your key file for a protected --model package (decrypted in memory, never written).",
+)
 @click.option("--report", is_flag=True, help="Also draw the station report under DIR/report (amt report).")
 def process(
     record: Path,
@@ -50,6 +63,8 @@ def process(
     detections: Path | None,
     dead_band: tuple[float, float] | None,
     report: bool,
+    model_path: Path | None,
+    key_path: Path | None,
 ) -> None:
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
     # the chain loads mt_metadata, torch and the CNN: imported here so that `amt --help` stays fast
@@ -57,8 +72,17 @@ def process(
 
     if mode == "conventional" and (detections is not None or dead_band is not None):
         raise click.UsageError("--detections and --dead-band are used only by --mode compensated or both")
+    if (model_path or key_path) and (mode == "conventional" or detections is not None):
+        raise click.UsageError("--model and --key detect sferics: not with --mode conventional or --detections")
+    detector = None
+    if model_path or key_path:
+        from amt.sferic.protected import load_detector
+
+        detector = load_detector(model_path, key_path)
     with tqdm(total=3, desc=f"amt process {record.name}", disable=None) as bar:
-        result = process_record(record, remote, mode, detections, dead_band, on_step=lambda: bar.update(1))
+        result = process_record(
+            record, remote, mode, detections, dead_band, on_step=lambda: bar.update(1), detector=detector
+        )
         for note in result.notes:
             click.echo(note, err=True)
         written = write_outputs(result, out_dir)
