@@ -31,6 +31,8 @@ def describe(station: Station, max_defects: int = 20) -> str:
         good = run.good_segments()
         n_good = sum(b - a for a, b in good)
         lines.append(f"    good samples (all channels): {n_good:,} of {run.n_samples:,} in {len(good)} segment(s)")
+    warnings = dict.fromkeys(w for run in station.runs for m in run.meta.values() for w in m.extra.get("warnings", []))
+    lines.extend(f"  warning: {w}" for w in warnings)
     defects = station.defects
     counts = Counter((d.channel, d.kind) for d in defects)
     lines.append(

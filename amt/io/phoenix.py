@@ -37,8 +37,11 @@ calibration would describe. It is not corrected here.
 
 Bursts (2 s every ``decimation.version_1.period`` = 30 s) become one :class:`StationRun` each; their
 scheduled gaps are not defects. A burst missing from the schedule, a truncated file or segment, an
-implausible time stamp, and the logger's per-burst saturation count (``"saturated"`` over the burst: the
-logger does not say which samples) are reported as defects.
+implausible time stamp, and the logger's per-burst saturation count are reported. The logger does not say
+which samples it counted; a burst whose samples do show clipping (a run of at least three equal samples at the
+channel's extreme values, :func:`amt.io.quality.clip_defects`) gets a ``"saturated"`` defect over the burst, and
+one whose samples show none keeps its samples and the count becomes a warning (``ChannelMeta.extra["warnings"]``,
+printed by ``amt info``): the bench recording counts saturated samples in every burst of a clean sine.
 """
 
 from __future__ import annotations
@@ -58,7 +61,7 @@ from obspy import UTCDateTime
 
 from amt.calibration import CalibrationError, CascadeResponse, FrequencyTableResponse, PoleZeroResponse, Response
 from amt.io.metadata import json_item, json_list, json_number, json_numbers, json_object, time_to_str
-from amt.io.quality import assemble_by_rate
+from amt.io.quality import assemble_by_rate, clip_defects
 from amt.record import NOMINAL_AZIMUTH_DEG, ChannelMeta, Defect, RecordError, Station, StationRun
 
 HEADER_BYTES = 128
@@ -312,6 +315,7 @@ class _Samples:
     pieces: dict[float, dict[str, list]] = field(default_factory=lambda: defaultdict(lambda: defaultdict(list)))
     burst_defects: dict[float, list[Defect]] = field(default_factory=lambda: defaultdict(list))
     burst_saturation: dict[str, list] = field(default_factory=lambda: defaultdict(list))
+    unclipped_saturation: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     notes: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
     headers: dict[str, FileHeader] = field(default_factory=dict)
     recording_id: int | None = None
@@ -346,8 +350,9 @@ def read_phoenix(
     calibrations
         Phoenix calibration JSON files; default: ``*rxcal*.json`` / ``*scal*.json`` beside the recording.
     logger_saturation
-        ``"defect"``: a burst whose sub-header counts saturated samples gets a ``"saturated"`` defect over
-        the burst; ``"ignore"``: the counts are only kept in ``ChannelMeta.extra``.
+        ``"defect"``: a burst whose sub-header counts saturated samples and whose samples show clipping gets a
+        ``"saturated"`` defect over the burst; where the samples show no clipping the count is a warning in
+        ``ChannelMeta.extra["warnings"]``. ``"ignore"``: the counts are only kept in ``ChannelMeta.extra``.
     max_fill_s
         Longest gap NaN-filled inside a continuous run.
 
@@ -489,7 +494,11 @@ def _add_bursts(
         if len(x):
             acc.pieces[rate][comp].append((t, x))
         acc.burst_saturation[comp].append((time_to_str(t), int(sat), len(x)))
-        if sat and saturation_defects and len(x):
+        if not (sat and saturation_defects and len(x)):
+            continue
+        if not clip_defects(comp, x, t, rate):
+            acc.unclipped_saturation[comp].append(int(sat))
+        else:
             acc.burst_defects[rate].append(
                 Defect(
                     comp,
@@ -517,6 +526,17 @@ def _add_continuous(f: Path, raw: bytes, hdr: FileHeader, comp: str, rec: _Recor
         acc.pieces[hdr.sample_rate_hz][comp].append((rec.utc(hdr.recording_id + offset), x))
 
 
+def _saturation_warnings(comp: str, acc: _Samples) -> list[str]:
+    """The warning on bursts whose saturation count the samples do not bear out (no clipping in them)."""
+    counts = acc.unclipped_saturation.get(comp, [])
+    if not counts:
+        return []
+    return [
+        f"{comp}: the logger counted saturated samples in {len(counts)} burst(s) (up to {max(counts):,} per burst, "
+        "positions not recorded), but their samples show no clipping (no run at the rails); the bursts are used"
+    ]
+
+
 def _channel_meta(comp: str, rec: _Recording, acc: _Samples) -> ChannelMeta:
     """Metadata and response of one channel (see the module docstring)."""
     tag = rec.tag_of(comp)
@@ -534,6 +554,7 @@ def _channel_meta(comp: str, rec: _Recording, acc: _Samples) -> ChannelMeta:
         "clock_offset_s": rec.clock_offset_s,
         "timezone_offset_s_not_applied": (rec.config or {}).get("timezone_offset"),
         "notes": acc.notes.get(comp, []),
+        "warnings": _saturation_warnings(comp, acc),
     }
     rx = next(
         (t for c in rec.cals if c["kind"] == "receiver" for t in [_receiver_table(c, tag, lowpass)] if t is not None),
