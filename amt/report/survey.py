@@ -81,7 +81,7 @@ def pseudosection_figure(results: Sequence[StationResults]) -> Figure:
         f = res.transfer_function.frequency_hz
         coll = ellipses(ax, np.full(len(f), float(k)), f, pt, 22.0, limit)
     f_all = np.concatenate([r.transfer_function.frequency_hz for r in results])
-    ax.set(xlim=(-0.6, len(results) - 0.4), ylim=(f_all.max() * 1.4, f_all.min() / 1.4))
+    ax.set(xlim=(-0.6, len(results) - 0.4), ylim=(f_all.min() / 1.4, f_all.max() * 1.4))  # high f (shallow) on top
     ax.set_xticks(range(len(results)), [r.station for r in results], rotation=45 if len(results) > 8 else 0)
     ax.set(xlabel="station", ylabel="frequency (Hz)", title="phase-tensor pseudosection (north up), colour: skew β")
     ax.grid(True, axis="y", which="major", alpha=0.3)
@@ -97,16 +97,16 @@ def quality_figure(rows: Sequence[dict]) -> Figure:
     cells = []
     for r in rows:
         cells.append([
-            r["station"], str(r["frequencies"]), str(r["flagged"]), f"{r['f_min_hz']:.3g}-{r['f_max_hz']:.3g}",
+            r["station"], str(r["frequencies"]), str(r["flagged"]), f"{r['f_min_hz']:.0f}-{r['f_max_hz']:.0f}",
             f"{r['median_coherence_ex']:.3f}", f"{r['median_coherence_ey']:.3f}", r["dead_band_hz"] or "-",
             str(r["max_sferics_per_frequency"]) or "-", f"{r['median_rho_rel_err_pct']:.2f}",
             f"{r['median_phase_err_deg']:.2f}",
         ])
-    fig = Figure(figsize=(11, 1.2 + 0.32 * (len(rows) + 1)), layout="constrained")
+    fig = Figure(figsize=(11, 0.6 + 0.3 * (len(rows) + 1)), layout="constrained")
     ax = fig.subplots()
     ax.axis("off")
     ax.set_title("data quality per station (medians over frequencies; sferics: most used at one frequency)")
-    table = ax.table(cellText=cells, colLabels=heads, loc="upper center", cellLoc="center")
+    table = ax.table(cellText=cells, colLabels=heads, loc="center", cellLoc="center")
     table.auto_set_font_size(False)
     table.set_fontsize(9)
     table.scale(1, 1.3)
