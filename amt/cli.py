@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "train": "amt.sferic.cli:train",
     "detect": "amt.sferic.cli:detect",
     "report": "amt.report.cli:report",
+    "survey": "amt.survey.cli:survey",
 }
 
 
