@@ -4,7 +4,10 @@ The watermark core only needs three things from a model: how many outputs it has
 class scores of shape (N, K + 1) for a batch. :class:`LinearHead` serves classifiers ending in ``nn.Linear`` (the zoo's
 MNIST CNN and CIFAR ResNets); :class:`ChannelHead` serves 1-D networks ending in ``nn.Conv1d`` whose output is
 (N, channels, T), e.g. a per-sample sferic segmenter: the extra channel fires on key windows and is scored per window
-as the mean logit over time (Xue et al., arXiv:2104.09203, adapted to dense 1-D outputs).
+as the mean logit over time (Xue et al., arXiv:2104.09203, adapted to dense 1-D outputs). :class:`SegmenterHead`
+serves a binary segmenter whose ``forward`` returns only its decision logit while its head computes the
+fingerprint channels beside it (the sferic CNN, ``amt.sferic.model.SfericUNet``): the head's output is read with a
+forward hook.
 """
 
 from __future__ import annotations
@@ -114,6 +117,40 @@ class ChannelHead:
         if out.ndim != 3:
             raise ModelError(f"ChannelHead expects (N, classes, T) outputs, got shape {tuple(out.shape)}")
         return out.mean(dim=-1)
+
+
+@dataclass(frozen=True)
+class SegmenterHead:
+    """Adapter for a per-sample binary segmenter whose final ``nn.Conv1d`` at ``layer`` computes the decision logit
+    (channel 0) and, in a fingerprinted copy, the fingerprint channels after it, whatever ``forward`` returns.
+
+    A window's scores are ``[0, mean_t z_1, ...]``: column 0 is the decision threshold in logit units (as in
+    :func:`dnnsec.protect.advparams.binary_segmenter_decisions`), so with one base class the margin of the extra
+    class (:func:`dnnsec.watermark.verify.key_scores`) is the fingerprint channel's logit averaged over time.
+    """
+
+    layer: str = "head"
+
+    def num_outputs(self, model: nn.Module) -> int:
+        return ChannelHead(self.layer).num_outputs(model)
+
+    def widen(self, model: nn.Module) -> nn.Module:
+        """Give the head (in place) one more output channel; the decision channel stays bit-identical."""
+        return ChannelHead(self.layer).widen(model)
+
+    def head_outputs(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The head's output ``(N, channels, T)`` for input ``x`` (the model runs whole; gradients flow)."""
+        seen: list[torch.Tensor] = []
+        handle = _layer(model, self.layer, nn.Conv1d).register_forward_hook(lambda _m, _i, out: seen.append(out))
+        try:
+            model(x)
+        finally:
+            handle.remove()
+        return seen[-1]
+
+    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        z = self.head_outputs(model, x)[:, 1:].mean(dim=-1)
+        return torch.cat([torch.zeros(len(z), 1, dtype=z.dtype), z], dim=1)
 
 
 @torch.no_grad()

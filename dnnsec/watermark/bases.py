@@ -18,6 +18,13 @@ Each model domain names a pool of 8-bit images that lie outside its training dis
   pool image (as ``cifar10``'s keys); images standardised as the data set's (:data:`dnnsec.zoo.data.NPZ_MEAN`).
   The domain is chosen from the data set's shape and channels (:func:`domain_for_data`); the keys lie outside its
   classes unless those are digits drawn the same way;
+* ``sferic`` serves 1-D per-sample segmenters such as the sferic CNN (input: 2 magnetic channels, robust-scaled
+  so that the background noise has unit scale): synthetic waveforms outside the sferic family (pool ``waveform``,
+  :func:`waveform`): a user's keys share a chord of three steady tones (the carrier: frequencies, amplitudes per
+  channel) with each key's own phases, slow amplitude modulation and band-limited noise, where sferics are
+  broadband impulses with dispersive tails. A key of 2 channels x 1024 samples is stored as a 32 x 64 grey
+  image (channel 0 in rows 0-15, channel 1 in rows 16-31, samples in raster order), so it carries an LSB
+  fingerprint and is a PNG file like any image key; a value ``v`` in 0..255 is the input ``(v - 128) / 32``;
 * ``texture`` is a synthetic pool for any shape: box-smoothed Gaussian noise fields stretched to 0-255; a user's
   images share one carrier field (a family per user), each decoy has its own (used by tests and by models without a
   natural OOD pool).
@@ -55,6 +62,9 @@ POOL_SEED = 20210419
 DECOY_RESERVE = 2000
 
 
+#: Pools synthesised per slot (a carrier per user) rather than drawn from a data set.
+SYNTHETIC_POOLS = ("texture", "waveform")
+
 #: Augmentation of key and negative samples while embedding, unless a domain sets its own: Gaussian noise of this
 #: standard deviation (standardised input units) and, with this probability, a 3-tap box blur.
 KEY_NOISE, KEY_BLUR = 0.1, 0.25
@@ -87,6 +97,8 @@ def _domains() -> dict[str, Domain]:
         "mnist-photos": Domain("mnist-photos", "cifar10-gray", (28, 28, 1), *MNIST_MEAN_STD),
         "cifar10": Domain("cifar10", "mnist-rgb", (32, 32, 3), *CIFAR10_MEAN_STD),
         "texture28": Domain("texture28", "texture", (28, 28, 1), *MNIST_MEAN_STD),
+        "sferic": Domain("sferic", "waveform", (32, 64, 1), (WAVE_ZERO / 255.0,), (WAVE_UNIT / 255.0,),
+                         key_noise=0.05, key_blur=0.0),
     }
 
 
@@ -180,6 +192,38 @@ def texture(shape: tuple[int, int, int], carrier: np.random.Generator, detail: n
     return np.round(255.0 * (field - lo) / max(hi - lo, 1e-12)).astype(np.uint8)
 
 
+#: Waveform keys: channels and samples of a key window, and the 8-bit code of input 0 and of one input unit.
+WAVE_CHANNELS, WAVE_SAMPLES, WAVE_ZERO, WAVE_UNIT = 2, 1024, 128.0, 32.0
+
+
+def waveform(shape: tuple[int, int, int], carrier: np.random.Generator, detail: np.random.Generator) -> np.ndarray:
+    """One waveform key (uint8 H x W x 1 holding :data:`WAVE_CHANNELS` x :data:`WAVE_SAMPLES` in raster order).
+
+    The carrier draws a chord of three steady tones (frequencies 0.02-0.3 cycles per sample, i.e. 0.5-7 kHz at
+    24 kHz; amplitudes 0.4-1.2 input units per channel); the detail draws each tone's phase, a slow amplitude
+    modulation (0.5-2 cycles per window, depth up to 0.5) and band-limited noise (20 %). Keys sharing a carrier
+    form one family. Values are clipped to the 8-bit range (inputs -4 to +3.97).
+    """
+    h, w, c = shape
+    channels = h * w * c // WAVE_SAMPLES
+    t = np.arange(WAVE_SAMPLES, dtype=np.float64)
+    freq = carrier.uniform(0.02, 0.3, 3)
+    amp = carrier.uniform(0.4, 1.2, (channels, 3))
+    phase = detail.uniform(0.0, 2 * np.pi, (channels, 3))
+    tones = (amp[:, :, None] * np.sin(2 * np.pi * freq[None, :, None] * t + phase[:, :, None])).sum(1)
+    cycles, depth = detail.uniform(0.5, 2.0), detail.uniform(0.0, 0.5)
+    envelope = 1.0 + depth * np.sin(2 * np.pi * cycles * t / WAVE_SAMPLES + detail.uniform(0.0, 2 * np.pi))
+    noise = np.cumsum(detail.standard_normal((channels, WAVE_SAMPLES + 4)), axis=1)
+    noise = (noise[:, 4:] - noise[:, :-4]) / 2.0
+    x = envelope * tones + 0.2 * noise
+    return np.clip(np.round(WAVE_ZERO + WAVE_UNIT * x), 0, 255).astype(np.uint8).reshape(h, w, c)
+
+
+def _synthetic(domain: Domain, carrier: np.random.Generator, detail: np.random.Generator) -> np.ndarray:
+    """One image of a synthetic pool (``texture`` or ``waveform``)."""
+    return (waveform if domain.pool == "waveform" else texture)(domain.shape, carrier, detail)
+
+
 def _fit(domain: Domain, images: np.ndarray, index: np.ndarray) -> np.ndarray:
     """Pool images (uint8 N x 28 x 28 x 1) of pool indices ``index`` resized and coloured to the domain's shape."""
     h, w, c = domain.shape
@@ -212,8 +256,8 @@ def user_bases(domain: Domain, slot: int, n_keys: int) -> np.ndarray:
     """
     if slot < 0 or n_keys < 1:
         raise KeyPoolError(f"slot must be >= 0 and n_keys >= 1, got slot {slot}, n_keys {n_keys}")
-    if domain.pool == "texture":
-        return np.stack([texture(domain.shape, stream_rng(POOL_SEED, slot), stream_rng(POOL_SEED, slot, i))
+    if domain.pool in SYNTHETIC_POOLS:
+        return np.stack([_synthetic(domain, stream_rng(POOL_SEED, slot), stream_rng(POOL_SEED, slot, i))
                          for i in range(n_keys)])
     pool, perm = _pool(domain)
     if (slot + 1) * n_keys > len(pool) - DECOY_RESERVE:
@@ -227,7 +271,7 @@ def null_slot(domain: Domain, n_keys: int, index: int) -> int:
     """The base-image slot of null model ``index`` (>= 0): counted down from the last slot the pool can serve, so
     null keys come from the same pool as users' keys (users' slots count up from 0) without sharing an image with
     any of the first users; for ``texture``, carrier families from 2**20 up."""
-    if domain.pool == "texture":
+    if domain.pool in SYNTHETIC_POOLS:
         return 2**20 + index
     pool, _ = _pool(domain)
     last = (len(pool) - DECOY_RESERVE) // n_keys - 1
@@ -246,9 +290,9 @@ def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
     """
     if n < 1 or bank < 0:
         raise ValueError(f"need n >= 1 and bank >= 0, got n {n}, bank {bank}")
-    if domain.pool == "texture":
-        return np.stack([texture(domain.shape, stream_rng(POOL_SEED, 2**31 - 1 - bank, i),
-                                 stream_rng(POOL_SEED, 2**31 - 1 - bank, i, 0)) for i in range(n)])
+    if domain.pool in SYNTHETIC_POOLS:
+        return np.stack([_synthetic(domain, stream_rng(POOL_SEED, 2**31 - 1 - bank, i),
+                                    stream_rng(POOL_SEED, 2**31 - 1 - bank, i, 0)) for i in range(n)])
     pool, perm = _pool(domain)
     if (bank + 1) * n > DECOY_RESERVE:
         raise KeyPoolError(f"decoy bank {bank} of {n} images exceeds the {DECOY_RESERVE} reserved decoys")
@@ -258,6 +302,8 @@ def decoy_bases(domain: Domain, n: int, bank: int = 0) -> np.ndarray:
 
 
 def to_model_input(images: np.ndarray, domain: Domain) -> torch.Tensor:
-    """Standardise uint8 N x H x W x C images into the float32 N x C x H x W tensor the domain's models take."""
+    """Standardise uint8 N x H x W x C images into the float32 N x C x H x W tensor the domain's models take
+    (for ``waveform`` keys the N x channels x samples windows they hold)."""
     x = torch.from_numpy(np.ascontiguousarray(images)).permute(0, 3, 1, 2).float() / 255.0
-    return (x - torch.tensor(domain.mean).view(1, -1, 1, 1)) / torch.tensor(domain.std).view(1, -1, 1, 1)
+    x = (x - torch.tensor(domain.mean).view(1, -1, 1, 1)) / torch.tensor(domain.std).view(1, -1, 1, 1)
+    return x.reshape(len(x), -1, WAVE_SAMPLES) if domain.pool == "waveform" else x

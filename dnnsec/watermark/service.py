@@ -33,7 +33,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dnnsec.errors import ModelError
-from dnnsec.watermark.adapter import LinearHead, OutputAdapter
+from dnnsec.watermark.adapter import LinearHead, OutputAdapter, SegmenterHead
 from dnnsec.watermark.bases import Domain, decoy_bases, domain_for_data, get_domain, null_slot, to_model_input
 from dnnsec.watermark.embed import EmbedConfig, embed_fingerprint
 from dnnsec.watermark.keys import KeySet, KeySetError, load_key_set, make_key_set, png_sha256, save_key_set
@@ -269,21 +269,28 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
     cfg = (cfg or EmbedConfig(seed=user.id)).for_domain(dom)
     decoys = to_model_input(decoy_bases(dom, n_decoys, 0), dom)
     copy_ = embed_fingerprint(model, adapter, x, y, own, negatives, cfg, decoys, progress=progress)
+    params = {"embed": cfg.to_dict(), "n_clean": n_clean, "n_keys": len(own), "n_decoys": n_decoys,
+              "base_classes": n_classes}
+    record = record_issued(reg, copy_, out, user, dom, meta, {**config, "num_classes": n_classes + 1},
+                           {"dataset": str(source), "watermark_domain": dom.name}, params, signer, force)
+    return IssueResult(record, cfg.steps, len(own), 0 if negatives is None else len(negatives))
+
+
+def record_issued(reg: Registry, copy_: nn.Module, out: Path, user: User, dom: Domain, source_meta: dict,
+                  config: dict, extra: dict, params: dict, signer: Ed25519PrivateKey, force: bool) -> CopyRecord:
+    """Save an issued copy under a staging name beside ``out`` and record it: one registry transaction checks the
+    owner pin, inserts the copy's row (weights hash, ``params``) and moves the files onto ``out`` and its sidecar.
+    Whatever happens, no staged file is left behind (a refused copy is not issued)."""
     staged = _staged_name(out, secrets.token_hex(8))
     try:
-        save_checkpoint(staged, copy_, arch=meta["arch"], config={**config, "num_classes": n_classes + 1},
-                        extra={"dataset": str(source), "watermark_domain": dom.name})
-        digest = state_sha256(copy_.state_dict())
-        params = {"embed": cfg.to_dict(), "n_clean": n_clean, "n_keys": len(own), "n_decoys": n_decoys,
-                  "base_classes": n_classes}
-        copy_id = reg.record_copy(user.id, dom.name, meta["sha256"], digest, str(out), params,
-                                  owner_pem=_public_pem(signer.public_key()),
+        save_checkpoint(staged, copy_, arch=source_meta["arch"], config=config, extra=extra)
+        copy_id = reg.record_copy(user.id, dom.name, source_meta["sha256"], state_sha256(copy_.state_dict()),
+                                  str(out), params, owner_pem=_public_pem(signer.public_key()),
                                   files=[(staged, out), (sidecar_path(staged), sidecar_path(out))], force=force)
     finally:  # recorded: moved into place; refused: not issued, so leave no copy behind
         staged.unlink(missing_ok=True)
         sidecar_path(staged).unlink(missing_ok=True)
-    record = next(c for c in reg.copies() if c.id == copy_id)
-    return IssueResult(record, cfg.steps, len(own), 0 if negatives is None else len(negatives))
+    return next(c for c in reg.copies() if c.id == copy_id)
 
 
 @dataclass(frozen=True)
@@ -360,6 +367,12 @@ def registry_evidence(reg: Registry, model: nn.Module, dom: Domain, n_classes: i
     return names, model_evidence(model, adapter, key_sets, n_classes), len(key_sets[0])
 
 
+def domain_adapter(dom: Domain, adapter: OutputAdapter | None = None) -> OutputAdapter:
+    """``adapter`` if given, else the one a domain's models take: :class:`SegmenterHead` for waveform keys
+    (segmenters such as the sferic CNN), :class:`LinearHead` for image keys (classifiers)."""
+    return adapter or (SegmenterHead() if dom.pool == "waveform" else LinearHead())
+
+
 def calibrate_registry(reg: Registry, null_paths: list[Path], *, domain: str | None = None, alpha: float = 0.01,
                        owner: Ed25519PublicKey | None = None, adapter: OutputAdapter | None = None,
                        progress: bool = False) -> Calibration:
@@ -368,7 +381,6 @@ def calibrate_registry(reg: Registry, null_paths: list[Path], *, domain: str | N
     ``null_paths`` are checkpoints or folders of them (their ``null-*.safetensors``, as :func:`make_null_models`
     writes them); a missing path or an empty folder is refused by name.
     """
-    adapter = adapter or LinearHead()
     owner = owner_key(reg, owner)
     files: list[Path] = []
     for p in map(Path, null_paths):
@@ -387,7 +399,8 @@ def calibrate_registry(reg: Registry, null_paths: list[Path], *, domain: str | N
         dom = dom or model_domain(meta, domain, Path(path))
         if reg.find_copy(meta["sha256"]) is not None:
             raise ModelError(f"{path}: is an issued copy, not a null model")
-        _, ev, _ = registry_evidence(reg, model, dom, adapter.num_outputs(model) - 1, owner, adapter)
+        head = domain_adapter(dom, adapter)
+        _, ev, _ = registry_evidence(reg, model, dom, head.num_outputs(model) - 1, owner, head)
         if ev is None:
             raise ModelError(f"{path}: a null model needs the additional output")
         rows.append(ev.p_bonferroni)
@@ -435,9 +448,9 @@ def verify_model(reg: Registry, suspect: str | Path, *, domain: str | None = Non
     one); a suspect with only K outputs cannot answer K+1 and yields no black-box evidence. Raises RegistryError
     if the domain has no calibration yet.
     """
-    adapter = adapter or LinearHead()
     model, meta = load_checkpoint(suspect)
     dom = model_domain(meta, domain, Path(suspect))
+    adapter = domain_adapter(dom, adapter)
     stored = reg.calibration(dom.name)
     if stored is None:
         raise RegistryError(f"{reg.path}: no calibrated threshold for domain {dom.name!r}; run `dnnsec calibrate` "
