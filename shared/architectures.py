@@ -43,6 +43,20 @@ MAX_CONFIG_ITEMS = 64
 MAX_MODEL_VALUES = 2**28
 
 
+#: Entry-point group through which an installed package names the builders it registers, so that a checkpoint of
+#: its architecture loads in a program that never imported it (``dnnsec verify`` on a sferic CNN copy): the entry
+#: point ``sferic_unet = "amt.sferic.model:sferic_unet"`` imports that module on first use of the name.
+ENTRY_POINT_GROUP = "amt_dnnsec.architectures"
+
+
+def _load_installed(name: str) -> None:
+    """Import the module an installed entry point names for architecture ``name`` (registering it), if any."""
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
+        ep.load()
+
+
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
     """Decorator registering ``builder(**config) -> nn.Module`` under ``name`` (see :data:`ARCH_NAME`)."""
     if not ARCH_NAME.fullmatch(name):
@@ -104,6 +118,8 @@ def check_config(name: Any, config: Any, source: str = "config") -> dict[str, An
     """
     if not isinstance(name, str) or not ARCH_NAME.fullmatch(name):
         raise ConfigError(f"{source}: field 'arch' must be a plain architecture name, not {name!r:.80}")
+    if name not in _REGISTRY:
+        _load_installed(name)
     if name not in _REGISTRY:
         raise ConfigError(
             f"{source}: unknown architecture {name!r}; registered: {', '.join(registered_models()) or 'none'} "
