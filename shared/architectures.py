@@ -50,11 +50,18 @@ ENTRY_POINT_GROUP = "amt_dnnsec.architectures"
 
 
 def _load_installed(name: str) -> None:
-    """Import the module an installed entry point names for architecture ``name`` (registering it), if any."""
-    from importlib.metadata import entry_points
+    """Import the module an installed entry point names for architecture ``name`` (registering it), if any.
 
-    for ep in entry_points(group=ENTRY_POINT_GROUP, name=name):
-        ep.load()
+    Every installed distribution is searched, not only the first of each name, so that a stale build folder
+    (``*.egg-info`` beside the sources) cannot hide the installed metadata.
+    """
+    from importlib.metadata import distributions
+
+    for dist in distributions():
+        for ep in dist.entry_points:
+            if ep.group == ENTRY_POINT_GROUP and ep.name == name:
+                ep.load()
+                return
 
 
 def register_model(name: str) -> Callable[[ModelBuilder], ModelBuilder]:
