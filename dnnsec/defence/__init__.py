@@ -1,0 +1,27 @@
+"""Backdoor defences: detect backdoor instances and backdoored classes, and remove the backdoor.
+
+- :mod:`~dnnsec.defence.classifier`: the model as a classifier of [0, 1] pixels, checked against the data.
+- :mod:`~dnnsec.defence.perturbation`: intentional adversarial perturbation (Xue et al.): an input whose label a
+  small L2 perturbation cannot change is flagged as a backdoor instance.
+- :mod:`~dnnsec.defence.strip`: STRIP (Gao et al.): low entropy under superimposed clean images.
+- :mod:`~dnnsec.defence.neural_cleanse`: Neural Cleanse (Wang et al.): per-class minimal trigger, MAD anomaly
+  index, mitigation by unlearning.
+- :mod:`~dnnsec.defence.sanitise`: remove the flagged samples of a poisoned training set and retrain.
+
+Every threshold is set on clean held-out data (a false-positive / false-rejection rate chosen in advance), never on
+backdoor inputs. Targets: ``docs/acceptance.md#backdoor-defences``; figures: ``docs/results.md#backdoor-defences``.
+
+Usage::
+
+    from dnnsec.defence.classifier import PixelClassifier
+    from dnnsec.defence.perturbation import PerturbationDetector
+
+    clf = PixelClassifier.from_checkpoint("model.safetensors", test)      # test: a dnnsec.backdoor.data.PixelSet
+    detector = PerturbationDetector(clf).calibrate(held_out_clean, fpr=0.01)
+    flagged = detector.flag(inputs)                                       # bool per input
+
+The command line is ``dnnsec defend NAME`` (:mod:`dnnsec.defence.cli`). This module imports nothing heavy.
+"""
+
+#: Names of the defences (``dnnsec defend NAME``).
+DEFENCES = ("perturbation", "strip", "neural-cleanse", "sanitise")

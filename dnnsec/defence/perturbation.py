@@ -1,0 +1,279 @@
+"""Backdoor instances detected by intentional adversarial perturbation (Xue et al.).
+
+Xue, Wen, Wang, Ni, Zhang and Lu, "Detecting backdoor in deep neural networks via intentional adversarial
+perturbations", Information Sciences 634 (2023), arXiv:2105.14259: a backdoor trigger dominates the model's
+decision, so a triggered input keeps its (target) label under a small adversarial perturbation that changes the
+label of a clean input. An input whose label survives every perturbation of L2 norm up to a budget is flagged.
+
+The perturbation here is a minimal DeepFool-like walk (Moosavi-Dezfooli, Fawzi and Frossard, "DeepFool: a simple
+and accurate method to fool deep neural networks", CVPR 2016) away from the predicted label: each step linearises
+the margin to the runner-up class and steps onto its boundary (times ``1 + overshoot``), moving only pixels that
+the [0, 1] box lets move that way, until the label changes. Its L2 norm (pixel units in [0, 1]) is the input's
+flip norm; the detector flags inputs whose flip norm exceeds the budget. The budget is the ``1 - fpr`` quantile of
+the flip norms of clean held-out inputs (:meth:`PerturbationDetector.calibrate`), so at most a fraction ``fpr``
+of them is flagged; a flagged input costs at most ``steps`` gradient evaluations, and the walk stops as soon as
+the norm exceeds the budget.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from dnnsec.defence.classifier import DefenceError, PixelClassifier
+
+
+@dataclass(frozen=True)
+class FlipNorms:
+    """Result of :func:`flip_norms`.
+
+    Attributes
+    ----------
+    norm : torch.Tensor
+        float64 (N,): L2 norm (pixel units in [0, 1]) of the perturbation that changed each input's label;
+        ``inf`` where none did within the steps or the norm cap.
+    steps : torch.Tensor
+        int64 (N,): gradient evaluations spent on each input.
+    seconds : float
+        Wall time of the whole batch (s).
+    """
+
+    norm: torch.Tensor
+    steps: torch.Tensor
+    seconds: float
+
+
+def _walk(clf: PixelClassifier, x0: torch.Tensor, max_norm: float, steps: int, overshoot: float
+          ) -> tuple[torch.Tensor, torch.Tensor]:
+    with torch.no_grad():
+        y0 = clf(x0).argmax(1)
+    cur = x0.clone()
+    norm = torch.full((len(x0),), math.inf, dtype=torch.float64)
+    used = torch.zeros(len(x0), dtype=torch.long)
+    active = torch.arange(len(x0))
+    for it in range(steps + 1):
+        xa = cur[active].clone().requires_grad_(True)
+        z = clf(xa)
+        y = y0[active]
+        dist = (xa.detach() - x0[active]).flatten(1).norm(dim=1).double()
+        flipped = z.argmax(1) != y
+        norm[active[flipped]] = dist[flipped]
+        keep = ~flipped & (dist <= max_norm)
+        if it == steps or not bool(keep.any()):
+            break
+        zy = z.gather(1, y[:, None]).squeeze(1)
+        other = z.scatter(1, y[:, None], -math.inf).max(1).values
+        margin = other - zy                                  # < 0 while the label holds
+        (grad,) = torch.autograd.grad(margin[keep].sum(), xa)
+        g = grad[keep]
+        xk = xa.detach()[keep]
+        g = g.masked_fill(((xk <= 0) & (g < 0)) | ((xk >= 1) & (g > 0)), 0.0)
+        gn2 = g.flatten(1).pow(2).sum(1).clamp_min(1e-20).view(-1, *[1] * (g.dim() - 1))
+        step = ((-margin[keep].detach()).clamp_min(0) + 1e-4).view_as(gn2) / gn2 * g
+        active = active[keep]
+        used[active] += 1
+        cur[active] = (xk + (1 + overshoot) * step).clamp(0.0, 1.0)
+    return norm, used
+
+
+def flip_norms(clf: PixelClassifier, x: torch.Tensor, max_norm: float = math.inf, steps: int = 50,
+               overshoot: float = 0.02, batch_size: int = 256) -> FlipNorms:
+    """Minimal-perturbation walk of every input of ``x`` (N, C, H, W in [0, 1]) away from its predicted label.
+
+    Parameters
+    ----------
+    clf : PixelClassifier
+    x : torch.Tensor
+        Intensities in [0, 1].
+    max_norm : float
+        Stop an input's walk once its perturbation's L2 norm (pixel units) exceeds this (its norm is then ``inf``).
+    steps : int
+        Most gradient steps per input.
+    overshoot : float
+        Each step goes ``1 + overshoot`` times the linearised distance to the runner-up's boundary.
+    batch_size : int
+
+    Returns
+    -------
+    FlipNorms
+    """
+    if steps < 1:
+        raise DefenceError(f"the perturbation needs at least 1 step, got {steps}")
+    t0 = time.perf_counter()
+    norms, used = [], []
+    for i in range(0, len(x), batch_size):
+        n, u = _walk(clf, x[i:i + batch_size].float(), max_norm, steps, overshoot)
+        norms.append(n)
+        used.append(u)
+    empty = torch.empty(0)
+    return FlipNorms(torch.cat(norms) if norms else empty.double(), torch.cat(used) if used else empty.long(),
+                     time.perf_counter() - t0)
+
+
+class MinimalPerturbationDetector:
+    """Flags inputs whose label no per-input walk within the L2 budget changes (see the module docstring).
+
+    Parameters
+    ----------
+    clf : PixelClassifier
+    steps, overshoot, batch_size
+        Of :func:`flip_norms`.
+    budget : float, optional
+        L2 budget (pixel units in [0, 1]); set by :meth:`calibrate` when not given.
+    """
+
+    def __init__(self, clf: PixelClassifier, steps: int = 50, overshoot: float = 0.02, batch_size: int = 256,
+                 budget: float | None = None) -> None:
+        self.clf, self.steps, self.overshoot, self.batch_size, self.budget = clf, steps, overshoot, batch_size, budget
+
+    def norms(self, x: torch.Tensor, max_norm: float = math.inf) -> FlipNorms:
+        """Flip norms of ``x`` (see :func:`flip_norms`)."""
+        return flip_norms(self.clf, x, max_norm, self.steps, self.overshoot, self.batch_size)
+
+    def calibrate(self, clean: torch.Tensor, fpr: float = 0.01) -> MinimalPerturbationDetector:
+        """Set the budget to the ``1 - fpr`` quantile of the flip norms of clean held-out inputs ``clean``.
+
+        At most a fraction ``fpr`` of ``clean`` has a flip norm above the budget (the next order statistic up is
+        taken), so the false-positive rate on ``clean`` is at most ``fpr`` by construction.
+
+        Raises
+        ------
+        DefenceError
+            If ``fpr`` is not in (0, 1), ``clean`` is empty, or more than ``fpr`` of the clean inputs keep their
+            label within the steps (more steps are needed).
+        """
+        if not 0.0 < fpr < 1.0 or len(clean) == 0:
+            raise DefenceError(f"calibration needs clean inputs and a false-positive rate in (0, 1), got "
+                               f"{len(clean)} inputs and {fpr}")
+        norms = self.norms(clean).norm.numpy()
+        budget = float(np.quantile(norms, 1.0 - fpr, method="higher"))
+        if not math.isfinite(budget):
+            raise DefenceError(f"{np.mean(~np.isfinite(norms)):.1%} of the clean inputs keep their label after "
+                               f"{self.steps} steps, more than the false-positive rate {fpr}: raise the steps")
+        self.budget = budget
+        return self
+
+    def flag(self, x: torch.Tensor) -> tuple[torch.Tensor, FlipNorms]:
+        """Boolean (N,): inputs whose label survives the budget; and their flip norms (``inf`` past the budget)."""
+        if self.budget is None:
+            raise DefenceError("the perturbation detector has no budget: calibrate it on clean held-out inputs")
+        result = self.norms(x, self.budget)
+        return result.norm > self.budget, result
+
+
+def fit_class_perturbations(clf: PixelClassifier, clean: torch.Tensor, num_classes: int, budget: float,
+                            steps: int = 300, lr: float = 0.05, margin: float = 2.0, batch_size: int = 256,
+                            seed: int = 0) -> torch.Tensor:
+    """One universal perturbation per predicted class, of L2 norm <= ``budget``, fitted on clean images.
+
+    ``v[c]`` is trained on the clean images the model assigns to class ``c`` to push them out of ``c``: Adam on
+    the mean hinge ``max(z_c - max_{k != c} z_k + margin, 0)`` of the logits of ``clip(x + v[c], 0, 1)``, each
+    step followed by projection onto the L2 ball of radius ``budget`` (the batch form of universal adversarial
+    perturbations: Moosavi-Dezfooli, Fawzi, Fawzi and Frossard, CVPR 2017; Shafahi et al., AAAI 2020).
+
+    Returns
+    -------
+    torch.Tensor
+        float32 (K, C, H, W), pixel units in [0, 1]; zero for a class no clean image is assigned to.
+    """
+    if budget <= 0 or steps < 1 or len(clean) == 0:
+        raise DefenceError(f"class perturbations need clean images, a budget > 0 and steps >= 1, got "
+                           f"{len(clean)} images, budget {budget}, {steps} steps")
+    pred = clf.predict(clean)
+    v = torch.zeros(num_classes, *clean.shape[1:], requires_grad=True)
+    opt = torch.optim.Adam([v], lr=lr)
+    g = torch.Generator().manual_seed(seed)
+    for p in clf.parameters():
+        p.requires_grad_(False)
+    try:
+        for _ in range(steps):
+            idx = torch.randint(0, len(clean), (min(batch_size, len(clean)),), generator=g)
+            c = pred[idx]
+            z = clf((clean[idx] + v[c]).clamp(0.0, 1.0))
+            zc = z.gather(1, c[:, None]).squeeze(1)
+            other = z.scatter(1, c[:, None], -math.inf).max(1).values
+            loss = torch.relu(zc - other + margin).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            with torch.no_grad():
+                n = v.flatten(1).norm(dim=1).clamp_min(1e-12)
+                v.mul_((budget / n).clamp(max=1.0).view(-1, *[1] * (v.dim() - 1)))
+    finally:
+        for p in clf.parameters():
+            p.requires_grad_(True)
+    return v.detach()
+
+
+class PerturbationDetector:
+    """Intentional adversarial perturbation with one universal perturbation per predicted class.
+
+    An input predicted as class ``c`` gets the perturbation ``v[c]`` (:func:`fit_class_perturbations`, fitted on
+    clean held-out images); the score is the margin of ``c`` over the runner-up on the perturbed input. A clean
+    input loses its label (score < 0); a backdoor instance, whose trigger outweighs the perturbation, keeps it.
+    Flagged: label unchanged and score above the threshold, the ``1 - fpr`` quantile of the scores of clean
+    held-out inputs apart from those the perturbations were fitted on (:meth:`calibrate`), so at most ``fpr`` of
+    them is flagged. Costs two forward passes per input.
+
+    Parameters
+    ----------
+    clf : PixelClassifier
+    num_classes : int
+    budget : float
+        L2 norm bound of every perturbation, pixel units in [0, 1].
+    steps, lr, margin, batch_size, seed
+        Of :func:`fit_class_perturbations`.
+    """
+
+    def __init__(self, clf: PixelClassifier, num_classes: int, budget: float = 3.0, steps: int = 300,
+                 lr: float = 0.05, margin: float = 2.0, batch_size: int = 256, seed: int = 0) -> None:
+        self.clf, self.num_classes, self.budget = clf, num_classes, budget
+        self.fit_args = {"steps": steps, "lr": lr, "margin": margin, "batch_size": batch_size, "seed": seed}
+        self.perturbations: torch.Tensor | None = None
+        self.threshold: float | None = None
+        self.seconds = 0.0
+
+    def fit(self, clean: torch.Tensor) -> PerturbationDetector:
+        """Fit the class perturbations on clean held-out images ``clean`` (N, C, H, W in [0, 1])."""
+        self.perturbations = fit_class_perturbations(self.clf, clean, self.num_classes, self.budget,
+                                                     **self.fit_args)
+        return self
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """Margin (logits) of each input's predicted class on its perturbed copy, and the L2 norm (pixel units)
+        of the perturbation after clipping to [0, 1]; float64 (N,) each. Sets :attr:`seconds` (wall time, s)."""
+        if self.perturbations is None:
+            raise DefenceError("the perturbation detector is not fitted: fit it on clean held-out inputs")
+        t0 = time.perf_counter()
+        scores, norms = [], []
+        for i in range(0, len(x), batch_size):
+            xb = x[i:i + batch_size]
+            c = self.clf(xb).argmax(1)
+            xp = (xb + self.perturbations[c]).clamp(0.0, 1.0)
+            z = self.clf(xp)
+            other = z.scatter(1, c[:, None], -math.inf).max(1).values
+            scores.append((z.gather(1, c[:, None]).squeeze(1) - other).double())
+            norms.append((xp - xb).flatten(1).norm(dim=1).double())
+        self.seconds = time.perf_counter() - t0
+        empty = torch.empty(0, dtype=torch.float64)
+        return (torch.cat(scores) if scores else empty), (torch.cat(norms) if norms else empty)
+
+    def calibrate(self, clean: torch.Tensor, fpr: float = 0.01) -> PerturbationDetector:
+        """Set the threshold to the ``1 - fpr`` quantile (next order statistic up) of clean held-out scores."""
+        if not 0.0 < fpr < 1.0 or len(clean) == 0:
+            raise DefenceError(f"calibration needs clean inputs and a false-positive rate in (0, 1), got "
+                               f"{len(clean)} inputs and {fpr}")
+        self.threshold = float(np.quantile(self.score(clean)[0].numpy(), 1.0 - fpr, method="higher"))
+        return self
+
+    def flag(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Boolean (N,): inputs that keep their label with a margin above the threshold; scores; L2 norms."""
+        if self.threshold is None:
+            raise DefenceError("the perturbation detector has no threshold: calibrate it on clean held-out inputs")
+        s, n = self.score(x)
+        return s > max(self.threshold, 0.0), s, n
