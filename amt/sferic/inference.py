@@ -10,7 +10,9 @@ Fast path (``fast=True``): ObsPy's C recursive STA/LTA proposes candidate stretc
 thresholds and the CNN reads only those, padded by a margin; elsewhere the probability is 0.
 
 Events are :class:`amt.sferic.catalogue.SfericEvent` s: peak, amplitude and azimuth are measured by
-:func:`amt.sferic.catalogue.event_peaks` on the high-passed field.
+:func:`amt.sferic.catalogue.event_peaks` on the high-passed field. An event's ``probability`` is its peak CNN
+probability mapped through the checkpoint's calibration (:class:`amt.sferic.calibration.Calibration`, the
+probability that such a candidate is a sferic) where the checkpoint carries one, else the raw peak.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import torch
 from obspy import Stream, Trace
 
 from amt.record import RecordError, StationRun
+from amt.sferic.calibration import Calibration
 from amt.sferic.catalogue import SfericEvent, event_peaks
 from amt.sferic.events import hysteresis, runs
 from amt.sferic.model import SfericUNet
@@ -69,6 +72,8 @@ class SfericDetector:
         Events closer than this are merged, s.
     window, margin
         Chunking of :func:`amt.sferic.stitch.predict_proba`, samples.
+    calibration
+        Map of an event's peak probability to the probability that it is a sferic (``None``: report the peak).
     """
 
     def __init__(
@@ -81,8 +86,10 @@ class SfericDetector:
         min_gap_s: float = 0.5e-3,
         window: int = 32768,
         margin: int = 512,
+        calibration: Calibration | None = None,
     ) -> None:
         self.model = model.eval()
+        self.calibration = calibration
         self.channels, self.rate_hz, self.threshold = tuple(channels), float(rate_hz), float(threshold)
         self.event_threshold = max(self.threshold, float(threshold if event_threshold is None else event_threshold))
         self.min_gap_s, self.window, self.margin = min_gap_s, window, margin
@@ -102,8 +109,13 @@ class SfericDetector:
             rate_hz=float(extra.get("rate_hz", 24_000.0)),
             threshold=float(extra.get("threshold", 0.5)),
             event_threshold=float(extra.get("event_threshold", extra.get("threshold", 0.5))),
+            calibration=Calibration.from_dict(extra["calibration"]) if "calibration" in extra else None,
             **kw,
         )
+
+    def event_probability(self, peak: float) -> float:
+        """The reported probability of an event whose CNN probability peaks at ``peak``."""
+        return float(self.calibration(peak)) if self.calibration is not None else float(peak)
 
     # -- arrays --------------------------------------------------------------------------------------------
     def probability(self, hp: np.ndarray, scale: float, fast: bool = False) -> np.ndarray:
@@ -197,7 +209,7 @@ class SfericDetector:
                         start=run.time_of(a + ea),
                         end=run.time_of(a + eb),
                         peak_time=run.time_of(a + k),
-                        probability=float(prob[ea:eb].max()),
+                        probability=self.event_probability(prob[ea:eb].max()),
                         amplitude=float(amplitude),
                         azimuth=float(azimuth),
                     )

@@ -6,7 +6,10 @@ cross-entropy with positives up-weighted by ``n_negative / n_positive`` (:class:
 measured on pilot batches unless fixed), and :class:`shared.trainer.Trainer` stops when the smoothed loss
 converges. Afterwards two thresholds are chosen on the validation sets
 (:data:`amt.sferic.evaluation.heldout.VALIDATION_SEED`) and stored with the weights: the sample threshold (best
-sample F1) and the trigger-on level of events (best event F1).
+sample F1) and the trigger-on level of events, set for a stated false-alarm rate on sferic-free records of the
+training families, with the calibration of event probabilities fitted on training-family records
+(:func:`amt.sferic.evaluation.families.fit_trigger_and_calibration`; :func:`recalibrate` redoes this for a
+checkpoint).
 
 A run is a pure function of its config file: same config, same weights (single-threaded CPU).
 """
@@ -21,8 +24,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from amt.sferic.evaluation.families import TriggerFit, fit_trigger_and_calibration
 from amt.sferic.evaluation.heldout import VALIDATION_SEED, Cell, check_training_seed, records
-from amt.sferic.evaluation.scoring import event_scores
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import count_parameters, macs_per_sample
 from amt.sferic.preprocess import normalise
@@ -30,7 +33,7 @@ from amt.sferic.sampler import CHANNEL_ROWS, SamplerConfig, SfericSource
 from amt.sferic.stitch import predict_proba
 from amt.synth.labels import SfericLabel
 from shared.architectures import build_model
-from shared.checkpoint import save_checkpoint
+from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import RandomBatches
 from shared.errors import ConfigError
 from shared.losses import WeightedBCELoss, pos_weight_from_labels
@@ -138,26 +141,6 @@ def choose_threshold(scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray
     return best
 
 
-def choose_event_threshold(
-    scored: list[tuple[Cell, np.ndarray, np.ndarray, np.ndarray, list[SfericLabel]]],
-    model: torch.nn.Module,
-    threshold: float,
-) -> float:
-    """The trigger-on level (>= ``threshold``) maximising the mean event-level F1 over the validation records.
-
-    The sample threshold maximises sample F1, which rewards marking the edges of every faint sferic; an event
-    needs one confident peak. Events are formed by :meth:`amt.sferic.inference.SfericDetector.events_in` of a
-    detector with that sample threshold and each candidate level.
-    """
-    best, best_f1 = threshold, -1.0
-    for t in (g for g in _GRID if g >= threshold):
-        det = SfericDetector(model, threshold=threshold, event_threshold=t)
-        f1 = np.mean([event_scores(det.events_in(p), lab, det.rate_hz)["f1"] for _, p, _, _, lab in scored])
-        if f1 > best_f1:
-            best, best_f1 = float(t), float(f1)
-    return best
-
-
 def validation_cells() -> list[Cell]:
     """Day and night at -10, -5, 0, 5 and 10 dB, two 2-s records each."""
     return [Cell(s, n, n_records=2) for s in (-10.0, -5.0, 0.0, 5.0, 10.0) for n in (False, True)]
@@ -193,11 +176,15 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
     )
     result = trainer.fit()
     model.eval()
-    threshold, event_threshold = 0.5, 0.5
+    threshold, event_threshold, calibration = 0.5, 0.5, {}
     if config.calibrate:
         scored = validation_probabilities(model, config.sampler.channels, validation_cells())
         threshold = choose_threshold(scored)
-        event_threshold = choose_event_threshold(scored, model, threshold)
+        fit = fit_trigger_and_calibration(
+            SfericDetector(model, config.sampler.channels, threshold=threshold), VALIDATION_SEED
+        )
+        event_threshold = fit.trigger
+        calibration = _calibration_extra(fit)
     summary = {
         "steps": result.steps,
         "stopped_by": result.stopped_by,
@@ -221,6 +208,35 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
             "event_threshold": event_threshold,
             "training": summary,
             "run_config": config.to_dict(),
+            **calibration,
         },
     )
     return path, summary
+
+
+def _calibration_extra(fit: TriggerFit) -> dict[str, Any]:
+    return {
+        "calibration": fit.calibration.to_dict(),
+        "false_alarm": {
+            "trigger": fit.trigger,
+            "false_per_min_on_training_noise": fit.false_per_min_at_trigger,
+            "noise_minutes": fit.noise_minutes,
+            "calibration_candidates": fit.n_candidates,
+        },
+    }
+
+
+def recalibrate(path: str | Path, out: str | Path) -> TriggerFit:
+    """Set a checkpoint's event trigger for the stated false-alarm rate and fit its calibration; write to ``out``.
+
+    The sample threshold and the weights stay; the trigger and the calibration are chosen on validation records of
+    the training families (:func:`amt.sferic.evaluation.families.fit_trigger_and_calibration`).
+    """
+    torch.set_num_threads(1)
+    model, meta = load_checkpoint(path, expected_arch=ARCH)
+    extra = dict(meta.get("extra", {}))
+    det = SfericDetector.from_model(model, extra)
+    fit = fit_trigger_and_calibration(det, VALIDATION_SEED)
+    extra.update(event_threshold=fit.trigger, **_calibration_extra(fit))
+    save_checkpoint(out, model, arch=ARCH, config=meta["config"], extra=extra)
+    return fit

@@ -11,12 +11,10 @@ from amt.cli import main
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.inference import SfericDetector
-from amt.sferic.model import SfericUNet
 from amt.sferic.sampler import SamplerConfig, SfericSource
-from amt.sferic.train import DEFAULT_CONFIG, RunConfig, choose_event_threshold, train
+from amt.sferic.train import DEFAULT_CONFIG, RunConfig, train
 from amt.synth.window import draw_window
 from shared.errors import EXIT_ERROR, ConfigError
-from tests.amt.sferic.conftest import interval_label
 
 
 def _toml(d, path):
@@ -106,35 +104,3 @@ def test_small_ablation_weighted_bce_has_higher_recall(tiny_config, tmp_path):
     }
     assert table["weighted"]["pos_weight"] > 10
     assert table["weighted"]["recall"] > table["unweighted"]["recall"]
-
-
-def _label(start, end):
-    return interval_label(start, end, peak=(start + end) // 2)
-
-
-def test_event_trigger_level_lies_between_false_bumps_and_true_peaks():
-    """Constructed traces: sferics peak at 0.8, interference bumps at 0.4, all above the sample threshold 0.3.
-
-    The best event F1 needs a trigger-on level above 0.4 and at most 0.8.
-    """
-    rng = np.random.default_rng(0)
-    starts = range(1_000, 23_000, 2_000)
-    scored = []
-    for _ in range(3):
-        p = np.full(24_000, 0.05)
-        labels = []
-        for k, start in enumerate(starts):
-            if k % 2:  # a sferic
-                p[start : start + 30] = 0.8
-                labels.append(_label(start, start + 30))
-            else:  # an interference bump
-                p[start : start + 30] = 0.4
-        p += rng.uniform(0, 0.01, p.size)
-        scored.append((None, p, None, None, labels))
-    model = SfericUNet(widths=(4, 8))
-    level = choose_event_threshold(scored, model, threshold=0.3)
-    assert 0.4 < level <= 0.8
-    events = SfericDetector(model, threshold=0.3, event_threshold=level).events_in(scored[0][1])
-    assert len(events) == len(scored[0][4])  # every sferic once, no bump
-    # a detector without a separate level triggers on the bumps as well
-    assert len(SfericDetector(model, threshold=0.3).events_in(scored[0][1])) == len(starts)

@@ -1,16 +1,22 @@
 """The labelled synthetic field: label intervals, SNR, day/night dead band, reproducibility."""
 
+from dataclasses import replace
+
 import numpy as np
+import pytest
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell, records
 from amt.synth.records import (
     RATE_HZ,
+    WAVE_SAMPLES,
     FieldConfig,
     band_limit,
     label_interval,
     mode_attenuation_db_per_mm,
+    sferic_waveforms,
     synthesize,
 )
+from amt.synth.stroke import source_spectrum
 
 
 def test_label_interval_of_a_boxcar_holds_five_to_ninety_five_percent():
@@ -82,3 +88,35 @@ def test_heldout_records_rebuild_bit_for_bit():
     c = next(records(cell, HELDOUT_SEED + 1))
     assert np.array_equal(a.h, b.h) and a.labels == b.labels
     assert not np.array_equal(a.h, c.h)
+
+
+def test_dead_band_noise_sits_at_its_level_inside_its_band_only():
+    # Sferic-free records from the same stream: the dead-band noise is drawn last, so the rest is identical and the
+    # band powers (measured here by FFT masking, independently of the generator) compare directly.
+    cfg = FieldConfig(sferic_rate_hz=0.0, spike_rate_hz=0.0)
+    plain = synthesize(48_000, cfg, np.random.default_rng(5))
+    noisy = synthesize(48_000, replace(cfg, deadband_db=20.0, deadband_hz=(1_000.0, 5_000.0)), np.random.default_rng(5))
+
+    def band_power(h, lo, hi):
+        spec = np.fft.rfft(h[:2], axis=1)
+        f = np.fft.rfftfreq(h.shape[1], 1 / RATE_HZ)
+        return float(np.sum(np.abs(spec[:, (f >= lo) & (f <= hi)]) ** 2))
+
+    added = noisy.h - plain.h
+    assert band_power(added, 1_000, 5_000) / band_power(plain.h, 1_000, 5_000) == pytest.approx(100.0, rel=1e-6)
+    assert band_power(noisy.h, 6_000, 10_000) == pytest.approx(band_power(plain.h, 6_000, 10_000), rel=1e-9)
+    assert noisy.noise_power_nt2 > 10 * plain.noise_power_nt2  # P_n of the SNR counts it
+
+
+def test_modes_family_has_only_its_small_quasi_tem_part_below_the_first_cutoff():
+    # Below c / 2h (at most 1.58 kHz for h <= 95 km) no mode propagates: the spectrum over the source spectrum is
+    # the constant quasi-TEM fraction (5-30 %); above 7 kHz three modes add up to well over it.
+    d = np.array([2.0e6, 5.0e6])
+    w = sferic_waveforms(d, False, RATE_HZ, "modes", np.random.default_rng(2))
+    f = np.fft.rfftfreq(WAVE_SAMPLES, 1 / RATE_HZ)[1:]
+    spec = np.fft.rfft(w, axis=1)[:, 1:]
+    ratio = np.abs(spec) / np.abs(source_spectrum(f))[None, :] * np.sqrt(d)[:, None] / RATE_HZ
+    low = ratio[:, (f > 300) & (f < 1_400)]
+    assert np.all((low.min(axis=1) > 0.05) & (low.max(axis=1) < 0.3))
+    np.testing.assert_allclose(low, low[:, :1] * np.ones_like(low), rtol=1e-6)
+    assert np.all(ratio[:, (f > 7_000) & (f < 10_000)].max(axis=1) > 1.0)

@@ -1,0 +1,138 @@
+"""An event probability that means something: a trigger set for a false-alarm rate, and isotonic calibration.
+
+* **Candidates.** Every run of the probability trace above the trigger-off level is a candidate event; its score is
+  the trace's peak inside it (:func:`candidate_peaks`). An event trigger ``t`` keeps the candidates whose peak is at
+  least ``t``, exactly what :meth:`amt.sferic.inference.SfericDetector.events_in` does.
+* **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
+  al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
+  give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
+* **Calibration.** The candidate peak is mapped to the probability that the candidate is a sferic by isotonic
+  regression (pool-adjacent-violators; Zadrozny & Elkan, 2002, KDD) fitted on records of the training families
+  (:class:`Calibration`); the map is monotone, so it changes no decision, only what the number means.
+* **Reliability.** Expected calibration error (Naeini, Cooper & Hauskrecht, 2015, AAAI; Guo et al., 2017, ICML):
+  the candidate-weighted mean of ``|mean predicted - observed frequency|`` over equal-width probability bins
+  (:func:`reliability`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.optimize import isotonic_regression
+
+from amt.sferic.events import hysteresis, run_max
+
+
+def candidate_peaks(prob: np.ndarray, low: float, min_gap: int) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate events ``[start, end)`` (every run above ``low``, gaps under ``min_gap`` merged) and their peaks."""
+    r = hysteresis(prob, low, low, min_gap=min_gap)
+    if not len(r):
+        return r, np.zeros(0)
+    return r, np.nan_to_num(run_max(np.asarray(prob, dtype=np.float64), r), nan=0.0)
+
+
+def trigger_for_false_alarm_rate(noise_peaks: np.ndarray, minutes: float, rate_per_min: float, low: float) -> float:
+    """Lowest trigger level giving at most ``rate_per_min`` false events per minute on sferic-free records.
+
+    Parameters
+    ----------
+    noise_peaks
+        Peaks of every candidate event on the sferic-free records (:func:`candidate_peaks`).
+    minutes
+        Length of those records, minutes.
+    rate_per_min
+        Allowed false events per minute.
+    low
+        Trigger-off level: the trigger is never below it.
+
+    Returns
+    -------
+    float
+        The level: just above the ``k``-th highest noise peak, ``k = floor(rate * minutes) + 1``.
+    """
+    if minutes <= 0:
+        raise ValueError(f"need sferic-free records, got {minutes} minutes")
+    allowed = int(np.floor(rate_per_min * minutes))
+    peaks = np.sort(np.asarray(noise_peaks, dtype=np.float64))[::-1]
+    if len(peaks) <= allowed:
+        return float(low)
+    return float(min(max(np.nextafter(peaks[allowed], np.inf), low), 1.0))
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A monotone map from a candidate's peak probability to the probability that it is a sferic.
+
+    Attributes
+    ----------
+    x, y
+        Breakpoints (peak probability, calibrated probability), ``x`` increasing, ``y`` non-decreasing; linear
+        interpolation between them, constant beyond.
+    """
+
+    x: tuple[float, ...]
+    y: tuple[float, ...]
+
+    @classmethod
+    def fit(cls, scores: np.ndarray, outcomes: np.ndarray, min_count: int = 20) -> Calibration:
+        """Isotonic regression of ``outcomes`` (1: the candidate is a sferic) on ``scores``.
+
+        Candidates are first pooled into blocks of ``min_count`` in score order, so no breakpoint rests on a
+        handful of candidates.
+        """
+        s = np.asarray(scores, dtype=np.float64)
+        o = np.asarray(outcomes, dtype=np.float64)
+        if s.size < min_count or s.size != o.size:
+            raise ValueError(f"need at least {min_count} scored candidates with outcomes, got {s.size} and {o.size}")
+        order = np.argsort(s, kind="stable")
+        s, o = s[order], o[order]
+        blocks = np.arange(s.size) // min_count
+        n = np.bincount(blocks)
+        xs, ys = np.bincount(blocks, s) / n, np.bincount(blocks, o) / n
+        fitted = isotonic_regression(ys, weights=n.astype(np.float64)).x
+        # keep only the ends of each flat stretch: the same interpolant with few breakpoints
+        change = np.r_[True, fitted[1:] != fitted[:-1]]
+        keep = change | np.r_[change[1:], True]
+        return cls(tuple(float(v) for v in xs[keep]), tuple(float(v) for v in fitted[keep]))
+
+    def __call__(self, p: np.ndarray | float) -> np.ndarray:
+        """Calibrated probability of peak probabilities ``p``."""
+        return np.interp(np.asarray(p, dtype=np.float64), self.x, self.y)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"x": list(self.x), "y": list(self.y)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Calibration:
+        x, y = tuple(float(v) for v in d["x"]), tuple(float(v) for v in d["y"])
+        if len(x) != len(y) or len(x) < 1 or np.any(np.diff(x) < 0) or np.any(np.diff(y) < -1e-12):
+            raise ValueError("calibration needs matching, non-decreasing x and y breakpoints")
+        return cls(x, y)
+
+
+def reliability(p: np.ndarray, outcomes: np.ndarray, n_bins: int = 10) -> tuple[float, list[dict[str, float]]]:
+    """Expected calibration error and the reliability curve over ``n_bins`` equal-width bins of ``p``.
+
+    Returns
+    -------
+    (ece, curve)
+        ``curve``: per non-empty bin ``{"lo", "hi", "n", "predicted", "observed"}``.
+    """
+    p = np.asarray(p, dtype=np.float64)
+    o = np.asarray(outcomes, dtype=np.float64)
+    if p.size == 0:
+        return float("nan"), []
+    k = np.minimum((p * n_bins).astype(int), n_bins - 1)
+    ece, curve = 0.0, []
+    for b in range(n_bins):
+        sel = k == b
+        if not sel.any():
+            continue
+        pred, obs = float(p[sel].mean()), float(o[sel].mean())
+        ece += sel.sum() / p.size * abs(pred - obs)
+        curve.append(
+            {"lo": b / n_bins, "hi": (b + 1) / n_bins, "n": int(sel.sum()), "predicted": pred, "observed": obs}
+        )
+    return float(ece), curve
