@@ -91,8 +91,9 @@ def process(
     n_flag = sum(bool(f) for f in tf.flags)
     click.echo(f"{written['edi']}: {tf.n_frequencies} frequencies ({n_flag} flagged, written as empty)")
     if report:
+        from amt.pipeline.process import summary
         from amt.report.results import from_process
         from amt.report.write import write_station_report
 
-        pages = write_station_report(from_process(result), out_dir / "report")
+        pages = write_station_report(from_process(result, summary(tf)), out_dir / "report")
         click.echo(f"report: {pages['pdf']}")

@@ -66,16 +66,18 @@ class StationResults:
         return np.array([bool(r.get("flag")) for r in self.rows], dtype=bool)
 
 
-def from_process(result) -> StationResults:
-    """The results of an :class:`amt.pipeline.process.ProcessResult` (what ``amt process --report`` draws)."""
-    from amt.pipeline.process import summary
+def from_process(result, rows: list[dict]) -> StationResults:
+    """The results of an :class:`amt.pipeline.process.ProcessResult` (what ``amt process --report`` draws).
 
+    ``rows`` is the per-frequency summary of its main estimate (:func:`amt.pipeline.process.summary`; passed in,
+    as the pipeline composes the report and not the reverse).
+    """
     tf = result.transfer_function
     source = result.record.source
     return StationResults(
         station=result.station,
         transfer_function=tf,
-        rows=summary(tf),
+        rows=rows,
         conventional=result.conventional if result.mode == "both" else None,
         record=Path(source) if source else None,
         events=result.compensation.events if result.compensation is not None else None,
