@@ -1,0 +1,244 @@
+"""Backdoor defences: the table of ``docs/acceptance.md#backdoor-defences``, mean +- sd over seeds.
+
+    python -m benchmarks.dnnsec_defence [--datasets mnist,cifar10] [--seeds 0,1,2] [--attacks badnets,blended,dct]
+                                        [--sanitise-seeds 0,1,2] [--adaptive-seeds 0] [--no-run]
+
+Models: the backdoored models of ``benchmarks.dnnsec_backdoor`` (its cache; trained there if missing): MNIST
+``mnist_cnn`` with the zoo recipe, CIFAR-10 ``resnet8`` cut to ``--cifar-epochs`` (3) epochs. Attacks: BadNets,
+Blended (10 % poisoning) and the plain DCT backdoor (one trigger, 10 %), target class 0.
+
+The defender's clean held-out data are the first 5,000 test images; every figure is measured on the other 5,000
+(``--n-eval`` clean ones and as many triggered ones whose true class is not the target):
+
+- intentional adversarial perturbation (class-universal, L2 budget ``--budget``): perturbations fitted on held-out
+  images 0-2,999, threshold at 1 % false positives on held-out images 3,000-4,999;
+- the per-input minimal (DeepFool-like) walk, budget at 1 % false positives on held-out images 3,000-3,999;
+- STRIP, N = ``--strip-n`` superimpositions drawn from held-out images 0-999, threshold at 1 % false rejections on
+  held-out images 3,000-3,999;
+- Neural Cleanse on held-out images 0-1,999 (anomaly index, flag > 2), unlearning on all 5,000 when it flags;
+- sanitisation (MNIST): the perturbation detector of the backdoored model screens the poisoned training set, the
+  flagged samples go, the model is retrained with the zoo recipe; ASR and clean accuracy of the retrained model;
+- adaptive (MNIST): the attacker trains the backdoor to be fragile (:mod:`dnnsec.defence.adaptive`).
+
+Results are cached under ``cache_root()/defence/<data set>/`` (``--no-run`` prints the table from the cache).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+
+import numpy as np
+import torch
+
+from benchmarks.dnnsec_backdoor import ARCH, _metrics_path, run_one
+from dnnsec.backdoor.data import PixelSet, load_pixels
+from dnnsec.backdoor.poison import make_attack
+from dnnsec.defence.classifier import PixelClassifier
+from dnnsec.defence.neural_cleanse import neural_cleanse, unlearn
+from dnnsec.defence.perturbation import MinimalPerturbationDetector, PerturbationDetector
+from dnnsec.defence.sanitise import flag_training_set, retrain
+from dnnsec.defence.strip import StripDetector
+from dnnsec.zoo.build import zoo_path
+from shared.atomic import write_json_atomic
+from shared.checkpoint import read_sidecar
+from shared.paths import cache_root
+
+HOLD = 5000
+FPR = 0.01
+
+
+def _epochs(dataset: str, cifar_epochs: int) -> int | None:
+    return None if dataset == "mnist" else cifar_epochs
+
+
+def _result_path(dataset: str, kind: str, key: str, seed: int):
+    return cache_root() / "defence" / dataset / f"{kind}-{key}-seed{seed}.json"
+
+
+def _model_path(dataset: str, key: str, seed: int, epochs: int | None, data: dict):
+    path = _metrics_path(dataset, key, seed, epochs).with_name(f"{key}-seed{seed}.safetensors")
+    if not path.is_file():
+        run_one(dataset, key, seed, data, epochs)
+    return path
+
+
+def _sets(test: PixelSet, key: str, n_eval: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, object]:
+    attack = make_attack(key, test.num_classes, test.channels)
+    x = test.intensities()
+    ev, yev = x[HOLD:], test.labels[HOLD:]
+    triggered = attack.triggers[0].apply(ev[yev != attack.targets[0]][:n_eval])
+    return x[:HOLD], ev[:n_eval], triggered, attack
+
+
+def _rate(flags: torch.Tensor) -> float:
+    return float(flags.double().mean())
+
+
+def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
+    """All detectors and Neural Cleanse on one backdoored model; cached."""
+    epochs = _epochs(dataset, args.cifar_epochs)
+    path = _model_path(dataset, key, seed, epochs, data)
+    test = data.setdefault("test", load_pixels(dataset, "test"))
+    hold, clean, triggered, attack = _sets(test, key, args.n_eval)
+    target = attack.targets[0]
+    clf = PixelClassifier.from_checkpoint(path, test)
+    out: dict = {"dataset": dataset, "attack": key, "seed": seed, "model": str(path), "n_eval": len(triggered),
+                 "clean_accuracy": _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:]),
+                 "asr": _rate(clf.predict(triggered) == target)}
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    t0 = time.perf_counter()
+    det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
+    fit_s = time.perf_counter() - t0
+    fc, _, nc = det.flag(clean)
+    ft, _, nt = det.flag(triggered)
+    out["perturbation"] = {"budget": args.budget, "threshold": det.threshold, "detection": _rate(ft),
+                           "fpr": _rate(fc), "l2_triggered": float(nt.mean()), "l2_clean": float(nc.mean()),
+                           "ms_per_input": 1e3 * det.seconds / len(triggered), "fit_seconds": fit_s}
+    walk = MinimalPerturbationDetector(clf, steps=50).calibrate(hold[3000:4000], FPR)
+    fc, _ = walk.flag(clean)
+    ft, rt = walk.flag(triggered)
+    full = walk.norms(triggered[:200])
+    out["minimal_walk"] = {"budget": walk.budget, "detection": _rate(ft), "fpr": _rate(fc),
+                           "median_norm_triggered": float(full.norm.median()),
+                           "median_norm_clean": float(walk.norms(clean[:200]).norm.median()),
+                           "ms_per_input": 1e3 * rt.seconds / len(triggered)}
+    strip = StripDetector(clf, hold[:1000], n=args.strip_n, seed=seed).calibrate(hold[3000:4000], FPR)
+    fc, _ = strip.flag(clean)
+    ft, _ = strip.flag(triggered)
+    out["strip"] = {"n": args.strip_n, "threshold": strip.threshold, "detection": _rate(ft), "frr": _rate(fc),
+                    "ms_per_input": 1e3 * strip.seconds / len(triggered)}
+    report = neural_cleanse(clf, hold[:2000], test.num_classes, steps=args.nc_steps, seed=seed)
+    nc_out = {**report.to_json(), "target_index": float(report.index[target]),
+              "target_flagged": target in report.flagged}
+    if report.flagged:
+        unlearn(clf, hold, test.labels[:HOLD], [report.triggers[k] for k in report.flagged], seed=seed)
+    nc_out["asr_after"] = _rate(clf.predict(triggered) == target)
+    nc_out["clean_accuracy_after"] = _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:])
+    out["neural_cleanse"] = nc_out
+    write_json_atomic(_result_path(dataset, "detect", key, seed), out)
+    return out
+
+
+def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
+    """Screen the poisoned training set with the perturbation detector, retrain on the rest; cached."""
+    epochs = _epochs(dataset, args.cifar_epochs)
+    path = _model_path(dataset, key, seed, epochs, data)
+    test = data.setdefault("test", load_pixels(dataset, "test"))
+    train = data.setdefault("train", load_pixels(dataset, "train"))
+    hold, _, triggered, attack = _sets(test, key, args.n_eval)
+    poisoned = attack.poison(train, seed)
+    clf = PixelClassifier.from_checkpoint(path, test)
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
+    t0 = time.perf_counter()
+    flagged = flag_training_set(det, poisoned.images)
+    screen_s = time.perf_counter() - t0
+    mask = poisoned.mask
+    kept = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
+    model, record = retrain(ARCH[dataset], kept, ~flagged, test, seed, epochs)
+    after = PixelClassifier(model, test.mean, test.std)
+    zoo = zoo_path(ARCH[dataset], seed)
+    out = {"dataset": dataset, "attack": key, "seed": seed, "poisoned_removed": _rate(flagged[mask]),
+           "clean_removed": _rate(flagged[~mask]), "n_removed": int(flagged.sum()), "screen_seconds": screen_s,
+           "asr_after": _rate(after.predict(triggered) == attack.targets[0]),
+           "clean_accuracy_after": record["test_accuracy"],
+           "clean_accuracy_zoo": read_sidecar(zoo)["extra"]["test_accuracy"] if zoo.is_file() and epochs is None
+           else math.nan}
+    write_json_atomic(_result_path(dataset, "sanitise", key, seed), out)
+    return out
+
+
+def _ms(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    v = [x * scale for x in values if x is not None and not math.isnan(x)]
+    if not v:
+        return "not measured"
+    sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
+    return f"{np.mean(v):.{digits}f} +- {sd:.{digits}f} (n={len(v)})"
+
+
+def _got(dataset: str, kind: str, key: str, seeds: list[int]) -> list[dict]:
+    paths = [_result_path(dataset, kind, key, s) for s in seeds]
+    return [json.loads(p.read_text()) for p in paths if p.is_file()]
+
+
+def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
+    """Print the acceptance table of one data set from the cache."""
+    print(f"\n== {dataset} ({ARCH[dataset]}), seeds {seeds}; percentages, mean +- sd over seeds ==")
+    print("-- detection of backdoor inputs (thresholds at 1 % false positives on clean held-out data) --  goal: "
+          "perturbation >= 99.6 at <= 1 % FP, L2 <= 3.0, better and faster than STRIP")
+    cols = ("clean acc", "ASR", "pert. det", "pert. FP", "pert. L2", "pert. ms/in", "walk det", "walk FP",
+            "STRIP det", "STRIP FRR", "STRIP ms/in")
+    print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
+    for key in attacks:
+        r = _got(dataset, "detect", key, seeds)
+        p, w, s = ([m[k] for m in r] for k in ("perturbation", "minimal_walk", "strip"))
+        vals = (_ms([m["clean_accuracy"] for m in r]), _ms([m["asr"] for m in r]),
+                _ms([m["detection"] for m in p]), _ms([m["fpr"] for m in p]),
+                _ms([m["l2_triggered"] for m in p], 1.0), _ms([m["ms_per_input"] for m in p], 1.0, 3),
+                _ms([m["detection"] for m in w]), _ms([m["fpr"] for m in w]),
+                _ms([m["detection"] for m in s]), _ms([m["frr"] for m in s]),
+                _ms([m["ms_per_input"] for m in s], 1.0, 3))
+        print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
+    print("-- Neural Cleanse (flag: anomaly index > 2; unlearning when flagged) --  goal: BadNets flagged")
+    cols = ("target index", "max index", "target flagged", "ASR before", "ASR after", "clean acc after")
+    print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
+    for key in attacks:
+        r = _got(dataset, "detect", key, seeds)
+        n = [m["neural_cleanse"] for m in r]
+        vals = (_ms([m["target_index"] for m in n], 1.0), _ms([m["max_anomaly_index"] for m in n], 1.0),
+                f"{sum(m['target_flagged'] for m in n)} of {len(n)}", _ms([m["asr"] for m in r]),
+                _ms([m["asr_after"] for m in n]), _ms([m["clean_accuracy_after"] for m in n]))
+        print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
+    rows = {key: _got(dataset, "sanitise", key, seeds) for key in attacks}
+    if any(rows.values()):
+        print("-- training-set sanitisation (remove flagged, retrain) --  goal: ASR < 5 at clean loss <= 1 pt")
+        cols = ("poisoned removed", "clean removed", "ASR after", "clean acc after", "loss vs zoo (pt)")
+        print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
+        for key, r in rows.items():
+            vals = (_ms([m["poisoned_removed"] for m in r]), _ms([m["clean_removed"] for m in r]),
+                    _ms([m["asr_after"] for m in r]), _ms([m["clean_accuracy_after"] for m in r]),
+                    _ms([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
+            print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--datasets", default="mnist,cifar10")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--attacks", default="badnets,blended,dct")
+    ap.add_argument("--sanitise-seeds", default="", help="seeds of the sanitisation rows (MNIST only)")
+    ap.add_argument("--no-run", action="store_true", help="print the tables from the cache only")
+    ap.add_argument("--n-eval", type=int, default=1000, help="clean and triggered evaluation inputs each")
+    ap.add_argument("--budget", type=float, default=2.0, help="L2 budget of the perturbations (pixel units)")
+    ap.add_argument("--uap-steps", type=int, default=300)
+    ap.add_argument("--strip-n", type=int, default=100)
+    ap.add_argument("--nc-steps", type=int, default=150)
+    ap.add_argument("--cifar-epochs", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    seeds = [int(s) for s in args.seeds.split(",")]
+    attacks = args.attacks.split(",")
+    sanitise_seeds = [int(s) for s in args.sanitise_seeds.split(",") if s]
+    for dataset in args.datasets.split(","):
+        data: dict = {}
+        if not args.no_run:
+            for key in attacks:
+                for seed in seeds:
+                    if not _result_path(dataset, "detect", key, seed).is_file():
+                        m = defend_one(dataset, key, seed, args, data)
+                        print(f"{dataset} {key} seed {seed}: perturbation {m['perturbation']['detection']:.4f} "
+                              f"STRIP {m['strip']['detection']:.4f} NC index "
+                              f"{m['neural_cleanse']['target_index']:.2f}", flush=True)
+                for seed in sanitise_seeds if dataset == "mnist" else []:
+                    if not _result_path(dataset, "sanitise", key, seed).is_file():
+                        m = sanitise_one(dataset, key, seed, args, data)
+                        print(f"{dataset} {key} seed {seed} sanitised: ASR {m['asr_after']:.4f}", flush=True)
+        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds)))
+
+
+if __name__ == "__main__":
+    main()
