@@ -32,6 +32,7 @@ WATERMARK_COMMANDS: dict[str, str] = {
     "nulls": "dnnsec.watermark.cli:nulls",
     "verify": "dnnsec.watermark.cli:verify",
     "attack": "dnnsec.backdoor.cli:attack",
+    "defend": "dnnsec.defence.cli:defend",
 }
 
 
