@@ -13,7 +13,7 @@ the input convention and thresholds the owner signed in the header. Plain weight
 Refusals name the files and the problem (:class:`ProtectedModelError`, or ``dnnsec``'s ``PackageError``,
 ``OwnerKeyError`` for a tampered package or an unpinned owner): a package without a key, a key without a package, a
 key issued for another package (another user's copy), an altered key file.
-See ``docs/acceptance.md#sferic-model-distributed-protected``.
+See ``docs/acceptance.md#protected-sferic-distribution``.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ channel: detection is untouched by it, and an attacker who distils the detector'
 Verification is the classifier fingerprint's, unchanged (:mod:`dnnsec.watermark.verify`: the rank test of each
 user's key scores against all other users' with Bonferroni over users, the threshold fixed on null models), with
 the score of a key window its mean fingerprint logit; the registry, key sets and issued-copy records are the
-classifier's (:mod:`dnnsec.watermark.service`). See ``docs/acceptance.md#sferic-model-distributed-protected``.
+classifier's (:mod:`dnnsec.watermark.service`). See ``docs/acceptance.md#protected-sferic-distribution``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The owner fingerprints and encrypts a copy per user (``field_examples/sferic_owner.py``), calibrating on two
 independently trained tiny models; the user detects and processes a record with their package and key
 (``field_examples/sferic_user.py``); the detections equal those of the plain fingerprinted copy bit for bit, and
-``dnnsec verify`` names the user of a copy (``docs/acceptance.md#sferic-model-distributed-protected``).
+``dnnsec verify`` names the user of a copy (``docs/acceptance.md#protected-sferic-distribution``).
 """
 
 from __future__ import annotations

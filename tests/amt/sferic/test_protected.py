@@ -2,7 +2,7 @@
 
 A tiny sferic CNN is trained (30 steps), encrypted twice into signed packages (two users' copies, each with its own
 key file) by ``dnnsec``'s package path, and read by ``amt`` through :mod:`amt.sferic.protected`
-(``docs/acceptance.md#sferic-model-distributed-protected``).
+(``docs/acceptance.md#protected-sferic-distribution``).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Users' copies of one tiny trained model are fingerprinted through the registry; the rank test of the classifier
 fingerprint (:mod:`dnnsec.watermark.verify`) must name each copy's user alone, claim no independently trained
 null model, and find no evidence in the unfingerprinted model; the copies' decisions stay the model's
-(``docs/acceptance.md#sferic-model-distributed-protected``).
+(``docs/acceptance.md#protected-sferic-distribution``).
 """
 
 from __future__ import annotations
