@@ -91,7 +91,7 @@ def time_series_figure(res: StationResults) -> Figure | None:
     events = res.events if res.events is not None else None
     t0 = run.start.timestamp
     for ax, c in zip(axes, channels, strict=False):
-        ax.plot(t, run.data[c][:n], lw=0.5, color="k")
+        ax.plot(t, run.data[c][:n], lw=0.5, color="k", rasterized=True)
         ax.set_ylabel(f"{c} ({run.meta[c].units})")
         ax.set_xlim(0, t[-1] if n > 1 else 1)
         if events is not None:
