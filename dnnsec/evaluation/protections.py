@@ -1,0 +1,211 @@
+"""The protections the evaluation table judges, behind one interface: protect a model, score a suspect.
+
+Every protection gives a score in [0, 1] for a suspect (its *retention*: what is left of the owner's evidence) and a
+claim (whether the owner would claim the suspect). The criteria are fixed before anything is measured:
+
+- ``intrinsic fingerprint`` (:mod:`dnnsec.fingerprint.intrinsic`): SSIM of DTD maps on the owner's probes; claimed when
+  the normal-tail p-value against independently trained models is below 0.01.
+- ``additional-class fingerprint`` (Xue et al., arXiv:2104.09203): fraction of the user's keys answered with the extra
+  class K; ``logo`` and ``noise`` baselines (backdoor watermarks, :mod:`dnnsec.watermark.baselines`): fraction of the
+  triggered held-out images answered with the target class. Claimed at a retention of at least 0.5.
+- ``AdvParams encryption`` (Xue et al., IEEE TETC): retention is the fraction of the accuracy gap between the plain and
+  the encrypted model that the suspect still has, ``1 - (acc - acc_enc) / (acc_plain - acc_enc)`` clipped to [0, 1];
+  "claimed" (still protected) at 0.5 or more.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from dnnsec.fingerprint.dtd import Box
+from dnnsec.fingerprint.intrinsic import IntrinsicFingerprint, NullCalibration
+from dnnsec.protect.advparams import search_perturbations
+from dnnsec.watermark.adapter import LinearHead
+from dnnsec.watermark.baselines import add_noise_pattern, embed_backdoor, stamp_logo
+from dnnsec.watermark.config import EmbedConfig
+from dnnsec.watermark.embed import embed_fingerprint
+
+#: Retention at which a trigger-style watermark or AdvParams counts as present.
+CLAIM_RETENTION = 0.5
+#: Level of the intrinsic fingerprint's test.
+ALPHA = 0.01
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Fraction of ``x`` classified as ``y`` (outputs beyond the K classes count as wrong)."""
+    model.eval()
+    pred = torch.cat([model(x[i:i + 500]).argmax(1) for i in range(0, len(x), 500)])
+    return float((pred == y).double().mean())
+
+
+@dataclass
+class Setting:
+    """Data, models and budgets of one table (inputs standardised; ``box`` their bounds).
+
+    ``build(num_classes, seed)`` returns an untrained model of the evaluated architecture; ``independent`` are models
+    of it trained without the owner's (the first ``n_null`` calibrate, the rest measure uniqueness); ``keys`` and
+    ``decoys`` are the additional-class fingerprint's key images for the owner's user, other users and the attacker.
+    """
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    box: tuple[float, float]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    build: Callable[[int, int], nn.Module]
+    independent: list[nn.Module]
+    n_null: int
+    keys: dict[str, torch.Tensor]
+    probes: torch.Tensor
+    steps: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def owner(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The owner's training subset used to embed watermarks (first half of the training data)."""
+        n = len(self.train_x) // 2
+        return self.train_x[:n], self.train_y[:n]
+
+    @property
+    def attacker(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The attacker's labelled data (second half of the training data, never the owner's)."""
+        n = len(self.train_x) // 2
+        return self.train_x[n:], self.train_y[n:]
+
+    def budget(self, key: str, default: int) -> int:
+        return int(self.steps.get(key, default))
+
+
+class Protection:
+    """Base class: ``protect`` once, then ``retention`` and ``claimed`` for any suspect."""
+
+    name = "protection"
+    trigger_target: int | None = None
+
+    def protect(self, base: nn.Module, s: Setting) -> nn.Module:
+        raise NotImplementedError
+
+    def retention(self, suspect: nn.Module, s: Setting) -> float:
+        raise NotImplementedError
+
+    def claimed(self, suspect: nn.Module, s: Setting) -> bool:
+        return self.retention(suspect, s) >= CLAIM_RETENTION
+
+    def not_applicable(self, attack: str) -> str | None:
+        """The reason ``attack`` does not apply to this protection, or None."""
+        return None
+
+
+class IntrinsicProtection(Protection):
+    name = "intrinsic fingerprint"
+
+    def protect(self, base: nn.Module, s: Setting) -> nn.Module:
+        self.fingerprint = IntrinsicFingerprint.of(base, s.probes, Box(*s.box))
+        self.null = NullCalibration(np.array([self.fingerprint.similarity(m) for m in s.independent[:s.n_null]]))
+        return base
+
+    def retention(self, suspect: nn.Module, s: Setting) -> float:
+        return self.fingerprint.similarity(suspect)
+
+    def claimed(self, suspect: nn.Module, s: Setting) -> bool:
+        return self.null.is_copy(self.retention(suspect, s), ALPHA)
+
+    def not_applicable(self, attack: str) -> str | None:
+        return {"query modification": "verification is white-box on the owner's clean probes; an input filter in "
+                                      "front of the model does not change its weights",
+                "output removal": "no extra output to remove (the model is never modified)"}.get(attack)
+
+
+def _embed_cfg(s: Setting) -> EmbedConfig:
+    return EmbedConfig(steps=s.budget("embed", 400), recon_batch=0, purifier_latents=(), key_noise=0.1, key_blur=0.25,
+                       seed=0)
+
+
+class AdditionalClassProtection(Protection):
+    name = "additional-class fingerprint"
+
+    def protect(self, base: nn.Module, s: Setting) -> nn.Module:
+        x, y = s.owner
+        self.k = s.num_classes
+        self.trigger_target = self.k
+        return embed_fingerprint(base, LinearHead(), x, y, s.keys["own"], s.keys["others"], _embed_cfg(s),
+                                 s.keys["decoys"]).eval()
+
+    def retention(self, suspect: nn.Module, s: Setting) -> float:
+        with torch.no_grad():
+            out = suspect.eval()(s.keys["own"])
+        return float((out.argmax(1) == self.k).double().mean()) if out.shape[1] > self.k else 0.0
+
+    def not_applicable(self, attack: str) -> str | None:
+        return {"adaptive": "its adaptive attacks are overwriting and query modification (columns of their own)"
+                }.get(attack)
+
+
+class TriggerProtection(Protection):
+    """A backdoor watermark: ``kind`` = ``logo`` or ``noise`` triggers answered with class 0."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = f"{kind} baseline"
+        self.trigger_target = 0
+
+    def triggers(self, x: torch.Tensor, y: torch.Tensor, s: Setting) -> torch.Tensor:
+        src = x[y != 0]
+        return stamp_logo(src, ink=s.box[1]) if self.kind == "logo" else add_noise_pattern(src, strength=1.0)
+
+    def protect(self, base: nn.Module, s: Setting) -> nn.Module:
+        x, y = s.owner
+        return embed_backdoor(base, LinearHead(), x, y, self.triggers(x, y, s)[:200], 0, _embed_cfg(s)).eval()
+
+    def retention(self, suspect: nn.Module, s: Setting) -> float:
+        t = self.triggers(s.test_x, s.test_y, s)
+        with torch.no_grad():
+            return float((suspect.eval()(t).argmax(1) == 0).double().mean())
+
+    def not_applicable(self, attack: str) -> str | None:
+        return {"output removal": "no extra output: the watermark answers an existing class",
+                "adaptive": "its adaptive attacks are overwriting, GAN removal and Neural Cleanse (own columns)"
+                }.get(attack)
+
+
+class AdvParamsProtection(Protection):
+    name = "AdvParams encryption"
+
+    def protect(self, base: nn.Module, s: Setting) -> nn.Module:
+        x, y = s.owner
+        self.plain_acc = accuracy(base, s.test_x, s.test_y)
+        enc = copy.deepcopy(base)
+        search_perturbations(enc, x[:512], y[:512], n_params=s.budget("advparams", 50), progress=False)
+        self.enc_acc = accuracy(enc, s.test_x, s.test_y)
+        return enc.eval()
+
+    def retention(self, suspect: nn.Module, s: Setting) -> float:
+        gap = max(self.plain_acc - self.enc_acc, 1e-9)
+        return float(np.clip(1.0 - (accuracy(suspect, s.test_x, s.test_y) - self.enc_acc) / gap, 0.0, 1.0))
+
+    def not_applicable(self, attack: str) -> str | None:
+        reasons = {
+            "overwriting": "no watermark to overwrite (encryption, not ownership evidence)",
+            "query modification": "no verification queries: the encrypted model is simply inaccurate",
+            "output removal": "no extra output",
+            "GAN removal": "needs a working watermarked model; the encrypted one is inaccurate to begin with",
+            "Neural Cleanse unlearning": "no backdoor to reverse",
+            "adaptive": "the adaptive attacker's parameter ranking is benchmarks.dnnsec_attacks",
+        }
+        return reasons.get(attack)
+
+
+def all_protections() -> list[Protection]:
+    """Every protection of the project, in table order."""
+    return [AdvParamsProtection(), AdditionalClassProtection(), IntrinsicProtection(), TriggerProtection("logo"),
+            TriggerProtection("noise")]
