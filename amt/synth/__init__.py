@@ -8,13 +8,23 @@ Public API
 - :class:`SynthConfig`, :class:`Site`, :class:`NoiseModel`, :class:`Storm`, :class:`SynthError`.
 """
 
-from amt.synth.earth import LayeredEarth, MeasuredEarth, parse_earth
-from amt.synth.errors import SynthError
-from amt.synth.field import FieldGenerator, Site, SynthConfig, Synthesis, generate
-from amt.synth.labels import SfericLabel, masks
-from amt.synth.noise import QUIET, QUIET_SITE_NO_POWERLINE, NoiseModel
-from amt.synth.storms import Storm
-from amt.synth.window import Window, draw_window
+import importlib
+
+#: Public name -> module defining it; imported on first use (PEP 562), so that ``amt --help`` and the modules that
+#: need only one part (errors, labels) do not load the generator and scipy.signal.
+_WHERE = {
+    "LayeredEarth": "earth", "MeasuredEarth": "earth", "parse_earth": "earth", "SynthError": "errors",
+    "FieldGenerator": "field", "Site": "field", "SynthConfig": "field", "Synthesis": "field", "generate": "field",
+    "SfericLabel": "labels", "masks": "labels", "QUIET": "noise", "QUIET_SITE_NO_POWERLINE": "noise",
+    "NoiseModel": "noise", "Storm": "storms", "Window": "window", "draw_window": "window",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f"amt.synth.{_WHERE[name]}"), name)
+    raise AttributeError(f"module 'amt.synth' has no attribute {name!r}")
+
 
 __all__ = [
     "QUIET",
@@ -35,3 +45,7 @@ __all__ = [
     "masks",
     "parse_earth",
 ]
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
