@@ -33,7 +33,7 @@ from amt.sferic.sampler import CHANNEL_ROWS, SamplerConfig, SfericSource
 from amt.sferic.stitch import predict_proba
 from amt.synth.labels import SfericLabel
 from shared.architectures import build_model
-from shared.checkpoint import load_checkpoint, save_checkpoint
+from shared.checkpoint import load_checkpoint, load_into, save_checkpoint
 from shared.data import RandomBatches
 from shared.errors import ConfigError
 from shared.losses import WeightedBCELoss, pos_weight_from_labels
@@ -44,8 +44,12 @@ from shared.trainer import TrainConfig, Trainer
 ARCH = "sferic_unet"
 #: Default training config shipped with the package.
 DEFAULT_CONFIG = Path(__file__).parent / "configs" / "default.toml"
+#: The wide-family fine-tuning config (the shipped weights' recipe when they come from it).
+WIDE_CONFIG = Path(__file__).parent / "configs" / "wide.toml"
+#: Root of the repository (relative ``init`` paths start here).
+REPO_ROOT = Path(__file__).resolve().parents[2]
 _SECTIONS = {"seed", "batch_size", "pos_weight", "model", "sampler", "train"}
-_OPTIONAL = {"pilot_batches": 8, "calibrate": True}
+_OPTIONAL = {"pilot_batches": 8, "calibrate": True, "init": ""}
 #: Candidate probability thresholds of the validation calibration.
 _GRID = (*np.round(np.arange(0.05, 0.96, 0.05), 2).tolist(), 0.97, 0.98, 0.99, 0.995, 0.998, 0.999)
 
@@ -62,6 +66,7 @@ class RunConfig:
     train: TrainConfig
     pilot_batches: int = 8
     calibrate: bool = True
+    init: str = ""
 
     @classmethod
     def from_dict(cls, d: dict[str, Any], source: str = "config") -> RunConfig:
@@ -86,6 +91,7 @@ class RunConfig:
             train=TrainConfig.from_dict({**d["train"], "seed": int(d["seed"])}, f"{source} [train]"),
             pilot_batches=int(d.get("pilot_batches", _OPTIONAL["pilot_batches"])),
             calibrate=bool(d.get("calibrate", _OPTIONAL["calibrate"])),
+            init=str(d.get("init", _OPTIONAL["init"])),
         )
 
     @classmethod
@@ -105,11 +111,18 @@ class RunConfig:
             "batch_size": self.batch_size,
             "pilot_batches": self.pilot_batches,
             "calibrate": self.calibrate,
+            **({"init": self.init} if self.init else {}),
             "pos_weight": self.pos_weight,
             "model": self.model,
             "sampler": self.sampler.to_dict(),
             "train": {k: v for k, v in self.train.to_dict().items() if k != "seed"},
         }
+
+
+def init_path(init: str) -> Path:
+    """A config's ``init`` checkpoint: absolute, or relative to the repository root."""
+    path = Path(init)
+    return path if path.is_absolute() else REPO_ROOT / path
 
 
 def measure_pos_weight(source: SfericSource, batch_size: int, n_batches: int, seed: int) -> float:
@@ -159,6 +172,11 @@ def train(config: RunConfig, out_dir: str | Path, progress: bool = True) -> tupl
     torch.set_num_threads(1)
     seed_everything(config.seed)
     model = build_model(ARCH, config.model)
+    if config.init:  # fine-tuning: start from a checkpoint of the same architecture and model config
+        start, meta = load_checkpoint(init_path(config.init), expected_arch=ARCH)
+        if meta["config"] != config.model:
+            raise ConfigError(f"init {config.init}: model config {meta['config']} differs from {config.model}")
+        load_into(model, start.state_dict(), config.init)
     source = SfericSource(config.sampler)
     pw = config.pos_weight
     pos_weight = (

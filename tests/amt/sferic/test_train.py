@@ -5,6 +5,7 @@ import tomllib
 
 import numpy as np
 import pytest
+import torch
 from click.testing import CliRunner
 
 from amt.cli import main
@@ -12,8 +13,9 @@ from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.inference import SfericDetector
 from amt.sferic.sampler import SamplerConfig, SfericSource
-from amt.sferic.train import DEFAULT_CONFIG, RunConfig, train
+from amt.sferic.train import DEFAULT_CONFIG, WIDE_CONFIG, RunConfig, init_path, train
 from amt.synth.window import draw_window
+from shared.checkpoint import load_checkpoint
 from shared.errors import EXIT_ERROR, ConfigError
 
 
@@ -41,6 +43,25 @@ def test_amt_train_is_reproducible(tmp_path, tiny_config):
         assert meta["arch"] == "sferic_unet" and meta["extra"]["training"]["steps"] == 30
         shas.append(meta["sha256"])
     assert shas[0] == shas[1]
+
+
+def test_fine_tuning_starts_from_the_init_weights(tmp_path, tiny_config):
+    first, _ = train(RunConfig.from_dict(tiny_config), tmp_path / "a", progress=False)
+    tuned = {**tiny_config, "init": str(first), "train": {**tiny_config["train"], "lr": 1e-12, "max_steps": 2}}
+    second, _ = train(RunConfig.from_dict(tuned), tmp_path / "b", progress=False)
+    a, b = load_checkpoint(first)[0].state_dict(), load_checkpoint(second)[0].state_dict()
+    assert all(torch.allclose(a[k].float(), b[k].float(), atol=1e-6) for k in a)
+    fresh, _ = train(RunConfig.from_dict({**tuned, "init": ""}), tmp_path / "c", progress=False)
+    c = load_checkpoint(fresh)[0].state_dict()
+    assert not all(torch.allclose(a[k].float(), c[k].float(), atol=1e-6) for k in a)
+    wider = {**tuned, "model": {**tiny_config["model"], "widths": [4, 6]}}
+    with pytest.raises(ConfigError, match="model config"):
+        train(RunConfig.from_dict(wider), tmp_path / "d", progress=False)
+
+
+def test_shipped_configs_parse():
+    wide = RunConfig.load(WIDE_CONFIG)
+    assert init_path(wide.init).is_file() and wide.sampler.deadband_fraction > 0
 
 
 def test_default_config_parses_and_reserved_seeds_are_refused(tiny_config):
