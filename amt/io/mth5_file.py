@@ -1,4 +1,4 @@
-"""MTH5 (HDF5) records through the ``mth5`` package, read one channel at a time.
+"""MTH5 (HDF5) records through the ``mth5`` package, read one channel at a time; our own files straight via h5py.
 
 MTH5's run-level container (``RunGroup.to_runts``) fails for sample rates above 10 kHz, so runs are
 always read channel by channel (``RunGroup.get_channel``) and assembled here, which also catches channels
@@ -9,6 +9,11 @@ standard metadata filled in (sample rate, start, units, ``measurement_azimuth``,
 ``dipole_length``, station location and declination), so other MTH5 tools read them. In addition a
 root dataset ``amt_metadata`` holds the :mod:`amt.io.metadata` JSON document: exact run ids, station id,
 responses and defects. Files from elsewhere are read from the standard metadata alone.
+
+Files we wrote are read back with h5py alone (:func:`_read_ours_h5`: the JSON document says what to read, the
+samples are at ``Experiment/Surveys/amt/Stations/<station>/<run>/<channel>`` as MTH5 v0.2.0 puts them), which
+spares importing ``mth5`` (seconds) and opening the file through it; a file whose groups are elsewhere falls back
+to ``mth5``. ``tests/amt/pipeline/test_mth5_read.py`` checks both paths give the same station.
 
 Group names must match ``[a-zA-Z0-9_]``: other characters in station and run ids become ``_`` in the
 file (the JSON document keeps the real ids).
@@ -23,7 +28,6 @@ from pathlib import Path
 
 import h5py
 import numpy as np
-from mth5.utils.exceptions import MTH5Error
 
 from amt.io import metadata as md
 from amt.io.quality import assemble_runs
@@ -33,10 +37,10 @@ from shared.atomic import atomic_path
 SURVEY = "amt"
 META_DATASET = "amt_metadata"
 
-#: What h5py and mth5 raise on a damaged or foreign file: h5py's OSError (bad signature, truncated, unreadable
-#: block) and KeyError (dangling link), ValueError (e.g. an attribute it cannot decode), RuntimeError (damaged object
-#: headers) and mth5's own MTH5Error (a group it expects is missing).
-_DAMAGE = (OSError, KeyError, ValueError, RuntimeError, MTH5Error)
+#: What h5py raises on a damaged or foreign file: OSError (bad signature, truncated, unreadable block) and KeyError
+#: (dangling link), ValueError (e.g. an attribute it cannot decode), RuntimeError (damaged object headers). Through
+#: mth5, its own MTH5Error (a group it expects is missing) too (:func:`_mth5_error`).
+_DAMAGE = (OSError, KeyError, ValueError, RuntimeError)
 
 _UNITS_TO_MTH5 = {"mV/km": "milliVolt per kilometer", "nT": "nanoTesla", "counts": "digital counts", "V": "Volt"}
 _UNITS_FROM_MTH5 = {v.lower(): k for k, v in _UNITS_TO_MTH5.items()}
@@ -64,6 +68,13 @@ def _quiet():
 
 def _safe_id(s: str, pattern: str = r"[^A-Za-z0-9_]") -> str:
     return re.sub(pattern, "_", s) or "_"
+
+
+def _mth5_error() -> type[Exception]:
+    """mth5's own error class (imported with mth5, only where mth5 is used)."""
+    from mth5.utils.exceptions import MTH5Error
+
+    return MTH5Error
 
 
 def _mth5():
@@ -149,6 +160,10 @@ def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float
         raise RecordError(f"{path}: not an HDF5 file")
     text = _metadata_text(path)
     header = None if text is None else md.loads(text, str(path))
+    if header is not None:
+        ours = _read_ours_h5(path, header)
+        if ours is not None:
+            return ours
     MTH5 = _mth5()
     try:
         with _quiet():
@@ -160,7 +175,7 @@ def read_mth5(path: str | Path, *, station: str | None = None, max_fill_s: float
                 return _read_foreign(m, path, station, max_fill_s)
             finally:
                 m.close_mth5()
-    except _DAMAGE as exc:
+    except (*_DAMAGE, _mth5_error()) as exc:
         raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
 
 
@@ -183,6 +198,36 @@ def _channel_array(rg, c: str, where: str) -> np.ndarray:
     if ds.ndim != 1:
         raise RecordError(f"{where}: channel {c} is not 1-D (shape {ds.shape})")
     return np.asarray(ds[()], dtype=np.float64)
+
+
+def _station_group(f: h5py.File, header: dict) -> h5py.Group | None:
+    """The station group of a file we wrote, where MTH5 v0.2.0 puts it (None if it is not there)."""
+    sid = _safe_id(str(header.get("station", "")), r"[^A-Za-z0-9_-]")
+    group = f.get(f"Experiment/Surveys/{SURVEY}/Stations/{sid}")
+    return group if isinstance(group, h5py.Group) else None
+
+
+def _read_ours_h5(path: Path, header: dict) -> Station | None:
+    """A file we wrote, read with h5py alone; None if its groups are not where MTH5 v0.2.0 puts them."""
+    arrays: dict[str, dict[str, np.ndarray]] = {}
+    try:
+        with h5py.File(path, "r") as f:
+            group = _station_group(f, header)
+            if group is None:
+                return None
+            for entry in header["runs"]:
+                rh = md.parse_run_header(entry, str(path))
+                rg = group.get(_safe_id(rh.run))
+                datasets = {c: rg.get(c) if isinstance(rg, h5py.Group) else None for c in rh.channels}
+                if not all(isinstance(ds, h5py.Dataset) for ds in datasets.values()):
+                    return None
+                for c, ds in datasets.items():
+                    if ds.ndim != 1:
+                        raise RecordError(f"{path} run {rh.run}: channel {c} is not 1-D (shape {ds.shape})")
+                arrays[rh.run] = {c: np.asarray(ds[()], dtype=np.float64) for c, ds in datasets.items()}
+    except _DAMAGE as exc:
+        raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    return md.build_station(header, arrays, str(path))
 
 
 def _read_ours(m, header: dict, path: Path) -> Station:
@@ -225,7 +270,7 @@ def _find_station(m, path: Path, station: str | None) -> tuple[str | None, str]:
     for sv in surveys:
         try:
             names = m.get_survey(sv).stations_group.groups_list if sv is not None else m.stations_group.groups_list
-        except (KeyError, MTH5Error):  # a survey group without stations
+        except (KeyError, _mth5_error()):  # a survey group without stations
             continue
         found.extend((sv, s) for s in names)
     if not found:
