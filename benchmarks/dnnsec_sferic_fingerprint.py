@@ -1,0 +1,270 @@
+"""The sferic CNN distributed protected: fingerprint tracing, its F1 cost and robustness, encryption, attackers.
+
+Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--users 5] [--nulls 5]
+[--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``.
+
+Everything runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: about 30 k parameters;
+the shipped model has 156 k), trained on the public generator (:class:`amt.sferic.sampler.SfericSource`, default
+settings, windows of 2048 samples) by ``amt train``'s loss, sampler and trainer (:func:`amt.sferic.train.train`):
+
+1. The owner's model: ``--base-steps`` steps under a private seed. Users ``u0..`` get copies fingerprinted for them
+   (:func:`dnnsec.watermark.segmenter.issue_segmenter_copy`, ``--fp-steps`` steps, 20 key windows per user).
+2. Null models: ``--calib-nulls + --nulls`` sferic models trained independently (other seeds, ``--null-steps``
+   steps), each fingerprinted by a throw-away owner; the first ``--calib-nulls`` fix the threshold, the other
+   ``--nulls`` are held out and count false claims.
+3. F1: pooled sample-level F1 on the held-out grid (:func:`amt.sferic.evaluation.heldout.grid`, 6 SNRs x day/night
+   x ``--records`` records of 2 s, ``HELDOUT_SEED``; don't-care samples excluded) of the owner's model, every copy,
+   STA/LTA (tuned on the validation sets) and the encrypted copy without its key.
+4. Attacks on copy ``u0`` (a key holder who leaks it): fine-tuning on the public generator at two learning rates,
+   global magnitude pruning 10-50 %, distillation of its decisions into a fresh model (same architecture), and
+   collusion (weights of 2 and 3 users' copies averaged). Each result is verified against the registry
+   (:func:`dnnsec.watermark.service.verify_model`): which users are named, and ``u0``'s Bonferroni p-value.
+5. The adaptive attacker without a key: ``--attack-steps`` steps of ``amt train``'s loop from the encrypted
+   package's weights against the same steps from scratch.
+
+Method: Xue et al., arXiv:2104.09203 (fingerprint) and IEEE TETC 2023 (AdvParams). Results: docs/results.md,
+"Sferic model distributed protected".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+from torch.nn import functional as F
+
+from amt.sferic.evaluation.heldout import HELDOUT_SEED, grid, records
+from amt.sferic.evaluation.scoring import Scorer
+from amt.sferic.inference import SfericDetector
+from amt.sferic.sampler import SamplerConfig, SfericSource
+from amt.sferic.train import ARCH, RunConfig, train
+from benchmarks.amt_sferic_results import tune_stalta
+from dnnsec.attacks.prune import global_magnitude_prune
+from dnnsec.package.container import read_package
+from dnnsec.package.protected import encrypt_checkpoint
+from dnnsec.package.signing import generate_owner_keys, load_private_key
+from dnnsec.protect.advparams import binary_segmenter_decisions
+from dnnsec.watermark.registry import Registry
+from dnnsec.watermark.segmenter import SegmenterEmbedConfig, issue_segmenter_copy, make_segmenter_null
+from dnnsec.watermark.service import calibrate_registry, verify_model
+from shared.architectures import build_model
+from shared.checkpoint import load_checkpoint, save_checkpoint
+from shared.data import RandomBatches
+from shared.losses import WeightedBCELoss
+from shared.metrics import binary_scores
+from shared.seeding import seed_everything, stream_rng
+from shared.trainer import Trainer
+
+#: Seeds: the owner's private training run, null models, the public windows (none is a reserved seed).
+OWNER_SEED, NULL_SEED, WINDOW_SEED = 424_242, 515_000, 61_021
+POS_WEIGHT = 10.0
+
+
+def run_config(seed: int, widths: list[int], steps: int, lr: float = 3e-3) -> RunConfig:
+    return RunConfig.from_dict({
+        "seed": seed, "batch_size": 8, "pilot_batches": 2, "pos_weight": POS_WEIGHT, "calibrate": False,
+        "model": {"in_channels": 2, "widths": widths, "kernel_size": 7, "compress": 4.0},
+        "sampler": {"window": 2048, "channels": ["hx", "hy"]},
+        "train": {"lr": lr, "max_steps": steps, "converge_tol": 0.0, "log_every": 50, "warmup_steps": 10,
+                  "schedule": "cosine", "grad_clip": 1.0}})
+
+
+def continue_training(model: torch.nn.Module, cfg: RunConfig, seed: int) -> torch.nn.Module:
+    """``amt train``'s loop (weighted BCE, fresh generator windows, the shared trainer) from ``model``'s weights."""
+    seed_everything(seed)
+    source = SfericSource(cfg.sampler)
+    Trainer(model, WeightedBCELoss(POS_WEIGHT), cfg.train, RandomBatches(source, cfg.batch_size, seed=seed),
+            progress=False).fit()
+    return model.eval()
+
+
+def distill(teacher: torch.nn.Module, arch_config: dict, steps: int, seed: int, lr: float = 3e-3
+            ) -> torch.nn.Module:
+    """A fresh model trained to reproduce ``teacher``'s decision logits (clipped to +-10) on generator windows."""
+    seed_everything(seed)
+    student = build_model(ARCH, arch_config)
+    source = SfericSource(SamplerConfig())
+    opt = torch.optim.Adam(student.parameters(), lr=lr)
+    teacher.eval()
+    for step in range(steps):
+        x = torch.from_numpy(np.stack([source(stream_rng(seed, step, i))[0] for i in range(8)]))
+        with torch.no_grad():
+            target = teacher(x).clamp(-10, 10)
+        loss = F.mse_loss(student(x).clamp(-10, 10), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    return student.eval()
+
+
+def heldout_f1(detector: SfericDetector, n_records: int, stalta=None) -> float:
+    """Pooled sample-level F1 over the held-out grid (``stalta``: of that STA/LTA instead of the CNN)."""
+    scorer = Scorer(detector, stalta=stalta, methods=("stalta",) if stalta else ("cnn",))
+    truth, pred = [], []
+    for cell in grid(n_records=n_records):
+        for rec in records(cell, HELDOUT_SEED):
+            care = rec.care_mask()
+            ranges, p = scorer.ranges(rec)["stalta" if stalta else "cnn"]
+            mask = np.zeros(len(care), dtype=bool)
+            if stalta:
+                for a, b in ranges:
+                    mask[a:b] = True
+            else:
+                mask = p >= detector.threshold
+            truth.append(rec.mask()[care])
+            pred.append(mask[care])
+    return float(binary_scores(np.concatenate(truth), np.concatenate(pred))["f1"])
+
+
+def detector_of(model: torch.nn.Module, extra: dict) -> SfericDetector:
+    return SfericDetector.from_model(model, extra)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", type=Path, default=Path("outputs/bench-sferic-fingerprint"))
+    ap.add_argument("--users", type=int, default=5)
+    ap.add_argument("--nulls", type=int, default=5)
+    ap.add_argument("--calib-nulls", type=int, default=2)
+    ap.add_argument("--widths", default="8,16,32")
+    ap.add_argument("--base-steps", type=int, default=300)
+    ap.add_argument("--null-steps", type=int, default=100)
+    ap.add_argument("--fp-steps", type=int, default=300)
+    ap.add_argument("--fp-lr", type=float, default=SegmenterEmbedConfig.lr)
+    ap.add_argument("--attack-steps", type=int, default=100)
+    ap.add_argument("--records", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    widths = [int(w) for w in args.widths.split(",")]
+    w = args.work
+    w.mkdir(parents=True, exist_ok=True)
+    out: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
+    t0 = time.perf_counter()
+
+    def log(msg: str) -> None:
+        print(f"[{time.perf_counter() - t0:7.0f} s] {msg}", flush=True)
+        (w / "results.json").write_text(json.dumps(out, indent=1))
+
+    base = w / "base" / "model.safetensors"
+    if not base.is_file():
+        train(run_config(OWNER_SEED, widths, args.base_steps), w / "base", progress=False)
+    base_model, base_meta = load_checkpoint(base)
+    extra = base_meta["extra"]
+    out["parameters"] = sum(p.numel() for p in base_model.parameters())
+    log(f"owner's model: {out['parameters']} parameters")
+    source = SfericSource(SamplerConfig())
+    xs, ys = zip(*(source(stream_rng(WINDOW_SEED, k)) for k in range(64)), strict=True)
+    save_file({"x": torch.from_numpy(np.stack(xs)), "y": torch.from_numpy(np.stack(ys)).long()},
+              str(w / "windows.safetensors"))
+    generate_owner_keys(w / "owner.key", w / "owner.pub", force=True)
+    signer = load_private_key(w / "owner.key")
+    (w / "registry.sqlite").unlink(missing_ok=True)
+    reg = Registry(w / "registry.sqlite")
+    users = [f"u{i}" for i in range(args.users)]
+    for u in users:
+        reg.add_user(u)
+    copies = {}
+    for u in users:
+        copies[u] = w / "copies" / f"{u}.safetensors"
+        issue_segmenter_copy(reg, base, u, copies[u], signer, w / "windows.safetensors", n_clean=64,
+                             cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr, seed=reg.user(u).id),
+                             force=True)
+        log(f"issued {u}")
+    nulls = []
+    for i in range(args.calib_nulls + args.nulls):
+        nb = w / "null-bases" / f"n{i}" / "model.safetensors"
+        if not nb.is_file():
+            train(run_config(NULL_SEED + i, widths, args.null_steps), nb.parent, progress=False)
+        nulls.append(make_segmenter_null(nb, w / "nulls" / f"null-{i:03d}.safetensors", w / "windows.safetensors",
+                                         i, n_clean=64, cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr),
+                                         force=True))
+        log(f"null model {i}")
+    cal = calibrate_registry(reg, nulls[:args.calib_nulls])
+    out["calibration"] = cal.to_dict()
+
+    def evidence(path: Path) -> dict:
+        v = verify_model(reg, path, domain="sferic")
+        p = {e.user: e.p_bonferroni for e in v.evidence}
+        return {"named": v.significant, "p_u0": p.get("u0", 1.0), "p_min": min(p.values(), default=1.0)}
+
+    out["copies"] = {u: evidence(copies[u]) for u in users}
+    out["traced"] = sum(out["copies"][u]["named"] == [u] for u in users)
+    out["held_out_nulls"] = [evidence(n) for n in nulls[args.calib_nulls:]]
+    out["false_claims"] = sum(bool(e["named"]) for e in out["held_out_nulls"])
+    log(f"traced {out['traced']}/{len(users)}, false claims {out['false_claims']}/{args.nulls}")
+
+    f1 = {"owner": heldout_f1(detector_of(base_model, extra), args.records)}
+    for u in users:
+        f1[u] = heldout_f1(detector_of(load_checkpoint(copies[u])[0], extra), args.records)
+    stalta, _ = tune_stalta(("hx", "hy"))
+    f1["stalta"] = heldout_f1(detector_of(base_model, extra), args.records, stalta)
+    p = float(extra["threshold"])
+    x, y = torch.from_numpy(np.stack(xs[:32])), torch.from_numpy(np.stack(ys[:32]))
+    rep = encrypt_checkpoint(copies["u0"], package_out=w / "u0.dnnpkg", key_out=w / "u0.key", signer=signer,
+                             owner="bench", x=x, y=y, n_params=30, progress=False, force=True,
+                             decisions=partial(binary_segmenter_decisions, threshold_logit=math.log(p / (1 - p))))
+    encrypted, _ = load_checkpoint(copies["u0"])
+    encrypted.load_state_dict(read_package(w / "u0.dnnpkg", signer.public_key()).state)
+    f1["encrypted_u0"] = heldout_f1(detector_of(encrypted, extra), args.records)
+    out["f1"], out["n_encrypted"] = f1, rep.n_encrypted
+    out["f1_cost_max"] = max(f1["owner"] - f1[u] for u in users)
+    log(f"F1 {f1}")
+
+    copy_cfg = load_checkpoint(copies["u0"])[1]["config"]
+    attacks: dict[str, torch.nn.Module] = {}
+    for lr in (1e-3, 1e-4):
+        attacks[f"fine-tune lr {lr:g}"] = continue_training(load_checkpoint(copies["u0"])[0],
+                                                            run_config(7, widths, args.attack_steps, lr), 7)
+    for frac in (0.1, 0.3, 0.5):
+        m = load_checkpoint(copies["u0"])[0]
+        global_magnitude_prune(m, frac)
+        attacks[f"prune {int(frac * 100)} %"] = m
+    attacks["distillation"] = distill(load_checkpoint(copies["u0"])[0], copy_cfg, 2 * args.attack_steps, 8)
+    for k in (2, 3):
+        states = [load_checkpoint(copies[u])[0].state_dict() for u in users[:k]]
+        m = load_checkpoint(copies["u0"])[0]
+        m.load_state_dict({n: sum(s[n] for s in states) / k for n in states[0]})
+        attacks[f"average u0..u{k - 1}"] = m
+    out["attacks"] = {}
+    for name, m in attacks.items():
+        path = save_checkpoint(w / "attacks" / f"{name.replace(' ', '_')}.safetensors", m, arch=ARCH,
+                               config=copy_cfg, extra={**extra, "watermark_domain": "sferic"})
+        out["attacks"][name] = {**evidence(path), "f1": heldout_f1(detector_of(m, extra), args.records)}
+        log(f"{name}: {out['attacks'][name]}")
+
+    adaptive = {}
+    for name, m in (("from encrypted copy", encrypted), ("from scratch", build_model(ARCH, copy_cfg))):
+        trained = continue_training(m, run_config(9, widths, args.attack_steps), 9)
+        adaptive[name] = heldout_f1(detector_of(trained, extra), args.records)
+    out["adaptive"] = adaptive
+    log(f"adaptive {adaptive}")
+
+    print(f"\nsmall sferic CNN {widths}: {out['parameters']} parameters; base {args.base_steps} steps, nulls "
+          f"{args.null_steps} steps, fingerprint {args.fp_steps} steps, attacks {args.attack_steps} steps")
+    print(f"{'model':28} {'F1':>6} {'named':>12} {'p(u0) x users':>14}")
+    for u in users:
+        print(f"{'copy ' + u:28} {f1[u]:6.3f} {','.join(out['copies'][u]['named']) or '-':>12} "
+              f"{out['copies'][u]['p_u0']:14.2e}")
+    print(f"{'owner (no fingerprint)':28} {f1['owner']:6.3f}")
+    print(f"{'STA/LTA':28} {f1['stalta']:6.3f}")
+    print(f"{'u0 encrypted, no key':28} {f1['encrypted_u0']:6.3f}   ({rep.n_encrypted} parameters encrypted)")
+    for i, e in enumerate(out["held_out_nulls"]):
+        print(f"{'held-out null ' + str(i):28} {'':6} {','.join(e['named']) or '-':>12} {e['p_min']:14.2e} (min)")
+    for name, r in out["attacks"].items():
+        print(f"{name:28} {r['f1']:6.3f} {','.join(r['named']) or '-':>12} {r['p_u0']:14.2e}")
+    for name, v in adaptive.items():
+        print(f"{'adaptive ' + name:28} {v:6.3f}")
+    print(f"traced {out['traced']}/{len(users)}; false claims {out['false_claims']}/{args.nulls}; threshold "
+          f"{cal.p_threshold:.3g}; largest F1 cost {out['f1_cost_max']:.4f}; {time.perf_counter() - t0:.0f} s")
+    log("done")
+
+
+if __name__ == "__main__":
+    main()
