@@ -64,7 +64,7 @@ def score_families(det: SfericDetector, n_records: int = 2, progress: bool = Tru
                 tot[m] = {k: tot[m][k] + c[k] for k in c}
                 if m == "cnn":
                     s, o = candidate_outcomes(p, rec.labels, det)
-                    cand[cell.family][0].append(det.event_probability(s) if len(s) else s)
+                    cand[cell.family][0].append(det.calibration(s) if det.calibration is not None else s)
                     cand[cell.family][1].append(o)
         cells[cell.name] = {
             m: {
