@@ -14,16 +14,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from obspy import UTCDateTime
 
 from amt.record import RecordError, Station
 from amt.sferic.catalogue import SfericEventTable, event_peaks
-from amt.sferic.inference import SfericDetector
 from amt.sferic.preprocess import highpass
-from amt.sferic.stalta import StaLta
 from amt.synth.labels import SfericLabel
+
+if TYPE_CHECKING:  # the CNN (torch) and STA/LTA load when detection runs, not with amt.pipeline (start-up)
+    from amt.sferic.inference import SfericDetector
 
 
 class DeadBandError(RecordError):
@@ -53,6 +55,8 @@ def _stalta_events(station: Station, rate_hz: float) -> SfericEventTable:
     A trigger at the on-threshold counts as probability 1/2, twice it as 2/3, ...: ``1 - on / (on + ratio)`` with
     ``ratio`` the largest STA/LTA ratio inside the event.
     """
+    from amt.sferic.stalta import StaLta
+
     picker = StaLta()
     parts = []
     for run in station.runs_at(rate_hz):
@@ -107,6 +111,8 @@ def detect_events(
     if method == "stalta":
         detector = None
     elif detector is None:
+        from amt.sferic.inference import SfericDetector
+
         try:
             detector = SfericDetector.from_checkpoint(model)
         except Exception as exc:  # missing weights, a torch or checkpoint error: all mean "no CNN"

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from obspy import UTCDateTime
@@ -27,9 +28,11 @@ from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import Station
 from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
-from amt.sferic.inference import SfericDetector
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
+
+if TYPE_CHECKING:  # torch loads when the CNN detects, not with the chain (a conventional run never needs it)
+    from amt.sferic.inference import SfericDetector
 
 
 @dataclass
