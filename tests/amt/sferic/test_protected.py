@@ -138,3 +138,15 @@ def test_owner_key_must_be_pinned(dist, tmp_path, monkeypatch):
     with pytest.raises(ProtectedModelError, match="not a protected model package"):
         load_detector(dist["model"], dist["dir"] / "ann.key")
     assert is_package(dist["dir"] / "ann.dnnpkg") and not is_package(dist["model"])
+
+
+def test_amt_process_refuses_a_package_without_its_key(pinned, tmp_path):
+    d = pinned
+    res = CliRunner().invoke(main, ["process", str(d["record"]), "--out", str(tmp_path / "r"), "--model",
+                                    str(d["dir"] / "ann.dnnpkg")])
+    assert res.exit_code == EXIT_ERROR and "give the key file issued to you with --key" in res.output
+    res = CliRunner().invoke(main, ["process", str(d["record"]), "--out", str(tmp_path / "r"), "--mode",
+                                    "conventional", "--model", str(d["dir"] / "ann.dnnpkg"), "--key",
+                                    str(d["dir"] / "ann.key")])
+    assert res.exit_code == EXIT_ERROR and "not with --mode conventional" in res.output
+    assert not (tmp_path / "r").exists()
