@@ -92,7 +92,7 @@ def test_copies_are_traced_to_their_users_and_nulls_are_not_claimed(tmp_path):
     users = ["ann", "bob", "cy"]
     for u in users:
         reg.add_user(u)
-    cfg = SegmenterEmbedConfig(steps=150, lr=3e-3)
+    cfg = SegmenterEmbedConfig(steps=250, lr=1e-2)
     copies = [tmp_path / f"{u}.safetensors" for u in users]
     for u, path in zip(users, copies, strict=True):
         issue_segmenter_copy(reg, model, u, path, signer, tmp_path / "win.safetensors", n_keys=8, n_decoys=40,
