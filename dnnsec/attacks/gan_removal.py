@@ -29,23 +29,34 @@ ANOMALY_THRESHOLD = 2.0
 
 
 class TriggerGenerator(nn.Module):
-    """Fully convolutional generator: clean input (N, C, ...) -> perturbation of the same shape, |value| <= bound."""
+    """Fully convolutional generator of a trigger for each clean input: a mask ``m`` in [0, 1] (one value per
+    position) and a pattern ``p`` inside the input box, applied as ``(1 - m) x + m p``."""
 
-    def __init__(self, channels: int, bound: float, width: int = 16, dims: int = 2) -> None:
+    def __init__(self, channels: int, box: tuple[float, float], width: int = 16, dims: int = 2) -> None:
         super().__init__()
         conv = nn.Conv2d if dims == 2 else nn.Conv1d
         self.net = nn.Sequential(conv(channels, width, 3, padding=1), nn.ReLU(),
                                  conv(width, width, 3, padding=1), nn.ReLU(),
-                                 conv(width, channels, 3, padding=1))
-        self.bound = bound
+                                 conv(width, channels + 1, 3, padding=1))
+        with torch.no_grad():  # start from small masks
+            self.net[-1].bias[0] = -3.0
+        self.box = box
+
+    def parts(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mask (N, 1, ...) and pattern (N, C, ...) for the inputs ``x``."""
+        out = self.net(x)
+        low, high = self.box
+        return torch.sigmoid(out[:, :1]), low + (high - low) * torch.sigmoid(out[:, 1:])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.bound * torch.tanh(self.net(x))
+        """The triggered inputs."""
+        mask, pattern = self.parts(x)
+        return (1 - mask) * x + mask * pattern
 
 
 @dataclass
 class ReversedTrigger:
-    """The generator of one class, its flip rate on the clean images and the mean L1 norm of its perturbations."""
+    """The generator of one class, its flip rate on the clean images and the mean L1 norm of its masks."""
 
     target: int
     generator: TriggerGenerator
@@ -67,28 +78,24 @@ class Detection:
         return [int(t) for t in order if self.anomaly[t] > ANOMALY_THRESHOLD]
 
 
-def _clamp(x: torch.Tensor, box: tuple[float, float]) -> torch.Tensor:
-    return x.clamp(box[0], box[1])
-
-
 def reverse_trigger(model: nn.Module, x: torch.Tensor, target: int, box: tuple[float, float], *, steps: int = 300,
-                    l1_weight: float = 0.005, lr: float = 1e-3, batch_size: int = 64, seed: int = 0
+                    l1_weight: float = 0.01, lr: float = 1e-2, batch_size: int = 32, seed: int = 0
                     ) -> ReversedTrigger:
     """Train a generator flipping the clean inputs ``x`` (model units, inside ``box``) to class ``target``."""
     seed_everything(seed)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    gen = TriggerGenerator(x.shape[1], bound=box[1] - box[0], dims=x.ndim - 2)
+    gen = TriggerGenerator(x.shape[1], box, dims=x.ndim - 2)
     opt = torch.optim.Adam(gen.parameters(), lr=lr)
     rng = np.random.default_rng(seed)
     labels = torch.full((batch_size,), target, dtype=torch.long)
     try:
         for _ in range(steps):
             xb = x[torch.as_tensor(rng.integers(0, len(x), batch_size))]
-            delta = gen(xb)
-            penalty = delta.abs().flatten(1).sum(1).mean()
-            loss = F.cross_entropy(model(_clamp(xb + delta, box)), labels) + l1_weight * penalty
+            mask, pattern = gen.parts(xb)
+            triggered = (1 - mask) * xb + mask * pattern
+            loss = F.cross_entropy(model(triggered), labels) + l1_weight * mask.flatten(1).sum(1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -97,9 +104,9 @@ def reverse_trigger(model: nn.Module, x: torch.Tensor, target: int, box: tuple[f
             p.requires_grad_(True)
     gen.eval()
     with torch.no_grad():
-        delta = gen(x)
-        flipped = model(_clamp(x + delta, box)).argmax(1) == target
-    return ReversedTrigger(target, gen, float(flipped.double().mean()), float(delta.abs().flatten(1).sum(1).mean()))
+        mask, _ = gen.parts(x)
+        flipped = model(gen(x)).argmax(1) == target
+    return ReversedTrigger(target, gen, float(flipped.double().mean()), float(mask.flatten(1).sum(1).mean()))
 
 
 def anomaly_indices(norms: np.ndarray) -> np.ndarray:
@@ -110,7 +117,7 @@ def anomaly_indices(norms: np.ndarray) -> np.ndarray:
 
 
 def detect(model: nn.Module, x: torch.Tensor, box: tuple[float, float], *, classes: list[int] | None = None,
-           steps: int = 300, l1_weight: float = 0.005, seed: int = 0) -> Detection:
+           steps: int = 300, l1_weight: float = 0.01, seed: int = 0) -> Detection:
     """Phase 1 for every class of ``model`` (or ``classes``): reversed triggers and the anomaly across classes.
 
     A class whose generator flips fewer than half of the clean images gets an infinite norm (not anomalous).
@@ -135,7 +142,7 @@ def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[Re
     the clean images).
     """
     with torch.no_grad():
-        reversed_x = [_clamp(x + t.generator(x), box) for t in triggers]
+        reversed_x = [t.generator(x) for t in triggers]
     xs = torch.cat([x, *reversed_x])
     ys = torch.cat([y] * (1 + len(reversed_x)))
     return finetune(copy.deepcopy(model), xs, ys, steps=steps, lr=lr, seed=seed)
