@@ -3,6 +3,7 @@
 import csv
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from obspy import UTCDateTime
 
@@ -12,6 +13,7 @@ from amt.record import Station
 from amt.sferic.evaluation.scoring import event_scores
 from amt.synth.records import FieldConfig, synthesize, to_run
 from shared.errors import EXIT_ERROR
+from shared.paths import data_root
 from shared.seeding import stream_rng
 
 
@@ -42,3 +44,14 @@ def test_help_has_examples():
     for cmd in ("detect", "train"):
         res = CliRunner().invoke(main, [cmd, "--help"])
         assert res.exit_code == 0 and "Examples" in res.output
+
+
+def test_detect_reads_the_phoenix_recording_as_a_user_meets_it(tmp_path):
+    folder = data_root() / "amt" / "phoenix_mtu5c" / "10128_2021-04-27-032436"
+    if not folder.is_dir():
+        pytest.skip(f"real data {folder} absent")
+    out = tmp_path / "events.csv"
+    res = CliRunner().invoke(main, ["detect", str(folder), "--out", str(out), "--fast"])
+    assert res.exit_code == 0, res.output
+    assert "24.0 s of data" in res.output  # all twelve 2-s bursts at 24 kHz, none refused as saturated
+    assert out.is_file()
