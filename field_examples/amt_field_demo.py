@@ -11,7 +11,9 @@
    compensated estimate. Steps 2-4 and the EDIs and JSON summaries of both estimates are those of
    ``amt process DEMO.h5 --mode both`` (:func:`amt.pipeline.process.process_record` and
    :func:`~amt.pipeline.process.write_outputs`).
-5. Plot apparent resistivity and phase of both against the truth, and print where everything is.
+5. Plot apparent resistivity and phase of both against the truth, draw the station report (what
+   ``amt process ... --report`` draws: time series and spectrogram, rho_a and phase conventional beside
+   compensated, phase tensor, coherence; ``report/DEMO.pdf`` and PNGs), and print where everything is.
 
 Run ``python -m field_examples.amt_field_demo --out outputs/demo`` (``--help`` for options).
 """
@@ -27,7 +29,9 @@ import numpy as np
 
 import amt.io
 from amt.mt import apparent_resistivity, phase_deg
-from amt.pipeline.process import process_record, write_outputs
+from amt.pipeline.process import process_record, summary, write_outputs
+from amt.report.results import from_process
+from amt.report.write import write_station_report
 from amt.synth import generate, parse_earth
 from amt.synth.scenarios import QUANTEC_EDI, TWO_STORMS, dead_band_record
 from shared.atomic import write_json_atomic
@@ -131,6 +135,8 @@ def main(out: Path, duration: float, sferic_rate: float, seed: int) -> None:
             "median_rho_xy_error_outside_dead_band_pct": _pct(err[~dead & good]),
             "worst_rho_xy_error_outside_dead_band_pct": _pct(err[~dead & good], np.max),
         }
+    report = write_station_report(from_process(result, summary(compensated)), out / "report")
+    outputs["report (PDF)"] = report["pdf"]
     print(json.dumps(figures, indent=2))
     for name, p in outputs.items():
         print(f"{name:18s}: {p}")

@@ -27,8 +27,10 @@ def test_demo_fills_the_dead_band_that_the_conventional_estimate_misses(tmp_path
     res = CliRunner().invoke(main, ["--out", str(out), "--duration", "2", "--seed", "3"], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     for name in ("DEMO.h5", "DEMO.labels.json", "DEMO.edi", "DEMO.json", "DEMO_conventional.edi",
-                 "DEMO_conventional.json", "DEMO_rho_phase.png", "DEMO_conventional_rho_phase.png"):
+                 "DEMO_conventional.json", "DEMO_rho_phase.png", "DEMO_conventional_rho_phase.png", "DEMO.events.csv",
+                 "report/DEMO.pdf", "report/DEMO_rho_phase.png", "report/DEMO_time_series.png"):
         assert (out / name).is_file(), name
+    assert str(out / "report" / "DEMO.pdf") in res.output
     rows = json.loads((out / "DEMO.json").read_text())["frequencies"]
     earth = parse_earth(f"edi:{QUANTEC_EDI}")  # the earth the demo synthesises over
     f_comp, err_comp = _rho_xy_error(out / "DEMO.edi", earth)
