@@ -149,14 +149,14 @@ def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[Re
 
 
 def gan_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, box: tuple[float, float], *,
-                detect_steps: int = 300, finetune_steps: int = 300, lr: float = 1e-3, seed: int = 0
-                ) -> tuple[nn.Module, Detection]:
+                detect_steps: int = 300, finetune_steps: int = 300, lr: float = 1e-3, l1_weight: float = 0.01,
+                seed: int = 0) -> tuple[nn.Module, Detection]:
     """Both phases: detect the watermarked class(es) and fine-tune them away (the model is not changed in place).
 
     If no class is flagged, the most anomalous class's trigger is still reversed into the fine-tuning (the attacker
     has nothing to lose).
     """
-    det = detect(model, x, box, steps=detect_steps, seed=seed)
+    det = detect(model, x, box, steps=detect_steps, l1_weight=l1_weight, seed=seed)
     chosen = det.flagged or [int(np.argmax(det.anomaly))]
     triggers = [t for t in det.triggers if t.target in chosen]
     return remove(model, x, y, triggers, box, steps=finetune_steps, lr=lr, seed=seed), det
