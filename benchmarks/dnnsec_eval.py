@@ -79,14 +79,17 @@ def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torc
     channels = int(train.x.shape[1])
     spec = _spec(args.data, channels, args.epochs)
     ind_spec = replace(spec, train={**spec.train, "max_steps": min(spec.train["max_steps"], args.independent_steps)})
-    if args.data == "mnist":
-        build_zoo(["mnist_cnn"], [0], progress=False)
+    independent = []
+    if args.data == "mnist":  # the zoo's own seeds 1 and 2 are independent of seed 0 too (full zoo recipe)
+        build_zoo(["mnist_cnn"], [0, 1, 2], progress=False)
         base = load_checkpoint(zoo_path("mnist_cnn", 0))[0].eval()
+        independent = [load_checkpoint(zoo_path("mnist_cnn", s))[0].eval() for s in (1, 2)]
     else:
         base = _trained(folder / "owner-seed0.safetensors", spec, 0, train, test)
     ind_steps = ind_spec.train["max_steps"]
-    independent = [_trained(folder / f"independent-{ind_steps}steps-seed{INDEPENDENT_SEED0 + j}.safetensors",
-                            ind_spec, INDEPENDENT_SEED0 + j, train, test) for j in range(args.independent)]
+    independent += [_trained(folder / f"independent-{ind_steps}steps-seed{INDEPENDENT_SEED0 + j}.safetensors",
+                             ind_spec, INDEPENDENT_SEED0 + j, train, test)
+                    for j in range(args.independent - len(independent))]
     n = min(len(train), args.train_samples)
     perm = torch.from_numpy(np.random.default_rng(11).permutation(len(train))[:n])
     tx, ty = test.x[: args.test_samples], test.y[: args.test_samples]
@@ -127,9 +130,11 @@ def main() -> None:
     ap.add_argument("--data", default="mnist", help="mnist, cifar10, or a .npz (train_images, train_labels, "
                                                     "test_images, test_labels)")
     ap.add_argument("--out", type=Path, default=Path("outputs/eval"))
-    ap.add_argument("--protections", default=",".join(p.name for p in all_protections()))
+    ap.add_argument("--protections", default=",".join(p.name for p in all_protections()),
+                    help="comma-separated names, run in this order")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
-    ap.add_argument("--independent", type=int, default=16, help="independently trained models (half calibrate)")
+    ap.add_argument("--independent", type=int, default=10,
+                    help="independently trained models (half calibrate; MNIST: zoo seeds 1, 2 among them)")
     ap.add_argument("--independent-steps", type=int, default=469, help="training steps of each independent model")
     ap.add_argument("--epochs", type=int, default=2, help="owner's training epochs (CIFAR-10 / .npz)")
     ap.add_argument("--train-samples", type=int, default=20000, help="training samples split owner / attacker")
@@ -149,7 +154,8 @@ def main() -> None:
     print(f"== evaluation table: {s.name}, {len(s.train_x)} training samples (half owner, half attacker), "
           f"{len(s.test_x)} test, {len(s.independent)} independent models ({s.n_null} calibrate), budget x{args.budget}"
           f" (setting ready in {time.perf_counter() - t0:.0f} s)", flush=True)
-    protections = [p for p in all_protections() if p.name in args.protections.split(",")]
+    known = {p.name: p for p in all_protections()}
+    protections = [known[n] for n in args.protections.split(",") if n in known]  # in the order asked
     attacks = [a for a in args.attacks.split(",") if a in ATTACKS]
     rows, cells = [], []
     for p in protections:
@@ -185,8 +191,9 @@ def main() -> None:
 
 
 def _roc(p, s: Setting, cells: list[Cell]) -> None:
-    """ROC-AUC of the intrinsic fingerprint's SSIM: attacked copies (positives) against held-out independents."""
-    held = [p.retention(m, s) for m in s.independent[s.n_null:]]
+    """ROC-AUC of the intrinsic fingerprint's SSIM: attacked copies (positives) against every independent model (the
+    AUC uses no threshold, so the calibrating ones count too)."""
+    held = [p.retention(m, s) for m in s.independent]
     pirated = {c.attack: c.retention for c in cells if c.reason is None}
     for label, chosen in (("all attacks", pirated), ("without distillation",
                                                      {k: v for k, v in pirated.items() if k != "distillation"})):
