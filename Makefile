@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 OUT    ?= outputs
 
-.PHONY: install demo test lint bench results zoo clean
+.PHONY: install demo test lint bench results zoo eval clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ results: install
 
 zoo: install
 	$(VENV)/bin/dnnsec zoo build --arch mnist_cnn,resnet8,resnet20 --seeds 0,1,2
+
+eval: install
+	$(PY) -m benchmarks.dnnsec_eval --out $(OUT)/eval
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis .ruff_cache
