@@ -1,0 +1,112 @@
+"""Benchmark of ``amt process`` on a long record against the physical floor, measured side by side in one run.
+
+The record: a synthetic daytime 24 kHz 5-channel record in raw counts (the dead-band scenario of
+:func:`amt.synth.scenarios.dead_band_record`, layered earth, 20 storm flashes/s), ``--seed-seconds`` long, repeated
+end to end to ``--minutes`` and written as MTH5 (repeating keeps the set-up affordable; the processing sees a record
+with the same sferic rate and spectra throughout).
+
+Steps, each in a fresh process (the installed ``amt`` command), so that its CPU time and peak memory are its own:
+
+* ``floor``: one h5py read of the five channels and a 3-level cascade (decimation by 4, scipy FIR) of 1024-point
+  Hann-windowed FFTs with 50 % overlap per channel: the least any processing of the record must do;
+* ``conventional``: ``amt process RECORD --mode conventional``;
+* ``compensated``: ``amt process RECORD --mode compensated`` (the dead band from the windows holding sferics,
+  detected by the shipped CNN).
+
+Reported per step: CPU seconds (user + system of the child), its ratio to the floor's, wall seconds, and peak
+resident memory (``ru_maxrss`` of the child, which includes the interpreter and its imports). Targets
+(``docs/acceptance.md#field-processing-at-survey-scale``): conventional <= 4x the floor, compensated <= 8x, peak
+memory <= 1 GiB for 10 minutes and for 1 hour.
+
+Usage::
+
+    python -m benchmarks.amt_pipeline                  # 10 minutes
+    python -m benchmarks.amt_pipeline --minutes 1      # a quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+FLOOR = """
+import sys, h5py, numpy as np, scipy.signal
+path = sys.argv[1]
+w = np.hanning(1024)
+with h5py.File(path, "r") as f:
+    base = f["Experiment/Surveys/amt/Stations"]
+    station = base[next(iter(base))]
+    run = station[sorted(k for k in station if k[0].isdigit())[0]]
+    data = {c: run[c][()] for c in ("ex", "ey", "hx", "hy", "hz")}
+total = 0.0
+for x in data.values():
+    for level in range(3):
+        frames = np.lib.stride_tricks.sliding_window_view(x, 1024)[::512]
+        total += float(np.abs(np.fft.rfft(frames * w, axis=1)[:, 1]).sum())
+        if level < 2:
+            x = scipy.signal.decimate(x, 4, ftype="fir", zero_phase=True)
+print(total)
+"""
+
+
+def make_record(path: Path, minutes: float, seed_seconds: float, site: str = "LONG") -> Path:
+    """Write the benchmark record (module notes) of station ``site`` to ``path``."""
+    import amt.io
+    from amt.record import Station, StationRun
+    from amt.synth import generate, parse_earth
+    from amt.synth.scenarios import TWO_STORMS, dead_band_record
+
+    cfg = dead_band_record(parse_earth("layers:100,1000,10/300,2000"), TWO_STORMS, 20.0, duration_s=seed_seconds,
+                           seed=3, site=site)
+    seed_run = generate(cfg).stations[0].runs[0]
+    n = round(minutes * 60 * seed_run.sample_rate_hz)
+    reps = -(-n // seed_run.n_samples)
+    data = {c: np.tile(x, reps)[:n] for c, x in seed_run.data.items()}
+    run = StationRun(seed_run.station, seed_run.run, seed_run.sample_rate_hz, seed_run.start, data, seed_run.meta)
+    return amt.io.write(Station(site, [run]), path)
+
+
+def measure(args: list[str]) -> tuple[float, float, float]:
+    """CPU seconds, wall seconds and peak RSS (MiB) of a child process running ``args``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
+    return usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--minutes", type=float, default=10.0, help="Record length, minutes (default 10).")
+    ap.add_argument("--seed-seconds", type=float, default=20.0, help="Synthesised seconds repeated (default 20).")
+    ap.add_argument("--steps", default="floor,conventional,compensated", help="Steps to run, comma-separated.")
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="amt_pipeline_") as tmp:
+        record = make_record(Path(tmp) / "LONG.h5", a.minutes, a.seed_seconds)
+        amt = str(Path(sys.executable).parent / "amt")
+        commands = {
+            "floor": [sys.executable, "-c", FLOOR, str(record)],
+            "conventional": [amt, "process", str(record), "--out", f"{tmp}/conv", "--mode", "conventional"],
+            "compensated": [amt, "process", str(record), "--out", f"{tmp}/comp", "--mode", "compensated"],
+        }
+        rows = {name: measure(commands[name]) for name in a.steps.split(",")}
+    floor = rows.get("floor", (float("nan"),))[0]
+    print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread)")
+    print("| step | CPU s | x floor | wall s | x real time | peak RSS (MiB) |")
+    print("|---|---|---|---|---|---|")
+    for name, (cpu, wall, rss) in rows.items():
+        print(f"| {name} | {cpu:.1f} | {cpu / floor:.1f} | {wall:.1f} | {a.minutes * 60 / cpu:.1f} | {rss:.0f} |")
+
+
+if __name__ == "__main__":
+    main()
