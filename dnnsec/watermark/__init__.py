@@ -9,5 +9,6 @@ Modules: :mod:`stego` (LSB embedding, PNG I/O), :mod:`fingerprint` (signed paylo
 images), :mod:`keys` (key sets), :mod:`adapter` (adding the extra output to any ``nn.Module``), :mod:`config`
 (the embedding settings), :mod:`embed` (fine-tuning the extra class in), :mod:`verify` (statistics of the
 evidence), :mod:`baselines` (logo and noise backdoor watermarks), :mod:`registry` (users, key sets and issued
-copies), :mod:`service` (registry-backed issue and verify), :mod:`cli`.
+copies), :mod:`service` (registry-backed issue and verify), :mod:`segmenter` (the fingerprint of a per-sample
+segmenter such as the sferic CNN: waveform keys and an extra head channel), :mod:`cli`.
 """
