@@ -58,11 +58,11 @@ def _name(data: str) -> str:
     return Path(data).stem if data.endswith(".npz") else data
 
 
-def _spec(data: str, channels: int, epochs: int):
+def _spec(data: str, channels: int, epochs: int, n_train: int):
+    """The zoo's ``mnist_cnn`` recipe for ``epochs`` epochs of ``n_train`` samples with ``channels`` channels."""
     spec = ZOO["mnist_cnn"]
-    steps = epochs * math.ceil(60000 / spec.batch_size) if data == "mnist" else None
-    return replace(spec, dataset=data, config={"in_channels": channels},
-                   train={**spec.train, **({"max_steps": steps} if steps else {})})
+    steps = epochs * math.ceil(n_train / spec.batch_size)
+    return replace(spec, dataset=data, config={"in_channels": channels}, train={**spec.train, "max_steps": steps})
 
 
 def _trained(path: Path, spec, seed: int, train, test) -> torch.nn.Module:
@@ -77,7 +77,7 @@ def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torc
     """The owner's model, the independent ones, the data split and the key images of ``args.data``."""
     train, test = load_dataset(args.data, "train"), load_dataset(args.data, "test")
     channels = int(train.x.shape[1])
-    spec = _spec(args.data, channels, args.epochs)
+    spec = _spec(args.data, channels, args.epochs, len(train))
     ind_spec = replace(spec, train={**spec.train, "max_steps": min(spec.train["max_steps"], args.independent_steps)})
     independent = []
     if args.data == "mnist":  # the zoo's own seeds 1 and 2 are independent of seed 0 too (full zoo recipe)
