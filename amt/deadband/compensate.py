@@ -1,29 +1,34 @@
-"""Sferic-based dead-band compensation of the impedance (Jiang et al., 2023).
+"""Dead-band compensation decided by the data, frequency by frequency, with honest flags.
 
 In the AMT dead band (about 1-5 kHz; Garcia & Jones, 2002, 2008) the natural field is weak except during the
-sferics of distant lightning, so an estimate from all windows is dominated by windows in which H holds sensor
-noise, or by a robust estimator that treats the rare energetic sferic windows as outliers. Following Jiang et al.
-(2023), the dead-band frequencies are estimated only from windows that hold detected sferics:
+sferics of distant lightning, and instrument noise on H biases the conventional estimate from all windows low
+(least squares divides by the noise power too). Jiang et al. (2023) estimate the dead band from the windows that
+hold sferics. Here no frequency is switched by a power notch: at **every** frequency two estimates are made and
+the data decide between them.
 
-* a window holds an event when the event's interval ``[start, end]`` overlaps it; its probability is the highest
-  detection probability among those events (0 when none: the window takes no part);
-* each window is further weighted by its horizontal H energy in the band, as the estimated signal fraction
-  ``s_i = max(0, 1 - N / P_i)`` with ``P_i = sum_bins |Hx|^2 + |Hy|^2`` and ``N`` the median of ``P`` over windows
-  holding no event (the noise floor). The weights use H only, local (or, with a remote reference, the remote H):
-  never E, the response variable, which would bias the estimate towards windows that fit it;
-* the band is then estimated by :func:`amt.transfer.estimate_transfer_function` with these prior window weights,
-  by default a Huber M-estimate with neither leverage control nor a redescending stage. The sferic windows are
-  the leverage points wanted here, and the weights already bound them. A redescending (Thomson) stage would
-  reject the strongest sferics, whose residuals grow with their amplitude (a transient cut by a window edge
-  leaves part of ``E = Z * H`` outside the window), and leave the weakest windows, whose H noise biases ``|Z|``
-  low: measured on the synthetic daytime record with 2 sferics/s, rho_yx 8.9 % low at 1.3 kHz with it and
-  within 3.1 % without it.
+* ``conventional``: the robust estimate from all windows (:func:`amt.transfer.estimate_station`,
+  ``CompensationConfig.spectra``).
+* ``sferic`` (``CompensationConfig.sferic_spectra``, longer windows): the windows that hold sferics, weighted by
+  their H signal fraction over two octaves around the band (:func:`amt.deadband.difference.broadband_fraction`)
+  times the detection probability, with the mean cross-powers of the quiet windows between sferics subtracted
+  (:func:`amt.deadband.difference.difference_estimate`): free of the bias of noise on H and of the background,
+  whatever their levels. It is reported at its own power-weighted band frequency.
 
-Outside the dead band every frequency is the conventional estimate from all windows
-(:func:`amt.transfer.process_station`). Per dead-band frequency the result reports the number of sferics used,
-their polarisation-azimuth spread (axial circular standard deviation, degrees) and the condition number of the
-weighted H cross-power; a frequency whose sferics share one polarisation (spread below ``min_spread_deg`` or
-condition number above ``max_condition``) or that has too few sferics is flagged and left empty, not guessed.
+The criterion sees bias as well as variance. The conventional estimate is kept when its bias is shown to be small:
+with a remote reference (no noise bias), when its coherence bounds the bias (single-site, the multiple coherence
+``gamma`` of E with H bounds the relative bias of ``|Z|`` by ``1 - gamma^2``: noise on H lowers ``|Z|`` by the
+factor ``S / (S + N_H)``, which is at least ``gamma^2``) below ``bias_tolerance``, or when the sferic estimate
+verifies it (``|Z_conv - Z_sferic| + 2 sigma <= bias_tolerance |Z|`` on both off-diagonal elements, the two
+compared as ``Z / sqrt(f)`` at the conventional frequency); never when the two differ by more than two standard
+errors (then at least one is biased: leakage beside the dead band can make a coherent conventional estimate
+wrong). Otherwise the sferic estimate is taken where it is good: at least ``min_sferics`` sferics whose windows
+hold band H power ``min_snr`` times above the quiet floor (counted in sferics, not in detector events: one window
+may hold several, one sferic several windows), a polarisation spread of at least ``min_spread_deg``, a condition
+number of at most ``max_condition`` and a relative rho_a error bar of at most ``max_relative_error``.
+Where neither estimate is shown good the frequency is **flagged** and left empty (estimator ``"none"``): writers
+put the EDI empty value there.
+
+The dead band (a power notch, :func:`amt.deadband.find_dead_band`, or the edges given) is a diagnostic only.
 
 References
 ----------
@@ -33,6 +38,8 @@ Garcia, X. and Jones, A. G. (2002), Atmospheric sources for audio-magnetotelluri
 448-458.
 Garcia, X. and Jones, A. G. (2008), Robust processing of magnetotelluric data in the AMT dead band using the
 continuous wavelet transform, Geophysics 73(6), F223-F234.
+Hausman, J. A. (1978), Specification tests in econometrics, Econometrica 46, 1251-1271 (an efficient estimate
+tested against a consistent one).
 """
 
 from __future__ import annotations
@@ -42,63 +49,68 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from amt.deadband.difference import broadband_fraction, cross_powers, difference_estimate
 from amt.deadband.edges import find_dead_band
 from amt.deadband.events import DeadBandError
 from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
 from amt.sferic.catalogue import SfericEventTable
-from amt.spectra import Spectra, SpectraConfig, compute_station_spectra, plan_bands
-from amt.transfer import EstimateConfig, RobustConfig, estimate_transfer_function, process_station
+from amt.spectra import Spectra, SpectraConfig, SpectraError, compute_station_spectra, plan_bands
+from amt.transfer import EstimateConfig, estimate_station
+
+#: Values of ``diagnostics["estimator"]``.
+ESTIMATORS = ("conventional", "sferic", "none")
+_OFF = ([0, 1], [1, 0])  # the off-diagonal elements xy, yx
 
 
 @dataclass(frozen=True)
 class CompensationConfig:
-    """Settings of the dead-band compensation.
+    """Settings of the per-frequency choice (module notes).
 
     Parameters
     ----------
-    estimate
-        Estimator of the dead-band frequencies (default: Huber M-estimate without leverage control or
-        redescending stage; see the module notes).
     conventional
-        Estimator of every other frequency (the conventional default).
+        Estimator of the conventional estimate.
     spectra
-        Window and decimation settings of the conventional estimate.
-    dead_band_spectra
-        Window settings of the dead-band estimate. Default 512 samples (21.3 ms at 24 kHz), a quarter overlap.
-        The dead band is a notch, and the Hann main lobe (+-2 bins: +-375 Hz for 128 samples at 24 kHz, +-188 Hz
-        for 256, +-94 Hz for 512) leaks the far stronger power beside the notch into its bands, pulling ``|Z|``
-        towards its value there: rho_a 10 % low at 1.4 kHz with 128 samples. On eight synthetic daytime records
-        (``benchmarks.amt_deadband_windows``: seeds 3-6, 2 and 20 sferics/s) the largest rho_a error in the found
-        dead band, mostly at the notch bottom (2.2 kHz), is 2.6-4.8 % per record with 256 samples and 0.8-3.9 %
-        with 512. A window that holds a whole dispersed sferic (7-9 ms) also makes the estimate depend less on
-        where events start and end: true labels instead of CNN detections moved it by up to 2.1 jackknife bars
-        with 256 samples (four records at 1 bar or more), at most 0.8 with 512.
-    search_hz
-        Frequencies (Hz) searched for the dead band when its edges are not given.
-    min_depth_db
-        Notch depth (dB) that marks a band as dead (:func:`amt.deadband.find_dead_band`).
+        Windows and decimation of the conventional estimate.
+    sferic_spectra
+        Windows of the sferic estimate. Default 512 samples (21.3 ms at 24 kHz), a quarter overlap: the Hann main
+        lobe (+-2 bins: +-375 Hz for 128 samples at 24 kHz, +-94 Hz for 512) and side lobes leak the far stronger
+        sferic power beside the dead band into it. Measured on the physical-generator record of
+        ``tests/amt/deadband`` (20 sferics/s, labels): 128 samples 7.6 % high at 2.2 kHz and 7.3 % low at 1.4 kHz,
+        512 samples within 1.5 % at 0.75-3.8 kHz.
+    search_hz, min_depth_db
+        Search range (Hz) and notch depth (dB) of the diagnostic dead band (:func:`amt.deadband.find_dead_band`).
     min_sferics
-        Fewest sferics a dead-band frequency must use.
+        Fewest sferics with band H SNR >= ``min_snr`` the sferic estimate needs.
+    min_snr
+        Band H power of a sferic window over the quiet floor, less 1 (signal over noise, power ratio).
     min_spread_deg
-        Smallest polarisation-azimuth spread (degrees) of the sferics used; below it they share one polarisation.
+        Smallest polarisation-azimuth spread (degrees) of those sferics.
     max_condition
-        Largest condition number of the weighted H cross-power.
+        Largest condition number of the corrected H cross-power of the sferic estimate.
+    max_relative_error
+        Largest relative standard error of rho_a (xy and yx) of an unflagged sferic estimate (0.03: 3 %).
+    bias_tolerance
+        Largest relative bias of ``|Z|`` the conventional estimate may be shown to have (0.025: about 5 % in rho_a).
+    octaves
+        Half-width (octaves) of the range that weights the sferic windows.
     use_remote_h
-        With a remote reference, weight windows by the remote H energy (else by the local H energy).
+        With a remote reference, use the remote H as the sferic estimate's reference.
     """
 
-    estimate: EstimateConfig = field(
-        default_factory=lambda: EstimateConfig(robust=RobustConfig(leverage=False, redescend=False))
-    )
     conventional: EstimateConfig = field(default_factory=EstimateConfig)
     spectra: SpectraConfig = field(default_factory=SpectraConfig)
-    dead_band_spectra: SpectraConfig = field(default_factory=lambda: SpectraConfig(window_length=512, overlap=128))
+    sferic_spectra: SpectraConfig = field(default_factory=lambda: SpectraConfig(window_length=512, overlap=128))
     search_hz: tuple[float, float] = (500.0, 10_000.0)
     min_depth_db: float = 6.0
     min_sferics: int = 5
+    min_snr: float = 1.0
     min_spread_deg: float = 10.0
     max_condition: float = 30.0
+    max_relative_error: float = 0.03
+    bias_tolerance: float = 0.025
+    octaves: float = 1.0
     use_remote_h: bool = True
 
 
@@ -109,15 +121,18 @@ class CompensationResult:
     Attributes
     ----------
     compensated
-        Dead band from sferic windows, elsewhere identical to ``conventional``. Its ``diagnostics`` add
-        ``dead_band`` (bool), ``n_sferics`` (int), ``azimuth_spread_deg`` (NaN outside the dead band) and, in
-        the dead band, ``condition_number`` and ``n_windows`` of the weighted sferic windows.
+        Per frequency the estimate chosen (module notes). Its ``diagnostics`` add ``estimator`` (one of
+        :data:`ESTIMATORS`), ``n_sferics`` (sferics with band SNR >= ``min_snr``), ``n_sferic_windows``,
+        ``h_signal_fraction`` (mean H signal fraction of the sferic windows used), ``azimuth_spread_deg``,
+        ``sferic_rho_rel_err`` (relative rho_a error of the sferic estimate, worst of xy and yx),
+        ``bias_bound`` (the bound on the conventional estimate's relative ``|Z|`` bias, NaN when none) and
+        ``dead_band`` (bool: inside the diagnostic dead band).
     conventional
         The conventional estimate from all windows.
     dead_band_hz
-        Edges (Hz) used, or None if no dead band was found or given.
+        Edges (Hz) of the diagnostic dead band given or found (None if none).
     events
-        The sferic events used (None when no dead band was found and none were needed).
+        The sferic events used.
     """
 
     compensated: TransferFunction
@@ -155,37 +170,6 @@ def _event_windows(s: Spectra, events: SfericEventTable) -> tuple[np.ndarray, li
     return prob, [np.asarray(h, dtype=int) for h in held]
 
 
-def sferic_weights(
-    s: Spectra, bins: np.ndarray, events: SfericEventTable, h_source: Spectra | None = None
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Window weights for one band: detection probability times the H signal fraction.
-
-    Parameters
-    ----------
-    s
-        Local spectra of the band's level.
-    bins
-        The band's bins.
-    events
-        Sferic events.
-    h_source
-        Spectra whose hx, hy give the energy (the remote's, window-matched to ``s``), default ``s``.
-
-    Returns
-    -------
-    weights, held
-        ``(n_windows,)`` weights in [0, 1] and, per window, the indices of the events it holds.
-    """
-    prob, held = _event_windows(s, events)
-    hs = h_source if h_source is not None else s
-    p = np.sum(np.abs(hs.channel("hx")[:, bins]) ** 2 + np.abs(hs.channel("hy")[:, bins]) ** 2, axis=1)
-    quiet = (prob == 0) & (s.window_weight > 0)
-    floor = float(np.median(p[quiet])) if np.count_nonzero(quiet) >= 10 else float(np.median(p))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        frac = np.where(p > 0, np.clip(1.0 - floor / p, 0.0, 1.0), 0.0)
-    return prob * frac, held
-
-
 def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:
     """Remote spectra re-ordered onto the local windows (same start time to a tenth of a sample)."""
     tol = 0.1 / local.sample_rate_hz
@@ -195,13 +179,18 @@ def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:
     return replace(remote, coefficients=coef, window_start_s=local.window_start_s, window_weight=(idx >= 0) * 1.0)
 
 
-def _empty_row(tf: TransferFunction, i: int, flag: str) -> None:
-    tf.z[i] = np.nan
-    tf.z_var[i] = np.nan
-    if tf.tipper is not None:
-        tf.tipper[i] = np.nan
-        tf.tipper_var[i] = np.nan
-    tf.flags[i] = flag
+def _copy(tf: TransferFunction) -> TransferFunction:
+    """A deep copy of the arrays of ``tf`` (the caller's estimate is never modified)."""
+    return replace(
+        tf,
+        frequency_hz=tf.frequency_hz.copy(),
+        z=tf.z.copy(),
+        z_var=tf.z_var.copy(),
+        tipper=None if tf.tipper is None else tf.tipper.copy(),
+        tipper_var=None if tf.tipper_var is None else tf.tipper_var.copy(),
+        flags=tf.flags.copy(),
+        diagnostics={k: np.array(v, copy=True) for k, v in tf.diagnostics.items()},
+    )
 
 
 def compensate(
@@ -212,26 +201,26 @@ def compensate(
     config: CompensationConfig = CompensationConfig(),
     conventional: TransferFunction | None = None,
 ) -> CompensationResult:
-    """Compensated transfer function of ``station``: dead band from sferic windows, elsewhere conventional.
+    """Per frequency the conventional or the sferic estimate of ``station``, as the data decide (module notes).
 
     Parameters
     ----------
     station
         The record (E in mV/km, H in nT, or counts with responses).
     events
-        Detected sferics (:func:`amt.deadband.detect_events`, :func:`amt.sferic.catalogue.read_events_csv`), or a
-        function of no arguments giving them, called only if a dead band was found or given (a record that
-        does not reach the dead band needs no detector).
+        Sferic events (true labels, :func:`amt.deadband.detect_events`, :func:`amt.sferic.catalogue.read_events_csv`),
+        or a function of no arguments giving them; if it raises :class:`DeadBandError` (no stream the detector
+        reads), no frequency has a sferic estimate.
     remote
         Remote-reference station, or None.
     dead_band_hz
-        ``(low, high)`` edges in Hz; default: found from the data (:func:`amt.deadband.find_dead_band`) in the
-        highest-rate stream.
+        ``(low, high)`` edges in Hz of the diagnostic dead band; default: the notch found in the data
+        (:func:`amt.deadband.find_dead_band`), if any.
     config
         Settings.
     conventional
         The conventional estimate of the same station and remote with ``config.spectra`` and
-        ``config.conventional``, if already computed (default: computed here by :func:`process_station`).
+        ``config.conventional``, if already computed (default: computed here from the same spectra).
 
     Returns
     -------
@@ -241,94 +230,169 @@ def compensate(
     ------
     DeadBandError
         If the given edges are not positive and ordered.
+    SpectraError
+        If no stream holds enough data for one window level.
     """
     if dead_band_hz is not None and not (0 < dead_band_hz[0] <= dead_band_hz[1]):
         raise DeadBandError(f"dead band edges must satisfy 0 < low <= high Hz, got {dead_band_hz}")
+    local = compute_station_spectra(station, config.spectra)
+    if not local:
+        raise SpectraError(f"{station.source or station.station}: no stream holds enough data for one window level")
+    rem = compute_station_spectra(remote, config.spectra) if remote is not None else None
     if conventional is None:
-        conventional = process_station(station, remote, config.spectra, config.conventional)
-    local = compute_station_spectra(station, config.dead_band_spectra)
-    rem = compute_station_spectra(remote, config.dead_band_spectra) if remote is not None else {}
-    if dead_band_hz is None and local:
+        conventional = estimate_station(station, local, rem, config.conventional)
+    local = compute_station_spectra(station, config.sferic_spectra)
+    rem = compute_station_spectra(remote, config.sferic_spectra) if remote is not None else None
+    if dead_band_hz is None:
         top = max(local)
         dead_band_hz = find_dead_band(local[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
-    tf = replace(  # a copy: the caller's conventional estimate is never modified
-        conventional,
-        frequency_hz=conventional.frequency_hz.copy(),
-        z=conventional.z.copy(),
-        z_var=conventional.z_var.copy(),
-        tipper=None if conventional.tipper is None else conventional.tipper.copy(),
-        tipper_var=None if conventional.tipper_var is None else conventional.tipper_var.copy(),
-        flags=conventional.flags.copy(),
-        diagnostics={k: np.array(v, copy=True) for k, v in conventional.diagnostics.items()},
-    )
-    n = tf.n_frequencies
-    in_band = np.zeros(n, dtype=bool)
-    n_sferics = np.zeros(n, dtype=int)
-    spread = np.full(n, np.nan)
-    if dead_band_hz is not None:
-        if callable(events):
+    if callable(events):
+        try:
             events = events()
-        lo, hi = dead_band_hz
-        target = tf.diagnostics["target_hz"]
-        in_band = (target >= lo * (1 - 1e-9)) & (target <= hi * (1 + 1e-9))
-        for i in np.flatnonzero(in_band):
-            rate = float(tf.diagnostics["sample_rate_hz"][i])
-            if rate not in local:
-                _empty_row(tf, i, f"dead band: the {rate:g} Hz stream is too short for the dead-band windows")
-                continue
-            _compensate_row(tf, i, local[rate], rem.get(rate), events, config, n_sferics, spread)
-    tf.diagnostics["dead_band"] = in_band
-    tf.diagnostics["n_sferics"] = n_sferics
-    tf.diagnostics["azimuth_spread_deg"] = spread
-    return CompensationResult(tf, conventional, dead_band_hz, None if callable(events) else events)
+        except DeadBandError:  # no stream the detector reads (e.g. a 1 Hz record): no sferic estimate anywhere
+            events = _no_events()
+    tf = _copy(conventional)
+    n = tf.n_frequencies
+    d = tf.diagnostics
+    d["estimator"] = np.array(["conventional"] * n, dtype=object)
+    for key in ("h_signal_fraction", "azimuth_spread_deg", "sferic_rho_rel_err", "bias_bound"):
+        d[key] = np.full(n, np.nan)
+    d["n_sferics"] = np.zeros(n, dtype=int)
+    d["n_sferic_windows"] = np.zeros(n, dtype=int)
+    target = d["target_hz"]
+    if dead_band_hz is None:
+        d["dead_band"] = np.zeros(n, dtype=bool)
+    else:
+        d["dead_band"] = (target >= dead_band_hz[0] * (1 - 1e-9)) & (target <= dead_band_hz[1] * (1 + 1e-9))
+    for i in range(n):
+        rate = float(d["sample_rate_hz"][i])
+        levels = local.get(rate)
+        if levels is None or d["level"][i] < 0:
+            continue
+        _choose_row(tf, i, levels, None if rem is None else rem.get(rate), events, config)
+    return CompensationResult(tf, conventional, dead_band_hz, events)
 
 
-def _compensate_row(
+def _no_events() -> SfericEventTable:
+    empty = np.zeros(0)
+    return SfericEventTable(empty, empty, empty, empty, empty, source="none")
+
+
+def _relative_rho_error(z: np.ndarray, z_var: np.ndarray) -> float:
+    """Worst relative standard error of rho_a over xy and yx: ``2 sigma_|Z| / |Z|``, ``sigma_|Z| = sqrt(var / 2)``."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = 2 * np.sqrt(z_var[_OFF] / 2) / np.abs(z[_OFF])
+    return float(np.max(r)) if np.all(np.isfinite(r)) else np.inf
+
+
+def _choose_row(
     tf: TransferFunction,
     i: int,
     levels: list[Spectra],
     remote: list[Spectra] | None,
     events: SfericEventTable,
     config: CompensationConfig,
-    n_sferics: np.ndarray,
-    spread: np.ndarray,
 ) -> None:
-    target = float(tf.diagnostics["target_hz"][i])
-    bands = plan_bands(levels, np.array([target]), config.estimate.per_decade, config.estimate.min_bin)
+    """Estimate row ``i`` from the sferic windows and keep it or the conventional one (module notes)."""
+    d = tf.diagnostics
+    target = float(d["target_hz"][i])
+    cfg = config.conventional
+    bands = plan_bands(levels, np.array([target]), cfg.per_decade, cfg.min_bin)
     if not bands:
-        _empty_row(tf, i, "dead band: no band for this frequency")
         return
     band = bands[0]
     s = levels[band.level]
     rem_level = remote[band.level] if remote is not None and band.level < len(remote) else None
-    h_src = _matched_remote(s, rem_level) if (rem_level is not None and config.use_remote_h) else None
-    w, held = sferic_weights(s, band.bins, events, h_src)
-    used = np.unique(np.concatenate([held[k] for k in np.flatnonzero(w > 0)] or [np.zeros(0, int)]))
-    n_sferics[i] = len(used)
-    spread[i] = axial_spread_deg(events.azimuth_deg[used])
+    ref = _matched_remote(s, rem_level) if (rem_level is not None and config.use_remote_h) else None
+    prob, held = _event_windows(s, events)
+    live = (s.window_weight > 0) & (ref.window_weight > 0 if ref is not None else True)
+    quiet = (prob == 0) & live
+    w = prob * broadband_fraction(s, band.bins, band.frequency_hz, quiet, config.octaves) * live
+    a, b = cross_powers(s, band.bins, ref)
+    bin_power = np.abs(s.channel("hx")[:, band.bins]) ** 2 + np.abs(s.channel("hy")[:, band.bins]) ** 2
+    est = difference_estimate(a, b, w, quiet, bin_power, s.freqs_hz[band.bins])
+    p = bin_power.sum(axis=1)
+    floor = float(np.median(p[quiet])) if np.any(quiet) else np.inf
+    strong = (w > 0) & (p >= (1.0 + config.min_snr) * floor)
+    used = np.unique(np.concatenate([held[k] for k in np.flatnonzero(strong)] or [np.zeros(0, int)]))
+    d["n_sferics"][i] = len(used)
+    d["n_sferic_windows"][i] = est.n_windows
+    d["h_signal_fraction"][i] = est.signal_fraction
+    d["azimuth_spread_deg"][i] = axial_spread_deg(events.azimuth_deg[used])
+    rel = _relative_rho_error(est.z, est.z_var)
+    d["sferic_rho_rel_err"][i] = rel
+    problems = []
     if len(used) < config.min_sferics:
-        _empty_row(tf, i, f"dead band: {len(used)} sferics in use (< {config.min_sferics})")
+        problems.append(f"{len(used)} sferics with band SNR >= {config.min_snr:g} (< {config.min_sferics})")
+    elif not d["azimuth_spread_deg"][i] >= config.min_spread_deg:
+        problems.append(f"sferics share one polarisation (azimuth spread {d['azimuth_spread_deg'][i]:.1f} deg)")
+    if not est.condition_number <= config.max_condition:
+        problems.append(f"condition number {est.condition_number:.3g} > {config.max_condition:g}")
+    if not rel <= config.max_relative_error:
+        problems.append(f"rho_a error {100 * rel:.1f} % > {100 * config.max_relative_error:g} %")
+    sferic_ok = not problems
+    zc, vc = tf.z[i], tf.z_var[i]
+    # the two estimates belong to slightly different frequencies: compared as Z / sqrt(f), smooth in frequency
+    # (sqrt(rho_a), constant over a half-space), at the conventional estimate's frequency
+    f_s = est.frequency_hz if np.isfinite(est.frequency_hz) else band.frequency_hz
+    scale = np.sqrt(tf.frequency_hz[i] / f_s)
+    zs, vs = est.z * scale, est.z_var * scale**2
+    conv_ok, bound = _conventional_bias_ok(tf, i, remote is not None, zs, vs, config)
+    d["bias_bound"][i] = bound
+    differ = False
+    if np.all(np.isfinite(zs[_OFF])) and np.all(np.isfinite(zc[_OFF])):
+        differ = bool(np.any(np.abs(zc[_OFF] - zs[_OFF]) > 2 * np.sqrt(vc[_OFF] + vs[_OFF])))
+    conv_ok = conv_ok and not differ  # a significant disagreement: at least one of the two is biased
+    if sferic_ok and (differ or not conv_ok or tf.flags[i]):
+        _take_sferic(tf, i, est.z, est.z_var, f_s, est.condition_number)
         return
-    if spread[i] < config.min_spread_deg:
-        _empty_row(tf, i, f"dead band: sferics share one polarisation (azimuth spread {spread[i]:.1f} deg)")
+    if conv_ok and not tf.flags[i]:
         return
-    weighted = list(levels)
-    weighted[band.level] = s.with_window_weights(w)
-    est = estimate_transfer_function(weighted, remote, config.estimate, np.array([target]))
-    cond = float(est.diagnostics["condition_number"][0])
+    why = "; ".join(problems) if problems else "the conventional estimate is flagged"
+    if not tf.flags[i]:
+        tf.flags[i] = f"bias of the conventional estimate not bounded (bound {bound:.2f}) and sferic windows: {why}"
+    else:
+        tf.flags[i] = f"{tf.flags[i]}; sferic windows: {why}"
+    _empty_row(tf, i, est.condition_number)
+
+
+def _empty_row(tf: TransferFunction, i: int, cond: float) -> None:
+    """A flagged row is empty (NaN): never a guess (writers put the EDI empty value there)."""
+    tf.z[i] = np.nan
+    tf.z_var[i] = np.nan
+    if tf.tipper is not None:
+        tf.tipper[i] = np.nan
+        tf.tipper_var[i] = np.nan
+    if np.isfinite(cond):
+        tf.diagnostics["condition_number"][i] = cond
+    tf.diagnostics["estimator"][i] = "none"
+
+
+def _conventional_bias_ok(
+    tf: TransferFunction, i: int, with_remote: bool, z_s: np.ndarray, var_s: np.ndarray, config: CompensationConfig
+) -> tuple[bool, float]:
+    """Whether the conventional estimate's relative ``|Z|`` bias is shown below ``bias_tolerance``, and the bound.
+
+    A remote reference removes the noise bias (bound 0); single-site, the bound is ``1 - gamma^2`` of the worse
+    E channel, or, if smaller, ``(|Z_conv - Z_sferic| + 2 sigma) / |Z_sferic|`` on the off-diagonal elements.
+    """
+    if with_remote:
+        return True, 0.0
+    coh = tf.diagnostics["coherence"][i]
+    bound = float(1.0 - np.min(coh) ** 2) if np.all(np.isfinite(coh)) else np.inf
+    zc, vc = tf.z[i], tf.z_var[i]
+    if np.all(np.isfinite(z_s[_OFF])) and np.all(np.isfinite(var_s[_OFF])) and np.all(np.isfinite(zc[_OFF])):
+        dev = (np.abs(zc[_OFF] - z_s[_OFF]) + 2 * np.sqrt(vc[_OFF] + var_s[_OFF])) / np.abs(z_s[_OFF])
+        bound = min(bound, float(np.max(dev)))
+    return bool(bound <= config.bias_tolerance), bound
+
+
+def _take_sferic(tf: TransferFunction, i: int, z: np.ndarray, z_var: np.ndarray, f_hz: float, cond: float) -> None:
+    tf.z[i], tf.z_var[i] = z, z_var
+    tf.frequency_hz[i] = f_hz
+    if tf.tipper is not None:  # the sferic estimate has no tipper: none is reported rather than a mismatched one
+        tf.tipper[i] = np.nan
+        tf.tipper_var[i] = np.nan
     tf.diagnostics["condition_number"][i] = cond
-    tf.diagnostics["n_windows"][i] = est.diagnostics["n_windows"][0]
-    tf.diagnostics["n_points"][i] = est.diagnostics["n_points"][0]
-    tf.diagnostics["coherence"][i] = est.diagnostics["coherence"][0]
-    if est.flags[0]:
-        _empty_row(tf, i, f"dead band: {est.flags[0]}")
-        return
-    if not np.isfinite(cond) or cond > config.max_condition:
-        _empty_row(tf, i, f"dead band: sferics share one polarisation (condition number {cond:.3g})")
-        return
-    tf.frequency_hz[i] = est.frequency_hz[0]
-    tf.z[i], tf.z_var[i] = est.z[0], est.z_var[0]
-    if tf.tipper is not None and est.tipper is not None:
-        tf.tipper[i], tf.tipper_var[i] = est.tipper[0], est.tipper_var[0]
-    tf.diagnostics["z_var_parametric"][i] = est.diagnostics["z_var_parametric"][0]
+    tf.diagnostics["estimator"][i] = "sferic"
     tf.flags[i] = ""

@@ -1,11 +1,12 @@
 """The processing chain of ``amt process``: a record to its transfer functions and their per-frequency summary.
 
 Data flow one way: read the record (:func:`amt.io.read`) -> conventional robust estimate from all windows
-(:func:`amt.transfer.process_station`) -> with ``mode`` ``"compensated"`` or ``"both"``, the dead band
-re-estimated from the windows that hold sferics (:func:`amt.deadband.compensate`; Jiang et al., 2023, Geophysics
-88(3), doi:10.1190/geo2022-0254.1), the sferics read from an events CSV (:func:`amt.sferic.catalogue.read_events_csv`)
-or detected by the shipped CNN, else STA/LTA (:func:`amt.deadband.detect_events`) -> EDI and JSON summaries
-(:func:`write_outputs`, one per-frequency record schema: :func:`summary`).
+(:func:`amt.transfer.process_station`) -> with ``mode`` ``"compensated"`` or ``"both"``, every frequency also
+estimated from the windows that hold sferics and the estimate kept that the data show good, else flagged
+(:func:`amt.deadband.compensate`; Jiang et al., 2023, Geophysics 88(3), doi:10.1190/geo2022-0254.1), the
+sferics read from an events CSV (:func:`amt.sferic.catalogue.read_events_csv`) or detected by the shipped CNN,
+else STA/LTA (:func:`amt.deadband.detect_events`) -> EDI and JSON summaries (:func:`write_outputs`, one
+per-frequency record schema: :func:`summary`).
 
 ``amt process`` (:mod:`amt.pipeline.cli`) and the field demo (``field_examples/amt_field_demo.py``) both run
 :func:`process_record` and :func:`write_outputs`, so they write the same files.
@@ -120,8 +121,8 @@ def process_record(
     station = amt.io.read(record)
     rem = amt.io.read(remote) if remote is not None else None
     step()
-    conventional = process_station(station, rem)
     if mode == "conventional":
+        conventional = process_station(station, rem)
         step()
         return ProcessResult(station, conventional, conventional, mode)
 
@@ -130,22 +131,24 @@ def process_record(
             return read_events_csv(detections)
         return detect_events(station, "auto", detector=detector)
 
-    result = compensate(station, events, rem, dead_band_hz, conventional=conventional)
+    result = compensate(station, events, rem, dead_band_hz)  # the conventional estimate from the same spectra
     step()
-    return ProcessResult(station, result.compensated, conventional, mode, result, [_report(result)])
+    return ProcessResult(station, result.compensated, result.conventional, mode, result, [_report(result)])
 
 
 def _report(result: CompensationResult) -> str:
-    """One line on the dead band: its edges, the frequencies and events used, the frequencies flagged."""
+    """One line on the per-frequency choice: estimates from sferic windows, conventional, flagged; the dead band."""
     tf = result.compensated
-    if result.dead_band_hz is None or result.events is None:
-        return "no dead band found in the record: the compensated estimate is the conventional one"
-    inside = tf.diagnostics["dead_band"]
-    flagged = int(sum(bool(tf.flags[i]) for i in np.flatnonzero(inside)))
+    d = tf.diagnostics
+    flagged = np.array([bool(f) for f in tf.flags])
+    sferic = (d["estimator"] == "sferic") & ~flagged
+    band = "none found" if result.dead_band_hz is None else "{:.0f}-{:.0f} Hz".format(*result.dead_band_hz)
     ev = result.events
     return (
-        "dead band {:.0f}-{:.0f} Hz: ".format(*result.dead_band_hz)
-        + f"{int(inside.sum())} frequencies from {len(ev)} sferic events ({ev.source}), {flagged} flagged"
+        f"{int(sferic.sum())} of {tf.n_frequencies} frequencies from sferic windows, "
+        f"{int((~sferic & ~flagged).sum())} conventional, {int(flagged.sum())} flagged "
+        f"({len(ev) if ev is not None else 0} sferic events, {ev.source if ev is not None else 'none'}); "
+        f"dead band (diagnostic): {band}"
     )
 
 
@@ -155,10 +158,12 @@ def summary(tf: TransferFunction) -> list[dict]:
     Each record holds ``frequency_hz``, ``period_s``; apparent resistivity (ohm-m) and phase (deg) of xy and yx
     with their standard errors (:func:`amt.mt.apparent_resistivity`, :func:`amt.mt.phase_deg`); the
     coherences of Ex and Ey, the condition number of the H cross-power, the number of windows, the sample rate
-    (Hz) of the stream estimated from and the flag (empty when estimated). A compensated estimate (its
-    diagnostics hold ``dead_band``) adds ``dead_band`` (bool), and inside it ``n_sferics`` and
-    ``azimuth_spread_deg`` (the polarisation spread of the sferics used, degrees), None outside. Values that are
-    not finite are None.
+    (Hz) of the stream estimated from and the flag (empty when estimated). A compensated estimate
+    (:func:`amt.deadband.compensate`; its diagnostics hold ``estimator``) adds at every frequency ``estimator``
+    (``"conventional"`` or ``"sferic"``), ``n_sferics`` (sferics whose windows hold band H SNR >= 1),
+    ``n_sferic_windows``, ``h_signal_fraction`` (mean H signal fraction of those windows), ``azimuth_spread_deg``
+    (their polarisation spread, degrees), ``bias_bound`` (bound on the conventional estimate's relative ``|Z|``
+    bias) and ``dead_band`` (inside the diagnostic dead band). Values that are not finite are None.
     """
     rho, rho_err = apparent_resistivity(tf.z, tf.frequency_hz, tf.z_var)
     ph, ph_err = phase_deg(tf.z, tf.z_var)
@@ -187,11 +192,14 @@ def summary(tf: TransferFunction) -> list[dict]:
             "sample_rate_hz": num(d["sample_rate_hz"][i]) if "sample_rate_hz" in d else None,
             "flag": str(tf.flags[i]),
         }
-        if "dead_band" in d:
-            inside = bool(d["dead_band"][i])
-            row["dead_band"] = inside
-            row["n_sferics"] = int(d["n_sferics"][i]) if inside else None
-            row["azimuth_spread_deg"] = num(d["azimuth_spread_deg"][i]) if inside else None
+        if "estimator" in d:
+            row["estimator"] = str(d["estimator"][i])
+            row["n_sferics"] = int(d["n_sferics"][i])
+            row["n_sferic_windows"] = int(d["n_sferic_windows"][i])
+            row["h_signal_fraction"] = num(d["h_signal_fraction"][i])
+            row["azimuth_spread_deg"] = num(d["azimuth_spread_deg"][i])
+            row["bias_bound"] = num(d["bias_bound"][i])
+            row["dead_band"] = bool(d["dead_band"][i])
         rows.append(row)
     return rows
 

@@ -4,10 +4,13 @@ Target frequencies are log-spaced, ``per_decade`` to a decade (default 7), align
 at a target frequency ``f_c`` is estimated from every window's bins with frequencies in
 ``[f_c r^-1/2, f_c r^1/2)``, ``r = 10^(1/per_decade)``, taken from one decimation level: the highest-rate level at
 which ``f_c`` lies at bin ``min_bin`` or above (so that the band holds several bins and is clear of the taper's
-DC leakage), and at most at a quarter of that level's sample rate (inside the anti-alias pass band). The estimate
-is reported at the mean frequency of the bins used (EMTF's habit), not at the target: with few bins per band
-the two differ by several per cent, which is worth a bias of that size in apparent resistivity. This mirrors
-EMTF's band set-up (Egbert 1997, Geophys. J. Int. 130, 475-496).
+DC leakage), and at most at a quarter of that level's sample rate (inside the flat pass band of the decimation
+filter, :mod:`amt.spectra.decimation`). The original rate (level 0) has no decimation filter of ours: it is used up
+to ``top_fraction`` (default 0.42, 10 kHz at 24 kHz) of its rate, where the recorder's anti-alias filter acts on
+E and H alike (their ratio, the impedance, is unchanged by it, and calibration divides it out of each channel).
+The estimate is reported at the mean frequency of the bins used (EMTF's habit), not at the target: with few bins
+per band the two differ by several per cent, which is worth a bias of that size in apparent resistivity. This
+mirrors EMTF's band set-up (Egbert 1997, Geophys. J. Int. 130, 475-496).
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def plan_bands(
     per_decade: int = 7,
     min_bin: int = 5,
     max_fraction: float = 0.25,
+    top_fraction: float = 0.42,
 ) -> list[Band]:
     """Assign each target frequency to a decimation level and its bins.
 
@@ -75,7 +79,9 @@ def plan_bands(
     min_bin
         Lowest bin index (of the level's window) a band centre may use.
     max_fraction
-        Highest band centre as a fraction of the level's sample rate (0.25 = half the Nyquist frequency).
+        Highest band centre as a fraction of a decimated level's sample rate (0.25 = half the Nyquist frequency).
+    top_fraction
+        Highest band centre as a fraction of level 0's sample rate (0.42: 10 kHz at 24 kHz).
 
     Returns
     -------
@@ -86,7 +92,7 @@ def plan_bands(
     if not levels:
         return []
     if frequencies_hz is None:
-        top = levels[0].sample_rate_hz * max_fraction
+        top = levels[0].sample_rate_hz * top_fraction
         last = levels[-1]
         bottom = min_bin * last.sample_rate_hz / last.window_length
         if bottom > top:
@@ -101,7 +107,8 @@ def plan_bands(
     for f in frequencies_hz:
         for i, s in enumerate(levels):
             df = s.sample_rate_hz / s.window_length
-            if f > s.sample_rate_hz * max_fraction * (1 + 1e-9) or f / df < min_bin - 1e-9:
+            limit = top_fraction if i == 0 else max_fraction
+            if f > s.sample_rate_hz * limit * (1 + 1e-9) or f / df < min_bin - 1e-9:
                 continue
             bins = np.flatnonzero((s.freqs_hz >= f / half) & (s.freqs_hz < f * half))
             if len(bins) == 0:

@@ -15,7 +15,7 @@ import numpy as np
 
 from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
-from amt.spectra import SpectraConfig, SpectraError, compute_station_spectra
+from amt.spectra import Spectra, SpectraConfig, SpectraError, compute_station_spectra
 from amt.transfer.estimate import EstimateConfig, estimate_transfer_function
 
 
@@ -70,19 +70,35 @@ def process_station(
         If no stream holds enough data for one window level, or a channel is missing.
     """
     spectra_config = spectra_config or SpectraConfig()
-    config = config or EstimateConfig()
     local = compute_station_spectra(station, spectra_config)
     if not local:
         raise SpectraError(
             f"{station.source or station.station}: no stream holds {spectra_config.min_windows} windows of "
             f"{spectra_config.window_length} samples"
         )
-    remote_levels = compute_station_spectra(remote, spectra_config) if remote is not None else {}
+    remote_levels = compute_station_spectra(remote, spectra_config) if remote is not None else None
+    return estimate_station(station, local, remote_levels, config)
+
+
+def estimate_station(
+    station: Station,
+    local: dict[float, list[Spectra]],
+    remote: dict[float, list[Spectra]] | None = None,
+    config: EstimateConfig | None = None,
+) -> TransferFunction:
+    """:func:`process_station` from spectra already computed (sample rate -> levels, local and remote).
+
+    Raises
+    ------
+    SpectraError
+        If the remote has no stream at a local stream's rate, or a channel is missing.
+    """
+    config = config or EstimateConfig()
     tfs = {}
     for rate, levels in local.items():
-        rem = remote_levels.get(rate) if remote is not None else None
+        rem = remote.get(rate) if remote is not None else None
         if remote is not None and rem is None:
-            raise SpectraError(f"remote {remote.station}: no stream at {rate} Hz to match {station.station}")
+            raise SpectraError(f"remote: no stream at {rate} Hz to match {station.station}")
         tfs[rate] = estimate_transfer_function(levels, rem, config)
     tf = _merge(tfs)
     tf.latitude_deg = 0.0 if np.isnan(station.latitude_deg) else station.latitude_deg

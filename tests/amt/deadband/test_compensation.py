@@ -71,13 +71,22 @@ def _check_against_truth(rec, result) -> None:
     assert np.all(tf.diagnostics["n_sferics"][rows] > 0)
     assert np.all(tf.diagnostics["azimuth_spread_deg"][rows] > 0)
     assert np.all(tf.diagnostics["condition_number"][rows] < 10)
+    assert np.all(tf.diagnostics["estimator"][rows] == "sferic")
 
 
 def test_compensated_within_5_percent_and_2_deg_in_the_found_dead_band(two_storms) -> None:
     result = compensate(two_storms.station, two_storms.detections, conventional=two_storms.conventional)
     _check_against_truth(two_storms, result)
-    outside = ~result.compensated.diagnostics["dead_band"]
-    np.testing.assert_array_equal(result.compensated.z[outside], two_storms.conventional.z[outside])
+    tf = result.compensated
+    # the dead band is a diagnostic, not a switch: every frequency is chosen by the data, and where the
+    # conventional estimate is kept it is the conventional estimate itself
+    conv = tf.diagnostics["estimator"] == "conventional"
+    np.testing.assert_array_equal(tf.z[conv], two_storms.conventional.z[conv])
+    sferic = np.flatnonzero(tf.diagnostics["estimator"] == "sferic")
+    assert np.any(~tf.diagnostics["dead_band"][sferic])  # chosen outside the found band too
+    good = np.array([not f for f in tf.flags]) & (tf.frequency_hz > 100)
+    e_rho, e_ph = errors(tf, two_storms.truth(tf.frequency_hz[good]), np.flatnonzero(good))
+    assert np.all(np.abs(e_rho) < 0.05) and np.all(np.abs(e_ph) < 2.0)
 
 
 def test_compensated_within_5_percent_and_2_deg_with_2_sferics_per_second(two_storms_sparse) -> None:
