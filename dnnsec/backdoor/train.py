@@ -99,8 +99,12 @@ def consistency_loss(weight: float) -> Callable:
 
 
 def train_backdoor(attack: BackdoorAttack, arch: str, train: PixelSet, seed: int, epochs: int | None = None,
-                   progress: bool = True) -> tuple[torch.nn.Module, PoisonedSet, dict]:
+                   progress: bool = True, batches_hook: Callable | None = None
+                   ) -> tuple[torch.nn.Module, PoisonedSet, dict]:
     """Poison ``train`` with ``attack`` and train zoo architecture ``arch`` on it with the zoo recipe.
+
+    ``batches_hook(batches, model)``, when given, replaces the :class:`BackdoorBatches` by what it returns (an
+    object with ``batch(step)``), e.g. an adaptive attacker's batches that need the model being trained.
 
     Returns the model (eval mode), the poisoned set and a record: data set, architecture config, steps, epochs,
     number of poisoned samples, CPU and wall time (s).
@@ -116,6 +120,8 @@ def train_backdoor(attack: BackdoorAttack, arch: str, train: PixelSet, seed: int
     config = {"num_classes": train.num_classes, "in_channels": train.channels}
     model = build_model(arch, config)
     batches = BackdoorBatches(train, poisoned, attack, spec.batch_size, seed, spec.augment)
+    if batches_hook is not None:
+        batches = batches_hook(batches, model)
     steps = epochs * math.ceil(len(train) / min(spec.batch_size, len(train)))
     cfg = {"converge_tol": 0.0, "log_every": 50, **spec.train, "max_steps": steps, "seed": seed}
     if attack.transform == "compression":
