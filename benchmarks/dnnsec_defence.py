@@ -36,6 +36,7 @@ import torch
 from benchmarks.dnnsec_backdoor import ARCH, _metrics_path, run_one
 from dnnsec.backdoor.data import PixelSet, load_pixels
 from dnnsec.backdoor.poison import make_attack
+from dnnsec.defence.adaptive import train_fragile_backdoor
 from dnnsec.defence.classifier import PixelClassifier
 from dnnsec.defence.neural_cleanse import neural_cleanse, unlearn
 from dnnsec.defence.perturbation import MinimalPerturbationDetector, PerturbationDetector
@@ -43,7 +44,7 @@ from dnnsec.defence.sanitise import flag_training_set, retrain
 from dnnsec.defence.strip import StripDetector
 from dnnsec.zoo.build import zoo_path
 from shared.atomic import write_json_atomic
-from shared.checkpoint import read_sidecar
+from shared.checkpoint import read_sidecar, save_checkpoint
 from shared.paths import cache_root
 
 HOLD = 5000
@@ -97,20 +98,20 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     out["perturbation"] = {"budget": args.budget, "threshold": det.threshold, "detection": _rate(ft),
                            "fpr": _rate(fc), "l2_triggered": float(nt.mean()), "l2_clean": float(nc.mean()),
                            "ms_per_input": 1e3 * det.seconds / len(triggered), "fit_seconds": fit_s}
-    walk = MinimalPerturbationDetector(clf, steps=50).calibrate(hold[3000:4000], FPR)
+    walk = MinimalPerturbationDetector(clf, steps=50).calibrate(hold[3000:3000 + args.n_eval], FPR)
     fc, _ = walk.flag(clean)
     ft, rt = walk.flag(triggered)
-    full = walk.norms(triggered[:200])
+    full = walk.norms(triggered[:100])
     out["minimal_walk"] = {"budget": walk.budget, "detection": _rate(ft), "fpr": _rate(fc),
                            "median_norm_triggered": float(full.norm.median()),
-                           "median_norm_clean": float(walk.norms(clean[:200]).norm.median()),
+                           "median_norm_clean": float(walk.norms(clean[:100]).norm.median()),
                            "ms_per_input": 1e3 * rt.seconds / len(triggered)}
-    strip = StripDetector(clf, hold[:1000], n=args.strip_n, seed=seed).calibrate(hold[3000:4000], FPR)
+    strip = StripDetector(clf, hold[:1000], n=args.strip_n, seed=seed).calibrate(hold[3000:3000 + args.n_eval], FPR)
     fc, _ = strip.flag(clean)
     ft, _ = strip.flag(triggered)
     out["strip"] = {"n": args.strip_n, "threshold": strip.threshold, "detection": _rate(ft), "frr": _rate(fc),
                     "ms_per_input": 1e3 * strip.seconds / len(triggered)}
-    report = neural_cleanse(clf, hold[:2000], test.num_classes, steps=args.nc_steps, seed=seed)
+    report = neural_cleanse(clf, hold[:1000], test.num_classes, steps=args.nc_steps, seed=seed)
     nc_out = {**report.to_json(), "target_index": float(report.index[target]),
               "target_flagged": target in report.flagged}
     if report.flagged:
@@ -148,6 +149,34 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
            "clean_accuracy_zoo": read_sidecar(zoo)["extra"]["test_accuracy"] if zoo.is_file() and epochs is None
            else math.nan}
     write_json_atomic(_result_path(dataset, "sanitise", key, seed), out)
+    return out
+
+
+def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
+    """Train the fragile backdoor (:mod:`dnnsec.defence.adaptive`), then detect as in :func:`defend_one`; cached."""
+    test = data.setdefault("test", load_pixels(dataset, "test"))
+    train = data.setdefault("train", load_pixels(dataset, "train"))
+    hold, clean, triggered, attack = _sets(test, key, args.n_eval)
+    path = _result_path(dataset, "adaptive", key, seed).with_suffix(".safetensors")
+    if path.is_file():
+        clf = PixelClassifier.from_checkpoint(path, test)
+    else:
+        model, _, record = train_fragile_backdoor(attack, ARCH[dataset], train, seed, args.adaptive_eps,
+                                                  _epochs(dataset, args.cifar_epochs))
+        save_checkpoint(path, model, arch=ARCH[dataset], config=record["config"],
+                        extra={"attack": key, "adaptive_eps": args.adaptive_eps, "seed": seed})
+        clf = PixelClassifier.checked(model, test, str(path))
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
+    fc, _, _ = det.flag(clean)
+    ft, _, nt = det.flag(triggered)
+    strip = StripDetector(clf, hold[:1000], n=args.strip_n, seed=seed).calibrate(hold[3000:3000 + args.n_eval], FPR)
+    out = {"dataset": dataset, "attack": key, "seed": seed, "eps": args.adaptive_eps,
+           "clean_accuracy": _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:]),
+           "asr": _rate(clf.predict(triggered) == attack.targets[0]),
+           "perturbation": {"detection": _rate(ft), "fpr": _rate(fc), "l2_triggered": float(nt.mean())},
+           "strip": {"detection": _rate(strip.flag(triggered)[0]), "frr": _rate(strip.flag(clean)[0])}}
+    write_json_atomic(_result_path(dataset, "adaptive", key, seed), out)
     return out
 
 
@@ -202,6 +231,18 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
                     _ms([m["asr_after"] for m in r]), _ms([m["clean_accuracy_after"] for m in r]),
                     _ms([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
             print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
+    rows = {key: _got(dataset, "adaptive", key, seeds) for key in attacks}
+    if any(rows.values()):
+        print("-- adaptive attacker (backdoor trained fragile: eps-step copies towards the true class keep it) --")
+        cols = ("eps", "clean acc", "ASR", "pert. det", "pert. FP", "STRIP det", "STRIP FRR")
+        print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
+        for key, r in rows.items():
+            if r:
+                vals = (_ms([m["eps"] for m in r], 1.0), _ms([m["clean_accuracy"] for m in r]),
+                        _ms([m["asr"] for m in r]), _ms([m["perturbation"]["detection"] for m in r]),
+                        _ms([m["perturbation"]["fpr"] for m in r]), _ms([m["strip"]["detection"] for m in r]),
+                        _ms([m["strip"]["frr"] for m in r]))
+                print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
 
 
 def main() -> None:
@@ -210,34 +251,44 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--attacks", default="badnets,blended,dct")
     ap.add_argument("--sanitise-seeds", default="", help="seeds of the sanitisation rows (MNIST only)")
+    ap.add_argument("--adaptive-seeds", default="", help="seeds of the adaptive-attacker rows (MNIST only)")
+    ap.add_argument("--adaptive-eps", type=float, default=1.0, help="L2 step of the fragile copies (pixel units)")
     ap.add_argument("--no-run", action="store_true", help="print the tables from the cache only")
-    ap.add_argument("--n-eval", type=int, default=1000, help="clean and triggered evaluation inputs each")
+    ap.add_argument("--n-eval", type=int, default=500, help="clean and triggered evaluation inputs each")
     ap.add_argument("--budget", type=float, default=2.0, help="L2 budget of the perturbations (pixel units)")
-    ap.add_argument("--uap-steps", type=int, default=300)
+    ap.add_argument("--uap-steps", type=int, default=200)
     ap.add_argument("--strip-n", type=int, default=100)
-    ap.add_argument("--nc-steps", type=int, default=150)
+    ap.add_argument("--nc-steps", type=int, default=100)
     ap.add_argument("--cifar-epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    seeds = [int(s) for s in args.seeds.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",") if s]
     attacks = args.attacks.split(",")
     sanitise_seeds = [int(s) for s in args.sanitise_seeds.split(",") if s]
+    adaptive_seeds = [int(s) for s in args.adaptive_seeds.split(",") if s]
     for dataset in args.datasets.split(","):
         data: dict = {}
         if not args.no_run:
-            for key in attacks:
-                for seed in seeds:
+            for seed in seeds:
+                for key in attacks:
                     if not _result_path(dataset, "detect", key, seed).is_file():
                         m = defend_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed}: perturbation {m['perturbation']['detection']:.4f} "
                               f"STRIP {m['strip']['detection']:.4f} NC index "
                               f"{m['neural_cleanse']['target_index']:.2f}", flush=True)
-                for seed in sanitise_seeds if dataset == "mnist" else []:
+            for seed in sanitise_seeds if dataset == "mnist" else []:
+                for key in attacks:
                     if not _result_path(dataset, "sanitise", key, seed).is_file():
                         m = sanitise_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} sanitised: ASR {m['asr_after']:.4f}", flush=True)
-        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds)))
+            for seed in adaptive_seeds if dataset == "mnist" else []:
+                for key in attacks:
+                    if not _result_path(dataset, "adaptive", key, seed).is_file():
+                        m = adaptive_one(dataset, key, seed, args, data)
+                        print(f"{dataset} {key} seed {seed} adaptive: ASR {m['asr']:.4f} detection "
+                              f"{m['perturbation']['detection']:.4f}", flush=True)
+        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds)))
 
 
 if __name__ == "__main__":
