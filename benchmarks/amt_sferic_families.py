@@ -52,7 +52,7 @@ def _ratio(a: int, b: int) -> float:
 def score_families(det: SfericDetector, n_records: int = 2, progress: bool = True) -> dict[str, Any]:
     """Per held-out cell and method: event recall (>= 0 dB), precision, false events; ECE per family."""
     cells: dict[str, Any] = {}
-    cand: dict[str, list] = {f: [[], []] for f in HELDOUT_FAMILIES}
+    cand: dict[str, list] = {f: [[], [], []] for f in HELDOUT_FAMILIES}
     for cell in tqdm(family_cells(n_records=n_records), desc="held-out families", disable=not progress):
         tot = {m: {"hits": 0, "misses": 0, "false": 0} for m in ("cnn", "fast")}
         seconds = 0.0
@@ -66,6 +66,7 @@ def score_families(det: SfericDetector, n_records: int = 2, progress: bool = Tru
                     s, o = candidate_outcomes(p, rec.labels, det)
                     cand[cell.family][0].append(det.calibration(s) if det.calibration is not None else s)
                     cand[cell.family][1].append(o)
+                    cand[cell.family][2].append(s >= det.event_threshold)
         cells[cell.name] = {
             m: {
                 "recall": _ratio(t["hits"], t["hits"] + t["misses"]),
@@ -76,9 +77,11 @@ def score_families(det: SfericDetector, n_records: int = 2, progress: bool = Tru
             for m, t in tot.items()
         }
     calibration = {}
-    for fam, (ps, os_) in cand.items():
-        ece, curve = reliability(np.concatenate(ps), np.concatenate(os_))
-        calibration[fam] = {"ece": ece, "curve": curve, "n_candidates": int(sum(len(p) for p in ps))}
+    for fam, (ps, os_, reported) in cand.items():
+        p, o, r = np.concatenate(ps), np.concatenate(os_), np.concatenate(reported)
+        ece, curve = reliability(p, o)
+        ece_events, _ = reliability(p[r], o[r])
+        calibration[fam] = {"ece": ece, "curve": curve, "n_candidates": int(p.size), "ece_events": ece_events}
     return {"cells": cells, "calibration": calibration}
 
 
@@ -174,7 +177,10 @@ def format_report(res: dict[str, Any]) -> str:
         curve = " ".join(
             f"[{b['lo']:.1f},{b['hi']:.1f}) {b['predicted']:.2f}->{b['observed']:.2f} (n={b['n']})" for b in c["curve"]
         )
-        lines.append(f"calibration {fam}: ECE {c['ece']:.3f} over {c['n_candidates']} candidates; {curve}")
+        lines.append(
+            f"calibration {fam}: ECE {c['ece']:.3f} over all {c['n_candidates']} candidates (trigger-off level and "
+            f"up), {c['ece_events']:.3f} over the events reported; reliability {curve}"
+        )
     return "\n".join(lines)
 
 
