@@ -24,7 +24,6 @@ from obspy import UTCDateTime
 
 import amt.io
 from amt.deadband import CompensationResult, compensate, detect_events
-from amt.io.transfer_functions import write_transfer_function
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import Station
@@ -219,6 +218,8 @@ def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]
     dict
         ``"edi"``, ``"json"`` (and ``"conventional edi"``, ``"conventional json"``, ``"events"``) -> path written.
     """
+    from amt.io.transfer_functions import write_transfer_function  # mt_metadata (seconds): only when writing
+
     out = Path(out_dir)
     stem = result.station
     items = [("", stem, result.transfer_function)]
