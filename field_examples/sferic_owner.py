@@ -65,11 +65,12 @@ def clean_windows(model: Path, n: int, out: Path) -> Path:
 @click.option("--windows", default=64, show_default=True, help="Clean windows for fingerprinting and encryption.")
 @click.option("--keys", default=20, show_default=True, help="Key windows per user.")
 @click.option("--steps", default=SegmenterEmbedConfig.steps, show_default=True, help="Fingerprint fine-tuning steps.")
+@click.option("--lr", default=SegmenterEmbedConfig.lr, show_default=True, help="Fingerprint peak learning rate.")
 @click.option("--n-params", default=30, show_default=True, help="Most parameters AdvParams encrypts.")
 @click.option("--null-model", "null_models", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="An independently trained sferic checkpoint for calibration (repeat; two or more advised).")
-def main(out: Path, model: Path, users: str, owner: str, windows: int, keys: int, steps: int, n_params: int,
-         null_models: tuple[Path, ...]) -> None:
+def main(out: Path, model: Path, users: str, owner: str, windows: int, keys: int, steps: int, lr: float,
+         n_params: int, null_models: tuple[Path, ...]) -> None:
     """Issue every user of USERS a fingerprinted, encrypted copy of MODEL: a signed package and a key file."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     names = [u.strip() for u in users.split(",") if u.strip()]
@@ -88,7 +89,7 @@ def main(out: Path, model: Path, users: str, owner: str, windows: int, keys: int
     x, y = load_samples(str(data), windows, seed=0, label_ndim=2)
     p = float((read_sidecar(model).get("extra") or {}).get("threshold", 0.5))
     decisions = partial(binary_segmenter_decisions, threshold_logit=math.log(p / (1 - p)))
-    cfg = SegmenterEmbedConfig(steps=steps)
+    cfg = SegmenterEmbedConfig(steps=steps, lr=lr)
     for name in names:
         copy_path = home / "copies" / f"{name}.safetensors"
         issue_segmenter_copy(reg, model, name, copy_path, signer, data, n_keys=keys, n_clean=windows,

@@ -41,7 +41,8 @@ def test_owner_issues_user_detects_and_the_owner_traces_the_copy(tmp_path, monke
     nulls = [_tiny(tmp_path / f"null{i}", 40 + i) for i in range(2)]
     out = tmp_path / "owner"
     res = CliRunner().invoke(owner_main, ["--out", str(out), "--model", str(model), "--users", "ann,bob,cy",
-                                          "--windows", "24", "--keys", "8", "--steps", "120", "--n-params", "10",
+                                          "--windows", "24", "--keys", "8", "--steps", "250", "--lr", "1e-2",
+                                          "--n-params", "10",
                                           *[a for m in nulls for a in ("--null-model", str(m))]],
                              catch_exceptions=False)
     assert res.exit_code == 0, res.output
