@@ -73,6 +73,15 @@ def _trained(path: Path, spec, seed: int, train, test) -> torch.nn.Module:
     return model.eval()
 
 
+def _independent_mnist() -> list[Path]:
+    """MNIST CNNs trained from scratch without the owner's model: the zoo's seeds 1 and 2, then the backdoored
+    models of ``benchmarks.dnnsec_backdoor`` with seeds 1 and 2 (zoo recipe on MNIST with a poisoned tenth; seed 0
+    shares the owner's initialisation and batch order, so it is left out)."""
+    zoo = [zoo_path("mnist_cnn", s) for s in (1, 2)]
+    backdoored = sorted(p for s in (1, 2) for p in (cache_root() / "backdoor" / "mnist").glob(f"*-seed{s}.safetensors"))
+    return zoo + backdoored
+
+
 def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torch.nn.Module]:
     """The owner's model, the independent ones, the data split and the key images of ``args.data``."""
     train, test = load_dataset(args.data, "train"), load_dataset(args.data, "test")
@@ -80,10 +89,10 @@ def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torc
     spec = _spec(args.data, channels, args.epochs, len(train))
     ind_spec = replace(spec, train={**spec.train, "max_steps": min(spec.train["max_steps"], args.independent_steps)})
     independent = []
-    if args.data == "mnist":  # the zoo's own seeds 1 and 2 are independent of seed 0 too (full zoo recipe)
+    if args.data == "mnist":
         build_zoo(["mnist_cnn"], [0, 1, 2], progress=False)
         base = load_checkpoint(zoo_path("mnist_cnn", 0))[0].eval()
-        independent = [load_checkpoint(zoo_path("mnist_cnn", s))[0].eval() for s in (1, 2)]
+        independent = [load_checkpoint(p)[0].eval() for p in _independent_mnist()][: args.independent]
     else:
         base = _trained(folder / "owner-seed0.safetensors", spec, 0, train, test)
     ind_steps = ind_spec.train["max_steps"]
@@ -133,8 +142,9 @@ def main() -> None:
     ap.add_argument("--protections", default=",".join(p.name for p in all_protections()),
                     help="comma-separated names, run in this order")
     ap.add_argument("--attacks", default=",".join(ATTACKS))
-    ap.add_argument("--independent", type=int, default=10,
-                    help="independently trained models (half calibrate; MNIST: zoo seeds 1, 2 among them)")
+    ap.add_argument("--independent", type=int, default=16,
+                    help="independent models (half calibrate; MNIST: zoo seeds 1, 2 and cached backdoored models "
+                         "of seeds 1, 2 first, then trained here)")
     ap.add_argument("--independent-steps", type=int, default=469, help="training steps of each independent model")
     ap.add_argument("--epochs", type=int, default=2, help="owner's training epochs (CIFAR-10 / .npz)")
     ap.add_argument("--train-samples", type=int, default=20000, help="training samples split owner / attacker")
