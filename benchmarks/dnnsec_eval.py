@@ -201,18 +201,19 @@ def main() -> None:
 
 
 def _roc(p, s: Setting, cells: list[Cell]) -> None:
-    """ROC-AUC of the intrinsic fingerprint's SSIM: attacked copies (positives) against every independent model (the
-    AUC uses no threshold, so the calibrating ones count too)."""
-    held = [p.retention(m, s) for m in s.independent]
-    pirated = {c.attack: c.retention for c in cells if c.reason is None}
+    """ROC-AUC of the intrinsic fingerprint's SSIM and cosine: attacked copies (positives) against every independent
+    model (the AUC uses no threshold, so the calibrating ones count too)."""
+    held = [p.fingerprint.similarities(m) for m in s.independent]
+    pirated = {c.attack: {"ssim": c.retention, **c.extras} for c in cells if c.reason is None}
     for label, chosen in (("all attacks", pirated), ("without distillation",
                                                      {k: v for k, v in pirated.items() if k != "distillation"})):
-        scores = np.array([*chosen.values(), *held])
         truth = np.array([1] * len(chosen) + [0] * len(held))
-        print(f"intrinsic fingerprint ROC-AUC ({label}): {roc_auc(truth, scores):.3f} on {len(chosen)} pirated "
-              f"and {len(held)} independent models; null SSIM {p.null.mean:.3f} +- {p.null.sd:.3f}; independents "
-              f"{min(held):.3f}..{max(held):.3f}; pirated {min(chosen.values()):.3f}..{max(chosen.values()):.3f}",
-              flush=True)
+        for metric in ("ssim", "cosine"):
+            pos, neg = [v[metric] for v in chosen.values()], [v[metric] for v in held]
+            print(f"intrinsic fingerprint ROC-AUC by {metric} ({label}): {roc_auc(truth, np.array(pos + neg)):.3f} on "
+                  f"{len(pos)} pirated and {len(neg)} independent models; independents {min(neg):.3f}..{max(neg):.3f}"
+                  f", pirated {min(pos):.3f}..{max(pos):.3f}", flush=True)
+    print(f"null SSIM {p.null.mean:.3f} +- {p.null.sd:.3f} over {len(p.null.scores)} calibrating models", flush=True)
 
 
 if __name__ == "__main__":

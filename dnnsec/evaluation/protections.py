@@ -101,6 +101,10 @@ class Protection:
     def claimed(self, suspect: nn.Module, s: Setting) -> bool:
         return self.retention(suspect, s) >= CLAIM_RETENTION
 
+    def extras(self, suspect: nn.Module, s: Setting) -> dict[str, float]:
+        """Further scores of ``suspect`` reported beside the retention (none by default)."""
+        return {}
+
     def not_applicable(self, attack: str) -> str | None:
         """The reason ``attack`` does not apply to this protection, or None."""
         return None
@@ -119,6 +123,11 @@ class IntrinsicProtection(Protection):
 
     def claimed(self, suspect: nn.Module, s: Setting) -> bool:
         return self.null.is_copy(self.retention(suspect, s), ALPHA)
+
+    def extras(self, suspect: nn.Module, s: Setting) -> dict[str, float]:
+        """The alternative similarity (cosine of the maps) and the p-value of the SSIM."""
+        sims = self.fingerprint.similarities(suspect)
+        return {"cosine": sims["cosine"], "p_value": self.null.p_value(sims["ssim"])}
 
     def not_applicable(self, attack: str) -> str | None:
         return {"query modification": "verification is white-box on the owner's clean probes; an input filter in "

@@ -38,6 +38,7 @@ class Cell:
     claimed: bool | None = None
     accuracy: float | None = None
     seconds: float | None = None
+    extras: dict | None = None
 
 
 @dataclass
@@ -93,7 +94,7 @@ def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: lis
             attacked = ATTACKS[name](protected, p, s)
             seconds = time.perf_counter() - t0
             cell = Cell(p.name, name, None, p.retention(attacked, s), bool(p.claimed(attacked, s)),
-                        accuracy(attacked, s.test_x, s.test_y), seconds)
+                        accuracy(attacked, s.test_x, s.test_y), seconds, p.extras(attacked, s))
         cells.append(cell)
         if on_cell is not None:
             on_cell(cell)
