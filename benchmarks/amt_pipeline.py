@@ -73,6 +73,37 @@ def make_record(path: Path, minutes: float, seed_seconds: float, site: str = "LO
     return amt.io.write(Station(site, [run]), path)
 
 
+def coefficient_floor_mib(minutes: float, rate_hz: float = 24000.0, channels: int = 5) -> tuple[float, float]:
+    """MiB of the Fourier coefficients an estimate that keeps every window must hold (complex64, 5 channels).
+
+    Only the bins the band plan (:func:`amt.spectra.plan_bands`) uses, every window of every decimation level
+    (:class:`amt.spectra.SpectraConfig` defaults, :func:`amt.spectra.windows.window_starts`): what an iteratively
+    reweighted robust estimator (:mod:`amt.transfer`), which revisits every window of a band, cannot do without.
+    Returns the total over all bands and the largest single band (what band-by-band estimation would hold).
+    """
+    from amt.spectra import Spectra, SpectraConfig, plan_bands
+    from amt.spectra.windows import window_starts
+
+    cfg = SpectraConfig()
+    n, levels, starts = round(minutes * 60 * rate_hz), [], []
+    for level in range(cfg.max_levels):
+        rate = rate_hz / cfg.decimation_factor**level
+        w = window_starts([(0, n // cfg.decimation_factor**level)], cfg.window_length, cfg.overlap)
+        if len(w) < cfg.min_windows:
+            break
+        freqs = np.fft.rfftfreq(cfg.window_length, 1 / rate)[1:]
+        levels.append(Spectra("F", "1", ("ex",), rate, level, cfg.window_length, freqs,
+                              np.zeros((0, 1, len(freqs)), np.complex64), np.zeros(0)))
+        starts.append(len(w))
+    used: dict[int, set[int]] = {}
+    bands = plan_bands(levels)
+    for band in bands:
+        used.setdefault(band.level, set()).update(band.bins.tolist())
+    mib = channels * np.dtype(np.complex64).itemsize / 2**20
+    total = sum(starts[lv] * len(b) for lv, b in used.items()) * mib
+    return total, max(starts[b.level] * len(b.bins) for b in bands) * mib
+
+
 def measure(args: list[str]) -> tuple[float, float, float]:
     """CPU seconds, wall seconds and peak RSS (MiB) of a child process running ``args``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -101,6 +132,10 @@ def main() -> None:
         }
         rows = {name: measure(commands[name]) for name in a.steps.split(",")}
     floor = rows.get("floor", (float("nan"),))[0]
+    for m in sorted({a.minutes, 10.0, 60.0}):
+        total, band = coefficient_floor_mib(m)
+        print(f"{m:g} min: Fourier coefficients of every window in the band plan (complex64, 5 channels) "
+              f"{total:.0f} MiB in all, {band:.0f} MiB for the largest band")
     print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread)")
     print("| step | CPU s | x floor | wall s | x real time | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
