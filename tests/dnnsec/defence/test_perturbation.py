@@ -1,0 +1,58 @@
+"""Intentional adversarial perturbation: exact DeepFool step on a linear model; the detector on a backdoor."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from dnnsec.defence.classifier import DefenceError, PixelClassifier
+from dnnsec.defence.perturbation import MinimalPerturbationDetector, PerturbationDetector, flip_norms
+
+
+def test_flip_norm_of_a_linear_classifier_is_its_distance_to_the_boundary():
+    torch.manual_seed(0)
+    linear = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    clf = PixelClassifier(linear, (0.0,), (1.0,))
+    w = (linear[1].weight[1] - linear[1].weight[0]).detach()
+    with torch.no_grad():                              # the boundary passes through the grey image 0.5
+        linear[1].bias.copy_(torch.tensor([0.0, -0.5 * float(w.sum())]))
+    x = 0.4 + 0.2 * torch.rand(20, 1, 4, 4)          # the step to the boundary stays inside [0, 1]
+    distance = ((x - 0.5).flatten(1) @ w).abs() / w.norm()
+    result = flip_norms(clf, x, overshoot=0.0)
+    assert torch.all(result.steps == 1)
+    assert torch.allclose(result.norm, distance.double(), rtol=1e-3, atol=1e-3)
+
+
+def test_class_perturbations_respect_the_budget_and_flag_patched_inputs(backdoored):
+    clf, attack, _, test = backdoored
+    x = test.intensities()
+    hold, ev, yev = x[:300], x[300:], test.labels[300:]
+    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(hold[:150])
+    assert torch.all(det.perturbations.flatten(1).norm(dim=1) <= 2.0 + 1e-4)
+    det.calibrate(hold[150:], fpr=0.05)
+    calib_flags, _, _ = det.flag(hold[150:])
+    assert float(calib_flags.double().mean()) <= 0.05          # by construction on the calibration set
+    flags, _, norms = det.flag(attack.triggers[0].apply(ev[yev != 0]))
+    assert float(flags.double().mean()) > 0.8 and float(norms.max()) <= 2.0 + 1e-4, det.threshold
+
+
+def test_unfitted_or_uncalibrated_detectors_refuse(backdoored):
+    clf, _, _, test = backdoored
+    with pytest.raises(DefenceError, match="not fitted"):
+        PerturbationDetector(clf, 6).score(test.intensities(slice(0, 4)))
+    with pytest.raises(DefenceError, match="no budget"):
+        MinimalPerturbationDetector(clf).flag(test.intensities(slice(0, 4)))
+    with pytest.raises(DefenceError, match="false-positive rate"):
+        MinimalPerturbationDetector(clf).calibrate(test.intensities(slice(0, 4)), fpr=0.0)
+
+
+def test_minimal_walk_budget_bounds_its_false_positives(backdoored):
+    clf, _, _, test = backdoored
+    clean = test.intensities(slice(0, 100))
+    det = MinimalPerturbationDetector(clf, steps=30).calibrate(clean, fpr=0.1)
+    flags, result = det.flag(clean)
+    assert math.isfinite(det.budget) and float(flags.double().mean()) <= 0.1
+    assert torch.all(result.norm[flags] > det.budget) and torch.all(result.norm[~flags] <= det.budget)
