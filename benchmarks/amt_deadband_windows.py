@@ -42,7 +42,7 @@ def _rho_phase(tf, rows: np.ndarray):
 
 def study(station, events, labels, earth, conventional, window: int) -> dict:
     """Largest error against the truth and largest labels-vs-detections change (bars) for one window length."""
-    cfg = CompensationConfig(dead_band_spectra=SpectraConfig(window_length=window, overlap=window // 4))
+    cfg = CompensationConfig(sferic_spectra=SpectraConfig(window_length=window, overlap=window // 4))
     det = compensate(station, events, config=cfg, conventional=conventional).compensated
     lab = compensate(station, labels, config=cfg, conventional=conventional).compensated
     rows = np.flatnonzero(det.diagnostics["dead_band"] & np.array([not flag for flag in det.flags]))

@@ -74,11 +74,12 @@ class CompensationConfig:
     spectra
         Windows and decimation of the conventional estimate.
     sferic_spectra
-        Windows of the sferic estimate. Default 512 samples (21.3 ms at 24 kHz), a quarter overlap: the Hann main
-        lobe (+-2 bins: +-375 Hz for 128 samples at 24 kHz, +-94 Hz for 512) and side lobes leak the far stronger
-        sferic power beside the dead band into it. Measured on the physical-generator record of
-        ``tests/amt/deadband`` (20 sferics/s, labels): 128 samples 7.6 % high at 2.2 kHz and 7.3 % low at 1.4 kHz,
-        512 samples within 1.5 % at 0.75-3.8 kHz.
+        Windows of the sferic estimate at the original rate (level 0 only; below the lowest frequency it resolves,
+        the sferic estimate uses the decimated levels of ``spectra``, which hold more windows). Default 512 samples
+        (21.3 ms at 24 kHz), a quarter overlap: the Hann main lobe (+-2 bins: +-375 Hz for 128 samples at 24 kHz,
+        +-94 Hz for 512) and side lobes leak the far stronger sferic power beside the dead band into it. Measured
+        on the physical-generator record of ``tests/amt/deadband`` (20 sferics/s, labels): 128 samples 7.6 % high
+        at 2.2 kHz and 7.3 % low at 1.4 kHz, 512 samples within 1.5 % at 0.75-3.8 kHz.
     search_hz, min_depth_db
         Search range (Hz) and notch depth (dB) of the diagnostic dead band (:func:`amt.deadband.find_dead_band`).
     min_sferics
@@ -241,11 +242,12 @@ def compensate(
     rem = compute_station_spectra(remote, config.spectra) if remote is not None else None
     if conventional is None:
         conventional = estimate_station(station, local, rem, config.conventional)
-    local = compute_station_spectra(station, config.sferic_spectra)
-    rem = compute_station_spectra(remote, config.sferic_spectra) if remote is not None else None
-    if dead_band_hz is None:
-        top = max(local)
-        dead_band_hz = find_dead_band(local[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
+    top_only = replace(config.sferic_spectra, max_levels=1)
+    long = compute_station_spectra(station, top_only)
+    long_rem = compute_station_spectra(remote, top_only) if remote is not None else None
+    if dead_band_hz is None and long:
+        top = max(long)
+        dead_band_hz = find_dead_band(long[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
     if callable(events):
         try:
             events = events()
@@ -266,10 +268,11 @@ def compensate(
         d["dead_band"] = (target >= dead_band_hz[0] * (1 - 1e-9)) & (target <= dead_band_hz[1] * (1 + 1e-9))
     for i in range(n):
         rate = float(d["sample_rate_hz"][i])
-        levels = local.get(rate)
-        if levels is None or d["level"][i] < 0:
+        if rate not in local or d["level"][i] < 0:
             continue
-        _choose_row(tf, i, levels, None if rem is None else rem.get(rate), events, config)
+        spectra = (local[rate], long.get(rate, []))
+        remote_spectra = None if rem is None else (rem.get(rate), long_rem.get(rate, []))
+        _choose_row(tf, i, spectra, remote_spectra, events, config)
     return CompensationResult(tf, conventional, dead_band_hz, events)
 
 
@@ -288,21 +291,32 @@ def _relative_rho_error(z: np.ndarray, z_var: np.ndarray) -> float:
 def _choose_row(
     tf: TransferFunction,
     i: int,
-    levels: list[Spectra],
-    remote: list[Spectra] | None,
+    spectra: tuple[list[Spectra], list[Spectra]],
+    remote: tuple[list[Spectra] | None, list[Spectra]] | None,
     events: SfericEventTable,
     config: CompensationConfig,
 ) -> None:
-    """Estimate row ``i`` from the sferic windows and keep it or the conventional one (module notes)."""
+    """Estimate row ``i`` from the sferic windows and keep it or the conventional one (module notes).
+
+    ``spectra`` holds the conventional levels and the long-window level 0 (``config.sferic_spectra``); the band is
+    taken from the long windows where they resolve it, else from the conventional levels (more windows at low
+    frequencies, where no sharp spectral edge leaks). ``remote`` holds the remote's, alike.
+    """
     d = tf.diagnostics
     target = float(d["target_hz"][i])
     cfg = config.conventional
-    bands = plan_bands(levels, np.array([target]), cfg.per_decade, cfg.min_bin)
+    which = 1
+    bands = plan_bands(spectra[1], np.array([target]), cfg.per_decade, cfg.min_bin)
+    if not bands:
+        which = 0
+        bands = plan_bands(spectra[0], np.array([target]), cfg.per_decade, cfg.min_bin)
     if not bands:
         return
     band = bands[0]
+    levels = spectra[which]
     s = levels[band.level]
-    rem_level = remote[band.level] if remote is not None and band.level < len(remote) else None
+    rem_levels = remote[which] if remote is not None else None
+    rem_level = rem_levels[band.level] if rem_levels is not None and band.level < len(rem_levels) else None
     ref = _matched_remote(s, rem_level) if (rem_level is not None and config.use_remote_h) else None
     prob, held = _event_windows(s, events)
     live = (s.window_weight > 0) & (ref.window_weight > 0 if ref is not None else True)
