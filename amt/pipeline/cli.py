@@ -20,9 +20,10 @@ from amt.pipeline import MODES
         "  amt process site01.h5 --out results/ --mode both --report\n\n"
         "  amt process site01.h5 --out results/ --model sferic.dnnpkg --key alice.key\n\n"
         "Writes DIR/<station>.edi (jackknife variances; flagged frequencies as the EDI empty value 1.0E32) and "
-        "DIR/<station>.json (one record per frequency). compensated (the default) estimates the dead band from "
-        "windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA); both also "
-        "writes DIR/<station>_conventional.edi and .json."
+        "DIR/<station>.json (one record per frequency). compensated (the default) estimates every frequency also "
+        "from the windows holding sferics (detections from --detections, else the shipped CNN, else STA/LTA) and "
+        "keeps the estimate the data show good, else flags it; both also writes DIR/<station>_conventional.edi "
+        "and .json."
     )
 )
 @click.argument("record", type=click.Path(exists=True, path_type=Path))
@@ -35,12 +36,16 @@ from amt.pipeline import MODES
     type=click.Choice(MODES),
     default="compensated",
     show_default=True,
-    help="conventional: robust estimate from all windows; compensated: the dead band from sferic windows "
-    "(amt.deadband); both: the two side by side.",
+    help="conventional: robust estimate from all windows; compensated: per frequency the conventional or the "
+    "sferic-window estimate, as the data decide (amt.deadband); both: the two side by side.",
 )
 @click.option("--detections", type=click.Path(exists=True, path_type=Path), help="Sferic events CSV (amt detect).")
 @click.option(
-    "--dead-band", nargs=2, type=float, default=None, help="Dead-band edges LOW HIGH in Hz (default: from the data)."
+    "--dead-band",
+    nargs=2,
+    type=float,
+    default=None,
+    help="Dead-band edges LOW HIGH in Hz, reported as a diagnostic (default: the notch found in the data).",
 )
 @click.option(
     "--model",
