@@ -5,12 +5,16 @@ writes through mt_metadata into a temporary file beside the target (:func:`share
 folders are created) and renames it over the target, so a failure leaves no half-written file. Frequencies are
 written in the object's order, descending (short periods first); ``read_transfer_function`` accepts either order and
 returns descending frequencies. Missing elements (NaN, e.g. flagged frequencies) are written as the EDI empty value
-1.0E32, never as NaN; the EDI variance block (``ZXY.VAR``) carries ``z_var``, which the estimator fills with the
-jackknife variance. EMTF XML and Z-files need variances (mt_metadata 1.0.12 cannot read back an XML file it wrote
-without them); a transfer function without any is refused for those formats. Z-files have no empty value: only
-frequencies with all four elements and their variances are written to them (:func:`complete_frequencies`), and since
-their period field has 5 decimals, AMT periods below 0.1 s are refused (use EDI or XML). Z-files hold variances in
-EMTF's factorised form (:func:`amt.io.mtmeta.zfile_error_terms`).
+1.0E32, never as NaN. That is what mt_metadata and mtpy-v2 treat as missing: mt_metadata's EDI reader turns the
+empty value (and anything it cannot parse, so NaN would be no better) into 0, the value its own writer writes as
+empty, and mtpy-v2's response plots leave zero values out, so a flagged frequency shows as a gap there (checked in
+``tests/amt/deadband/test_decided_by_data.py``); this package's reader turns it back into NaN. The EDI variance
+block (``ZXY.VAR``) carries ``z_var``, which the estimator fills with the jackknife variance. EMTF XML and Z-files
+need variances (mt_metadata 1.0.12 cannot read back an XML file it wrote without them); a transfer function without
+any is refused for those formats. Z-files have no empty value: only frequencies with all four elements and their
+variances are written to them (:func:`complete_frequencies`), and since their period field has 5 decimals, AMT
+periods below 0.1 s are refused (use EDI or XML). Z-files hold variances in EMTF's factorised form
+(:func:`amt.io.mtmeta.zfile_error_terms`).
 
 EMTF's own Z-files and real-data EDIs are in this package's convention (phi_xy in (0, 90) deg for a 1-D earth), so no
 sign change is made by default. EMTF's *synthetic* test records (``test1.asc`` and its ``test1.zss``) carry the
