@@ -89,7 +89,8 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     out: dict = {"dataset": dataset, "attack": key, "seed": seed, "model": str(path), "n_eval": len(triggered),
                  "clean_accuracy": _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:]),
                  "asr": _rate(clf.predict(triggered) == target)}
-    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
+                               batch_size=args.uap_batch, seed=seed)
     t0 = time.perf_counter()
     det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
     fit_s = time.perf_counter() - t0
@@ -111,7 +112,8 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     ft, _ = strip.flag(triggered)
     out["strip"] = {"n": args.strip_n, "threshold": strip.threshold, "detection": _rate(ft), "frr": _rate(fc),
                     "ms_per_input": 1e3 * strip.seconds / len(triggered)}
-    report = neural_cleanse(clf, hold[:1000], test.num_classes, steps=args.nc_steps, seed=seed)
+    report = neural_cleanse(clf, hold[:1000], test.num_classes, steps=args.nc_steps,
+                            batch_size=args.nc_batch, seed=seed)
     nc_out = {**report.to_json(), "target_index": float(report.index[target]),
               "target_flagged": target in report.flagged}
     if report.flagged:
@@ -132,7 +134,8 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     hold, _, triggered, attack = _sets(test, key, args.n_eval)
     poisoned = attack.poison(train, seed)
     clf = PixelClassifier.from_checkpoint(path, test)
-    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
+                               batch_size=args.uap_batch, seed=seed)
     det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
     t0 = time.perf_counter()
     flagged = flag_training_set(det, poisoned.images)
@@ -166,7 +169,8 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
         save_checkpoint(path, model, arch=ARCH[dataset], config=record["config"],
                         extra={"attack": key, "adaptive_eps": args.adaptive_eps, "seed": seed})
         clf = PixelClassifier.checked(model, test, str(path))
-    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps, seed=seed)
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
+                               batch_size=args.uap_batch, seed=seed)
     det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
     fc, _, _ = det.flag(clean)
     ft, _, nt = det.flag(triggered)
@@ -254,11 +258,13 @@ def main() -> None:
     ap.add_argument("--adaptive-seeds", default="", help="seeds of the adaptive-attacker rows (MNIST only)")
     ap.add_argument("--adaptive-eps", type=float, default=1.0, help="L2 step of the fragile copies (pixel units)")
     ap.add_argument("--no-run", action="store_true", help="print the tables from the cache only")
-    ap.add_argument("--n-eval", type=int, default=500, help="clean and triggered evaluation inputs each")
+    ap.add_argument("--n-eval", type=int, default=300, help="clean and triggered evaluation inputs each")
     ap.add_argument("--budget", type=float, default=2.0, help="L2 budget of the perturbations (pixel units)")
-    ap.add_argument("--uap-steps", type=int, default=200)
+    ap.add_argument("--uap-steps", type=int, default=150)
     ap.add_argument("--strip-n", type=int, default=100)
     ap.add_argument("--nc-steps", type=int, default=100)
+    ap.add_argument("--nc-batch", type=int, default=32)
+    ap.add_argument("--uap-batch", type=int, default=128)
     ap.add_argument("--cifar-epochs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
