@@ -8,18 +8,21 @@ Models: the backdoored models of ``benchmarks.dnnsec_backdoor`` (its cache; trai
 Blended (10 % poisoning) and the plain DCT backdoor (one trigger, 10 %), target class 0.
 
 The defender's clean held-out data are the first 5,000 test images; every figure is measured on the other 5,000
-(``--n-eval`` clean ones and as many triggered ones whose true class is not the target):
+(the first ``--n-eval`` (300) clean ones, and as many triggered ones whose true class is not the target):
 
-- intentional adversarial perturbation (class-universal, L2 budget ``--budget``): perturbations fitted on held-out
-  images 0-2,999, threshold at 1 % false positives on held-out images 3,000-4,999;
-- the per-input minimal (DeepFool-like) walk, budget at 1 % false positives on held-out images 3,000-3,999;
-- STRIP, N = ``--strip-n`` superimpositions drawn from held-out images 0-999, threshold at 1 % false rejections on
-  held-out images 3,000-3,999;
-- Neural Cleanse on held-out images 0-1,999 (anomaly index, flag > 2), unlearning on all 5,000 when it flags;
+- intentional adversarial perturbation (one universal perturbation per predicted class, L2 budget ``--budget``
+  2.0): fitted on held-out images 0-2,999, threshold at 1 % false positives on held-out images 3,000-4,999;
+- the per-input minimal (DeepFool-like) walk, budget at 1 % false positives on ``--n-eval`` held-out images from
+  3,000;
+- STRIP, N = ``--strip-n`` (100) superimpositions drawn from held-out images 0-999, threshold at 1 % false
+  rejections on ``--n-eval`` held-out images from 3,000;
+- Neural Cleanse on held-out images 0-999 (anomaly index, flag > 2), unlearning on all 5,000 when it flags;
 - sanitisation (MNIST): the perturbation detector of the backdoored model screens the poisoned training set, the
   flagged samples go, the model is retrained with the zoo recipe; ASR and clean accuracy of the retrained model;
 - adaptive (MNIST): the attacker trains the backdoor to be fragile (:mod:`dnnsec.defence.adaptive`).
 
+The budget 2.0 was chosen on MNIST seed 0's BadNets model (see docs/results.md#backdoor-defences). The sizes are
+small because the CPU is shared; ``--n-eval``, ``--uap-steps``, ``--nc-steps`` and ``--strip-n`` raise them.
 Results are cached under ``cache_root()/defence/<data set>/`` (``--no-run`` prints the table from the cache).
 """
 
