@@ -1,9 +1,11 @@
 """The sferic CNN distributed protected: fingerprint tracing, its F1 cost and robustness, encryption, attackers.
 
 Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--users 5] [--nulls 5]
-[--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``.
+[--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``;
+``--score CHECKPOINT ...`` only prints the held-out F1 (below) of checkpoints, such as the shipped model and the
+copies of it that ``field_examples/sferic_owner.py`` issues.
 
-Everything runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: about 30 k parameters;
+Everything else runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: 22 k parameters;
 the shipped model has 156 k), trained on the public generator (:class:`amt.sferic.sampler.SfericSource`, default
 settings, windows of 2048 samples) by ``amt train``'s loss, sampler and trainer (:func:`amt.sferic.train.train`):
 
@@ -140,8 +142,16 @@ def main() -> None:
     ap.add_argument("--fp-lr", type=float, default=SegmenterEmbedConfig.lr)
     ap.add_argument("--attack-steps", type=int, default=100)
     ap.add_argument("--records", type=int, default=2)
+    ap.add_argument("--score", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
+                    help="only print the held-out F1 of these checkpoints (e.g. the shipped model and copies of it "
+                         "issued by field_examples/sferic_owner.py)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.score:
+        print(f"{'checkpoint':60} {'F1':>6}")
+        for path in args.score:
+            print(f"{path!s:60} {heldout_f1(SfericDetector.from_checkpoint(path), args.records):6.4f}", flush=True)
+        return
     widths = [int(w) for w in args.widths.split(",")]
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
