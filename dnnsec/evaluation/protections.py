@@ -5,9 +5,10 @@ claim (whether the owner would claim the suspect). The criteria are fixed before
 
 - ``intrinsic fingerprint`` (:mod:`dnnsec.fingerprint.intrinsic`): SSIM of DTD maps on the owner's probes; claimed when
   the normal-tail p-value against independently trained models is below 0.01.
-- ``additional-class fingerprint`` (Xue et al., arXiv:2104.09203): fraction of the user's keys answered with the extra
-  class K; ``logo`` and ``noise`` baselines (backdoor watermarks, :mod:`dnnsec.watermark.baselines`): fraction of the
-  triggered held-out images answered with the target class. Claimed at a retention of at least 0.5.
+- ``additional-class fingerprint`` (Xue et al., arXiv:2104.09203): retention is the fraction of the user's keys
+  answered with the extra class K; claimed by the project's rank test (:class:`AdditionalClassProtection`).
+- ``logo`` and ``noise`` baselines (backdoor watermarks, :mod:`dnnsec.watermark.baselines`): fraction of the
+  triggered held-out images answered with the target class; claimed at a retention of at least 0.5.
 - ``AdvParams encryption`` (Xue et al., IEEE TETC): retention is the fraction of the accuracy gap between the plain and
   the encrypted model that the suspect still has, ``1 - (acc - acc_enc) / (acc_plain - acc_enc)`` clipped to [0, 1];
   "claimed" (still protected) at 0.5 or more.
@@ -30,6 +31,7 @@ from dnnsec.watermark.adapter import LinearHead
 from dnnsec.watermark.baselines import add_noise_pattern, embed_backdoor, stamp_logo
 from dnnsec.watermark.config import EmbedConfig
 from dnnsec.watermark.embed import embed_fingerprint
+from dnnsec.watermark.verify import model_evidence
 
 #: Retention at which a trigger-style watermark or AdvParams counts as present.
 CLAIM_RETENTION = 0.5
@@ -140,7 +142,25 @@ def _embed_cfg(s: Setting) -> EmbedConfig:
                        seed=0)
 
 
+class _Outputs:
+    """Output adapter reading any model's outputs (also a model behind a query filter, which has no ``fc``)."""
+
+    def num_outputs(self, model: nn.Module) -> int:
+        return self._n
+
+    def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return model(x)
+
+    def of(self, model: nn.Module, x: torch.Tensor) -> _Outputs:
+        with torch.no_grad():
+            self._n = int(model.eval()(x[:1]).shape[1])
+        return self
+
+
 class AdditionalClassProtection(Protection):
+    """Claimed as the project verifies it (:mod:`dnnsec.watermark.verify`): the exact rank test of the user's key
+    margins against three other users' keys in the same model, Bonferroni over the four users, p < 0.01."""
+
     name = "additional-class fingerprint"
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
@@ -154,6 +174,19 @@ class AdditionalClassProtection(Protection):
         with torch.no_grad():
             out = suspect.eval()(s.keys["own"])
         return float((out.argmax(1) == self.k).double().mean()) if out.shape[1] > self.k else 0.0
+
+    def p_value(self, suspect: nn.Module, s: Setting) -> float:
+        """Bonferroni p-value of the owner's user (1 for a model without output K)."""
+        own = s.keys["own"]
+        others = list(s.keys["others"].split(len(own)))
+        ev = model_evidence(suspect, _Outputs().of(suspect, own), [own, *others], self.k)
+        return 1.0 if ev is None else float(ev.p_bonferroni[0])
+
+    def claimed(self, suspect: nn.Module, s: Setting) -> bool:
+        return self.p_value(suspect, s) < ALPHA
+
+    def extras(self, suspect: nn.Module, s: Setting) -> dict[str, float]:
+        return {"p_value": self.p_value(suspect, s)}
 
     def not_applicable(self, attack: str) -> str | None:
         return {"adaptive": "its adaptive attacks are overwriting and query modification (columns of their own)"
