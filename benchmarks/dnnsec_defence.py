@@ -263,7 +263,7 @@ def main() -> None:
     ap.add_argument("--no-run", action="store_true", help="print the tables from the cache only")
     ap.add_argument("--n-eval", type=int, default=300, help="clean and triggered evaluation inputs each")
     ap.add_argument("--budget", type=float, default=2.0, help="L2 budget of the perturbations (pixel units)")
-    ap.add_argument("--uap-steps", type=int, default=150)
+    ap.add_argument("--uap-steps", type=int, default=300)
     ap.add_argument("--strip-n", type=int, default=100)
     ap.add_argument("--nc-steps", type=int, default=100)
     ap.add_argument("--nc-batch", type=int, default=32)
