@@ -230,6 +230,46 @@ def _read_ours_h5(path: Path, header: dict) -> Station | None:
     return md.build_station(header, arrays, str(path))
 
 
+def read_mth5_head(path: str | Path, seconds: float) -> StationRun | None:
+    """The first ``seconds`` of the longest highest-rate run of a file we wrote, read as h5py slices.
+
+    Only those samples are read (a report's time-series page of a one-hour record reads a minute, not the hour);
+    the run keeps the defects that overlap the slice. Returns None for a file from elsewhere or one whose groups
+    are not where MTH5 v0.2.0 puts them (read it whole with :func:`read_mth5` then).
+
+    Raises
+    ------
+    RecordError
+        If the file is not HDF5, is damaged, or its metadata is malformed.
+    """
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        raise RecordError(f"{path}: not an HDF5 file")
+    text = _metadata_text(path)
+    if text is None:
+        return None
+    header = md.loads(text, str(path))
+    runs = [md.parse_run_header(entry, str(path)) for entry in header["runs"]]
+    if not runs:
+        return None
+    rh = max(runs, key=lambda r: (r.sample_rate_hz, r.n_samples))
+    n = min(rh.n_samples, max(1, round(seconds * rh.sample_rate_hz)))
+    try:
+        with h5py.File(path, "r") as f:
+            group = _station_group(f, header)
+            rg = group.get(_safe_id(rh.run)) if group is not None else None
+            datasets = {c: rg.get(c) if isinstance(rg, h5py.Group) else None for c in rh.channels}
+            if not all(isinstance(ds, h5py.Dataset) and ds.ndim == 1 for ds in datasets.values()):
+                return None
+            data = {c: np.asarray(ds[:n], dtype=np.float64) for c, ds in datasets.items()}
+    except _DAMAGE as exc:
+        raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    end = rh.start + n / rh.sample_rate_hz
+    defects = [d for d in rh.defects if d.start < end]
+    station = str(header.get("station", ""))
+    return StationRun(station, rh.run, rh.sample_rate_hz, rh.start, data, rh.meta, defects, str(path))
+
+
 def _read_ours(m, header: dict, path: Path) -> Station:
     """A file we wrote: runs, ids and metadata from the JSON document, samples channel by channel."""
     sid = _safe_id(str(header.get("station", "")), r"[^A-Za-z0-9_-]")

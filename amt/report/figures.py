@@ -18,6 +18,7 @@ from matplotlib.collections import EllipseCollection
 from matplotlib.figure import Figure
 
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg, phase_tensor
+from amt.record import RecordError, StationRun
 from amt.report.results import StationResults
 from amt.sferic.catalogue import SfericEventTable
 
@@ -46,26 +47,35 @@ def _shade(ax, span: tuple[float, float] | None, label: bool = True) -> None:
         ax.axvspan(*span, color="0.88", zorder=0, label="dead band" if label else None)
 
 
-def _window(res: StationResults):
-    """The first run's first seconds, calibrated where a response is known (None without a record)."""
+def _head(record) -> StationRun:
+    """The first :data:`SPECTROGRAM_SPAN_S` s of the record's longest highest-rate run.
+
+    Our MTH5 files are read only that far (:func:`amt.io.mth5_file.read_mth5_head`); other formats are read whole.
+    """
     import amt.io
+    from amt.io.mth5_file import read_mth5_head
+
+    if amt.io.detect_format(record) == "mth5":
+        head = read_mth5_head(record, SPECTROGRAM_SPAN_S)
+        if head is not None:
+            return head
+    run = max(amt.io.read(record).runs, key=lambda r: (r.sample_rate_hz, r.n_samples))
+    n = min(run.n_samples, int(SPECTROGRAM_SPAN_S * run.sample_rate_hz))
+    return StationRun(run.station, run.run, run.sample_rate_hz, run.start, {c: x[:n] for c, x in run.data.items()},
+                      run.meta, [], run.source)
+
+
+def _window(res: StationResults) -> StationRun | None:
+    """The record's first seconds, calibrated where a response is known (None without a record)."""
     from amt.calibration import calibrate_run
-    from amt.record import RecordError, StationRun
 
     if res.record is None:
-        return None, None
-    station = amt.io.read(res.record)
-    run = max(station.runs, key=lambda r: (r.sample_rate_hz, r.n_samples))
-    n = min(run.n_samples, int(SPECTROGRAM_SPAN_S * run.sample_rate_hz))
-    part = StationRun(
-        run.station, run.run, run.sample_rate_hz, run.start, {c: x[:n] for c, x in run.data.items()},
-        run.meta, [], run.source,
-    )
+        return None
+    part = _head(res.record)
     try:
-        part = calibrate_run(part, band_hz=(1.0, 0.45 * run.sample_rate_hz))
+        return calibrate_run(part, band_hz=(1.0, 0.45 * part.sample_rate_hz))
     except RecordError:  # a response that cannot be removed: drawn in the recorded units (the labels say which)
-        pass
-    return part, station
+        return part
 
 
 def time_series_figure(res: StationResults) -> Figure | None:
@@ -75,7 +85,7 @@ def time_series_figure(res: StationResults) -> Figure | None:
     """
     from scipy.signal import spectrogram
 
-    run, _ = _window(res)
+    run = _window(res)
     if run is None:
         return None
     fs = run.sample_rate_hz

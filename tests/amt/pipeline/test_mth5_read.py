@@ -57,3 +57,13 @@ def test_a_channel_of_the_wrong_shape_is_named(record, tmp_path) -> None:
         f.create_dataset(path, data=np.zeros((n, 2)))
     with pytest.raises(RecordError, match="channel hx is not 1-D"):
         amt.io.read(bad)
+
+
+def test_the_head_of_a_record_is_the_start_of_the_whole_read(record) -> None:
+    whole = amt.io.read(record).runs[0]
+    head = mth5_file.read_mth5_head(record, 0.1)
+    n = round(0.1 * whole.sample_rate_hz)
+    assert head.n_samples == n and head.start == whole.start and head.meta == whole.meta
+    for c in whole.channels:
+        np.testing.assert_array_equal(head.data[c], whole.data[c][:n])
+    assert mth5_file.read_mth5_head(record, 3600.0).n_samples == whole.n_samples  # never past the end
