@@ -23,19 +23,29 @@ from tests.amt.survey.records import write_records
 
 @pytest.fixture(scope="module")
 def processed(tmp_path_factory):
-    """Two tiny stations processed in mode both: (results folder, the in-memory result of the first)."""
+    """Two tiny stations processed in mode both, the first in memory, the second by ``amt process --report``:
+    (results folder, the in-memory result of the first, the second's command output)."""
     folder = tmp_path_factory.mktemp("report")
-    first = None
-    for rec in write_records(folder / "records", 2):
-        result = process_record(rec, mode="both")
-        write_outputs(result, folder / "results")
-        first = first or result
-    return folder / "results", first
+    first, second = write_records(folder / "records", 2)
+    result = process_record(first, mode="both")
+    write_outputs(result, folder / "results")
+    res = CliRunner().invoke(main, ["process", str(second), "--out", str(folder / "results"), "--mode", "both",
+                                    "--report"], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    return folder / "results", result, res.output
+
+
+def test_amt_process_report_draws_the_station(processed) -> None:
+    results, _, output = processed
+    assert f"report: {results / 'report' / 'T02.pdf'}" in output
+    assert sorted(p.name for p in (results / "report").glob("T02_*.png")) == sorted(
+        f"T02_{page}.png" for page in STATION_PAGES
+    )
 
 
 @pytest.mark.slow
 def test_amt_report_writes_every_page_of_every_station_and_the_survey(processed) -> None:
-    results, _ = processed
+    results, _, _ = processed
     res = CliRunner().invoke(main, ["report", str(results)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     out = results / "report"
@@ -52,7 +62,7 @@ def test_amt_report_writes_every_page_of_every_station_and_the_survey(processed)
 
 
 def test_results_read_back_from_the_files_equal_those_in_memory(processed) -> None:
-    results, first = processed
+    results, first, _ = processed
     loaded = load_station(results / "T01.json")
     fresh = from_process(first, summary(first.transfer_function))
     assert loaded.rows == fresh.rows  # the JSON holds the summary as computed
@@ -64,7 +74,7 @@ def test_results_read_back_from_the_files_equal_those_in_memory(processed) -> No
 
 
 def test_quality_row_is_what_the_json_says(processed) -> None:
-    results, _ = processed
+    results, _, _ = processed
     doc = json.loads((results / "T02.json").read_text())["frequencies"]
     row = quality_row(load_station(results / "T02.json"))
     assert row["frequencies"] == len(doc) and row["flagged"] == sum(bool(r["flag"]) for r in doc)
