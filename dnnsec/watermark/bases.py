@@ -20,11 +20,15 @@ Each model domain names a pool of 8-bit images that lie outside its training dis
   classes unless those are digits drawn the same way;
 * ``sferic`` serves 1-D per-sample segmenters such as the sferic CNN (input: 2 magnetic channels, robust-scaled
   so that the background noise has unit scale): synthetic waveforms outside the sferic family (pool ``waveform``,
-  :func:`waveform`): a user's keys share a chord of three steady tones (the carrier: frequencies, amplitudes per
-  channel) with each key's own phases, slow amplitude modulation and band-limited noise, where sferics are
-  broadband impulses with dispersive tails. A key of 2 channels x 1024 samples is stored as a 32 x 64 grey
-  image (channel 0 in rows 0-15, channel 1 in rows 16-31, samples in raster order), so it carries an LSB
-  fingerprint and is a PNG file like any image key; a value ``v`` in 0..255 is the input ``(v - 128) / 32``;
+  :func:`waveform`): each key a chord of three steady tones of its own (frequencies, amplitudes per channel) with
+  its own phases, slow amplitude modulation and band-limited noise, where sferics are broadband impulses with
+  dispersive tails. Every key, of every user, is drawn independently from one distribution, so a user's keys
+  are exchangeable with the others' for any model not trained on them, as the rank test assumes; with a chord
+  shared by a user's keys (a family per user, as ``texture``), two tiny null models ranked a whole user's 8 keys
+  above the other users' (the smallest p-value the test can give), i.e. the family, not the copy, was detected.
+  A key of 2 channels x 1024 samples is stored as a 32 x 64 grey image (channel 0 in rows 0-15, channel 1 in
+  rows 16-31, samples in raster order), so it carries an LSB fingerprint and is a PNG file like any image key; a
+  value ``v`` in 0..255 is the input ``(v - 128) / 32``;
 * ``texture`` is a synthetic pool for any shape: box-smoothed Gaussian noise fields stretched to 0-255; a user's
   images share one carrier field (a family per user), each decoy has its own (used by tests and by models without a
   natural OOD pool).
@@ -256,6 +260,9 @@ def user_bases(domain: Domain, slot: int, n_keys: int) -> np.ndarray:
     """
     if slot < 0 or n_keys < 1:
         raise KeyPoolError(f"slot must be >= 0 and n_keys >= 1, got slot {slot}, n_keys {n_keys}")
+    if domain.pool == "waveform":  # every key its own chord: users' keys are exchangeable (no family per user)
+        return np.stack([waveform(domain.shape, stream_rng(POOL_SEED, slot, i), stream_rng(POOL_SEED, slot, i, 0))
+                         for i in range(n_keys)])
     if domain.pool in SYNTHETIC_POOLS:
         return np.stack([_synthetic(domain, stream_rng(POOL_SEED, slot), stream_rng(POOL_SEED, slot, i))
                          for i in range(n_keys)])
