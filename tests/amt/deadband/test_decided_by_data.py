@@ -98,7 +98,6 @@ def test_every_frequency_is_decided_and_the_dead_band_is_recovered(informative) 
     assert np.all(~np.isfinite(tf.z[flagged])) and np.all(d["estimator"][flagged] == "none")
 
 
-@pytest.mark.slow
 def test_a_hopeless_record_is_flagged_not_wrong() -> None:
     """0.5 sferics/s, noise 30 dB over the dead-band field: the sferics carry little; nothing wrong is unflagged."""
     rec, res = _result(earth="layers:100,10,1000/300,700", sferic_rate_hz=0.5, noise_db=30.0, physics="ricker",
