@@ -179,7 +179,7 @@ def run_survey(
     """
     settings = settings or SurveySettings()
     paths = _check_records(records)
-    out = Path(out_dir)
+    out = Path(out_dir).resolve()  # workers may run elsewhere: they get an absolute folder
     out.mkdir(parents=True, exist_ok=True)
     keys = {r: station_key(r, settings) for r in paths}
     book = _Book(out, keys, on_event)
