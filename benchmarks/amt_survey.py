@@ -4,10 +4,10 @@ Stations: ``--stations`` records of ``--minutes`` each (the record of :mod:`benc
 daytime 24 kHz 5-channel record repeated to length, one site name each). Both runs process every station
 (``--mode``, conventional by default) into their own folder (:mod:`amt.survey.run`); the Dask run
 uses a local cluster of 2 single-threaded worker processes on the loopback interface, whose peak resident memory
-(``ru_maxrss``) each worker reports at the end; the run in turn is ``amt survey --workers 0`` in a child process
-(its wall time includes the start of the interpreter and the imports, as the workers' first task does). The
-results of the two runs are compared file by file (an EDI's FILEDATE line left out). On a machine with 2 cores
-the speed-up is bounded by 2.
+(``ru_maxrss``) and CPU seconds each worker reports at the end; the run in turn is ``amt survey --workers 0`` in a
+child process (its wall time includes the start of the interpreter and the imports, as the workers' first task
+does). The results of the two runs are compared file by file (an EDI's FILEDATE line left out). On a machine with
+2 cores the speed-up is bounded by 2.
 
 Usage::
 
@@ -27,8 +27,10 @@ from pathlib import Path
 from benchmarks.amt_pipeline import make_record, measure
 
 
-def _max_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _usage() -> tuple[float, float]:
+    """CPU seconds and peak RSS (MiB) of the calling process (run on each worker)."""
+    u = resource.getrusage(resource.RUSAGE_SELF)
+    return u.ru_utime + u.ru_stime, u.ru_maxrss / 1024
 
 
 def _results(folder: Path) -> dict[str, bytes]:
@@ -61,7 +63,7 @@ def main() -> None:
         for k in range(a.stations):
             records.append(make_record(t / f"S{k + 1:02d}.h5", a.minutes, a.seed_seconds, site=f"S{k + 1:02d}"))
         amt = str(Path(sys.executable).parent / "amt")
-        _, sequential, seq_rss = measure([amt, "survey", *map(str, records), "--out", str(t / "sequential"),
+        seq_cpu, sequential, seq_rss = measure([amt, "survey", *map(str, records), "--out", str(t / "sequential"),
                                           "--workers", "0", "--mode", a.mode])
         with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                           dashboard_address=None) as cluster, Client(cluster) as client:
@@ -69,14 +71,17 @@ def main() -> None:
             t0 = time.perf_counter()
             result = run_survey(records, t / "dask", settings, scheduler=cluster.scheduler_address, progress=False)
             parallel = time.perf_counter() - t0
-            worker_rss = client.run(_max_rss_mib)
+            workers = client.run(_usage)
         same = _results(t / "sequential") == _results(t / "dask")
     print(f"amt survey: {a.stations} stations x {a.minutes:g} min, mode {a.mode}; failed: {len(result.failed)}")
-    print("| run | wall s | speed-up | peak RSS per worker (MiB) |")
-    print("|---|---|---|---|")
-    print(f"| in turn (1 process) | {sequential:.1f} | 1.00 | {seq_rss:.0f} |")
-    rss = ", ".join(f"{v:.0f}" for v in worker_rss.values())
-    print(f"| Dask, 2 workers | {parallel:.1f} | {sequential / parallel:.2f} | {rss} |")
+    cpu = [c for c, _ in workers.values()]
+    print("| run | wall s | speed-up (wall) | CPU s per process | speed-up (CPU) | peak RSS per process (MiB) |")
+    print("|---|---|---|---|---|---|")
+    print(f"| in turn (1 process) | {sequential:.1f} | 1.00 | {seq_cpu:.1f} | 1.00 | {seq_rss:.0f} |")
+    print(f"| Dask, 2 workers | {parallel:.1f} | {sequential / parallel:.2f} | "
+          + ", ".join(f"{c:.1f}" for c in cpu) + f" | {seq_cpu / max(cpu):.2f} | "
+          + ", ".join(f"{r:.0f}" for _, r in workers.values()) + " |")
+    print("speed-up (CPU): CPU s in turn over the busiest worker's CPU s, the speed-up on two idle cores")
     print(f"results identical to the run in turn: {same}")
 
 
