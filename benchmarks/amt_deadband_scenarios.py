@@ -1,7 +1,7 @@
 """Benchmark of the per-frequency dead-band choice on the scenario records of :mod:`amt.synth.deadband_records`.
 
 Run: ``.venv/bin/python -m benchmarks.amt_deadband_scenarios [--seconds 16] [--seeds 0 1] [--rates 0.5 2 10]
-[--noise 10 20 30] [--events labels|cnn]``.
+[--noise 10 20 30] [--events labels|cnn] [--repeats 1]``.
 
 Per record (every earth of :data:`amt.synth.deadband_records.EARTHS` x sferic rate x dead-band noise x seed; the
 sferic physics cycles through :data:`~amt.synth.deadband_records.PHYSICS` with the record index shifted by the
@@ -13,7 +13,8 @@ kHz. Printed per record: the worst rho_a (%) and phase (deg) errors of the conve
 compensated one at its unflagged frequencies, the number flagged, the fraction of unflagged rho_a and phase values
 whose jackknife bar covers the truth, the unflagged frequencies worse than the conventional estimate by more than
 its own error bar, and the time ratio compensated / conventional measured on the same record in the same run (the
-compensated run includes its own conventional estimate). The acceptance checks of
+compensated run includes its own conventional estimate; with ``--repeats N`` the two are timed alternately N times
+and the fastest of each counts). The acceptance checks of
 ``docs/acceptance.md#dead-band-decided-by-the-data`` are printed last.
 """
 
