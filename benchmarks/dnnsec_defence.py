@@ -163,7 +163,7 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     test = data.setdefault("test", load_pixels(dataset, "test"))
     train = data.setdefault("train", load_pixels(dataset, "train"))
     hold, clean, triggered, attack = _sets(test, key, args.n_eval)
-    path = _result_path(dataset, "adaptive", key, seed).with_suffix(".safetensors")
+    path = _result_path(dataset, "adaptive-model", key, seed).with_suffix(".safetensors")
     if path.is_file():
         clf = PixelClassifier.from_checkpoint(path, test)
     else:
