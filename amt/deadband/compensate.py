@@ -24,7 +24,9 @@ errors (then at least one is biased: leakage beside the dead band can make a coh
 wrong). Otherwise the sferic estimate is taken where it is good: at least ``min_sferics`` sferics whose windows
 hold band H power ``min_snr`` times above the quiet floor (counted in sferics, not in detector events: one window
 may hold several, one sferic several windows), a polarisation spread of at least ``min_spread_deg``, a condition
-number of at most ``max_condition`` and a relative rho_a error bar of at most ``max_relative_error``.
+number of at most ``max_condition`` and a relative rho_a error bar of at most ``max_relative_error``. No
+estimate is kept unflagged with a wider bar than that, the conventional one included (a remote-reference estimate
+is unbiased but can be far off where the remote holds little signal).
 Where neither estimate is shown good the frequency is **flagged** and left empty (estimator ``"none"``): writers
 put the EDI empty value there.
 
@@ -91,7 +93,7 @@ class CompensationConfig:
     max_condition
         Largest condition number of the corrected H cross-power of the sferic estimate.
     max_relative_error
-        Largest relative standard error of rho_a (xy and yx) of an unflagged sferic estimate (0.03: 3 %).
+        Largest relative standard error of rho_a (xy and yx) of an unflagged estimate (0.03: 3 %).
     bias_tolerance
         Largest relative bias of ``|Z|`` the conventional estimate may be shown to have (0.025: about 5 % in rho_a).
     octaves
@@ -351,22 +353,28 @@ def _choose_row(
     f_s = est.frequency_hz if np.isfinite(est.frequency_hz) else band.frequency_hz
     scale = np.sqrt(tf.frequency_hz[i] / f_s)
     zs, vs = est.z * scale, est.z_var * scale**2
-    conv_ok, bound = _conventional_bias_ok(tf, i, remote is not None, zs, vs, config)
+    bias_ok, bound = _conventional_bias_ok(tf, i, remote is not None, zs, vs, config)
     d["bias_bound"][i] = bound
     differ = False
     if np.all(np.isfinite(zs[_OFF])) and np.all(np.isfinite(zc[_OFF])):
         differ = bool(np.any(np.abs(zc[_OFF] - zs[_OFF]) > 2 * np.sqrt(vc[_OFF] + vs[_OFF])))
-    conv_ok = conv_ok and not differ  # a significant disagreement: at least one of the two is biased
-    if sferic_ok and (differ or not conv_ok or tf.flags[i]):
+    # a significant disagreement: at least one of the two is biased; and no estimate is kept with a wide bar
+    rel_c = _relative_rho_error(zc, vc)
+    conv_ok = bias_ok and not differ and rel_c <= config.max_relative_error
+    if sferic_ok and (not conv_ok or tf.flags[i]):
         _take_sferic(tf, i, est.z, est.z_var, f_s, est.condition_number)
         return
     if conv_ok and not tf.flags[i]:
         return
-    why = "; ".join(problems) if problems else "the conventional estimate is flagged"
-    if not tf.flags[i]:
-        tf.flags[i] = f"bias of the conventional estimate not bounded (bound {bound:.2f}) and sferic windows: {why}"
-    else:
-        tf.flags[i] = f"{tf.flags[i]}; sferic windows: {why}"
+    conv_why = [tf.flags[i]] if tf.flags[i] else []
+    if not bias_ok:
+        conv_why.append(f"bias not bounded (bound {bound:.2f} > {config.bias_tolerance:g})")
+    if differ:
+        conv_why.append("differs from the sferic estimate by more than 2 standard errors")
+    if not rel_c <= config.max_relative_error:
+        conv_why.append(f"rho_a error {100 * rel_c:.1f} % > {100 * config.max_relative_error:g} %")
+    why = "; ".join(problems) if problems else "differs from the conventional estimate"
+    tf.flags[i] = f"conventional: {', '.join(conv_why)}; sferic windows: {why}"
     _empty_row(tf, i, est.condition_number)
 
 

@@ -185,7 +185,8 @@ def difference_estimate(
         z_var = (g - 1) / g * np.sum(np.abs(zg - zg.mean(axis=0)) ** 2, axis=0)
     tr_q = float(np.real(np.trace(qa))) / nq
     tr_w = np.real(np.trace(a[used], axis1=1, axis2=2))
-    frac = np.clip(1.0 - tr_q / np.maximum(tr_w, 1e-300), 0.0, 1.0)
+    ratio = np.divide(tr_q, tr_w, out=np.full(tr_w.shape, np.inf), where=tr_w > 0)
+    frac = np.clip(1.0 - ratio, 0.0, 1.0)
     sig = float(np.sum(v[used] * frac) / np.sum(v[used]))
     f_hz = np.nan
     if bin_power is not None and freqs_hz is not None:

@@ -77,6 +77,10 @@ class DeadBandScenario:
         Median sferic dead-band energy over one second of background dead-band energy, dB.
     notch
         Power ratio of the background outside and inside the dead band.
+    noise_seed
+        Seed of the instrument noise alone; None draws it after the field from ``seed``. Two records with one
+        ``seed`` and different ``noise_seed`` hold the same natural field with independent noise: a station and
+        its remote reference.
     """
 
     earth: str = "halfspace:100"
@@ -88,6 +92,7 @@ class DeadBandScenario:
     seed: int = 0
     sferic_db: float = 20.0
     notch: float = 30.0
+    noise_seed: int | None = None
 
     def __post_init__(self) -> None:
         if self.physics not in PHYSICS:
@@ -245,7 +250,8 @@ def generate_dead_band_record(scenario: DeadBandScenario) -> DeadBandRecord:
     e = np.fft.irfft(np.einsum("fij,jf->if", z, hf), n, axis=1)
     noise_h = 10 ** (sc.noise_db / 10) * p_dead
     noise_e = noise_h * float(np.abs(earth.impedance(np.array([centre]))[0, 0, 1]) ** 2)
-    white = lambda level: rng.normal(scale=np.sqrt(level * rate / 2.0), size=n)  # noqa: E731
+    noise_rng = rng if sc.noise_seed is None else np.random.default_rng([sc.seed, sc.noise_seed])
+    white = lambda level: noise_rng.normal(scale=np.sqrt(level * rate / 2.0), size=n)  # noqa: E731
     data = {"ex": e[0] + white(noise_e), "ey": e[1] + white(noise_e), "hx": h[0] + white(noise_h)}
     data["hy"] = h[1] + white(noise_h)
     meta = {

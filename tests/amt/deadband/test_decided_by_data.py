@@ -157,3 +157,27 @@ def test_the_generator_holds_its_analytic_truth() -> None:
     rows = np.flatnonzero((tf.frequency_hz > 20) & (tf.frequency_hz < 800))  # clear of the notch's edge
     e_rho, e_ph = _errors(tf, rec.earth, rows)
     assert np.all(np.abs(e_rho) < 0.04) and np.all(np.abs(e_ph) < 1.0), (e_rho, e_ph)
+
+
+def test_with_a_remote_reference_no_bias_bound_is_needed_and_wide_bars_are_flagged() -> None:
+    """Same field, independent noise at the remote: the remote-reference estimates carry no noise bias (bound 0);
+    where the remote holds too little signal their bars are wide, and those frequencies are flagged, not kept."""
+    kw = dict(earth="halfspace:1000", sferic_rate_hz=10.0, noise_db=20.0, physics="ricker", duration_s=4.0, seed=7)
+    local = generate_dead_band_record(DeadBandScenario(**kw, noise_seed=1))
+    remote = generate_dead_band_record(DeadBandScenario(**kw, noise_seed=2))
+    events = events_from_labels(local.labels)
+    res = compensate(local.station, events, remote=remote.station)
+    tf = res.compensated
+    bound = tf.diagnostics["bias_bound"]
+    assert np.all(bound[np.isfinite(bound)] == 0)
+    dead = np.flatnonzero((tf.diagnostics["target_hz"] >= 1000) & (tf.diagnostics["target_hz"] <= 5000))
+    single = compensate(local.station, events).conventional
+    s_rho, _ = _errors(single, local.earth, dead)
+    assert np.all(s_rho < -0.8)  # single-site, all windows: the noise on H takes most of rho_a
+    good = np.flatnonzero([not f for f in tf.flags])
+    e_rho, e_ph = _errors(tf, local.earth, good)
+    assert len(good) >= 4 and np.all(np.abs(e_rho) < 0.10) and np.all(np.abs(e_ph) < 3.0)
+    rr = res.conventional
+    rel = 2 * np.sqrt(rr.z_var[:, 0, 1] / 2) / np.abs(rr.z[:, 0, 1])
+    wide = (rel > 0.03) & (tf.diagnostics["estimator"] != "sferic")
+    assert wide.any() and all(tf.flags[wide])
