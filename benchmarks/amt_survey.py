@@ -2,12 +2,12 @@
 
 Stations: ``--stations`` records of ``--minutes`` each (the record of :mod:`benchmarks.amt_pipeline`: a synthetic
 daytime 24 kHz 5-channel record repeated to length, one site name each). Both runs process every station
-(``--mode``, conventional by default) into their own folder (:mod:`amt.survey.run`); the Dask run
-uses a local cluster of 2 single-threaded worker processes on the loopback interface, whose peak resident memory
-(``ru_maxrss``) and CPU seconds each worker reports at the end; the run in turn is ``amt survey --workers 0`` in a
-child process (its wall time includes the start of the interpreter and the imports, as the workers' first task
-does). The results of the two runs are compared file by file (an EDI's FILEDATE line left out). On a machine with
-2 cores the speed-up is bounded by 2.
+(``--mode``, conventional by default) into their own folder (:mod:`amt.survey.run`); the Dask run uses the survey's
+local cluster (:func:`amt.survey.run.local_cluster`) of 2 single-threaded worker processes, whose peak resident
+memory (``ru_maxrss``) and CPU seconds each worker reports at the end; the run in turn is ``amt survey --workers 0``
+in a child process (its wall time includes the start of the interpreter and the imports, as the workers' first task
+does). The results of the two runs are compared file by file (an EDI's FILEDATE line left out). On a machine with 2
+cores the speed-up is bounded by 2.
 
 Usage::
 
@@ -51,9 +51,9 @@ def main() -> None:
     ap.add_argument("--seed-seconds", type=float, default=20.0, help="Synthesised seconds repeated (default 20).")
     ap.add_argument("--mode", default="conventional", help="amt process mode (default conventional).")
     a = ap.parse_args()
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    from amt.survey.run import run_survey
+    from amt.survey.run import local_cluster, run_survey
     from amt.survey.station import SurveySettings
 
     settings = SurveySettings(mode=a.mode)
@@ -65,8 +65,7 @@ def main() -> None:
         amt = str(Path(sys.executable).parent / "amt")
         seq_cpu, sequential, seq_rss = measure([amt, "survey", *map(str, records), "--out", str(t / "sequential"),
                                           "--workers", "0", "--mode", a.mode])
-        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                          dashboard_address=None) as cluster, Client(cluster) as client:
+        with local_cluster(2) as cluster, Client(cluster) as client:
             client.run(lambda: None)  # workers up before the clock starts
             t0 = time.perf_counter()
             result = run_survey(records, t / "dask", settings, scheduler=cluster.scheduler_address, progress=False)

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from amt.cli import main
-from amt.survey.run import MANIFEST, read_manifest, run_survey
+from amt.survey.run import MANIFEST, local_cluster, read_manifest, run_survey
 from amt.survey.station import SurveySettings, station_key
 from tests.amt.survey.records import write_records
 
@@ -48,10 +48,9 @@ def _files(folder: Path) -> dict[str, bytes]:
 def test_a_worker_killed_mid_survey_loses_nothing_and_results_equal_the_sequential_run(
     records, sequential, tmp_path
 ) -> None:
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+    with local_cluster(2) as cluster, Client(cluster) as client:
         killed: list[int] = []
 
         def kill_a_busy_worker(kind: str, record: str) -> None:
