@@ -3,6 +3,12 @@
 * **Candidates.** Every run of the probability trace above the trigger-off level is a candidate event; its score is
   the trace's peak inside it (:func:`candidate_peaks`). An event trigger ``t`` keeps the candidates whose peak is at
   least ``t``, exactly what :meth:`amt.sferic.inference.SfericDetector.events_in` does.
+* **Mains-locked repetition veto** (a second stage on a candidate's timing): interference from rectifiers, fences
+  and drives repeats exactly every mains cycle (the Phoenix bench recording; :class:`amt.sferic.augment.ImpulseTrain`
+  in training), sferics arrive at Poisson times. A candidate with other candidates at least ``min_repeats`` of
+  ``-2T, -T, +T, +2T`` (T = 1/50 or 1/60 s, within 0.2 ms) is mains-locked and never becomes an event
+  (:func:`mains_locked`); for Poisson candidates at rate ``r`` this happens by chance with probability about
+  ``2 x 6 (2 r tol)^2`` (1e-3 at 20 candidates per second).
 * **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
   al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
   give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
@@ -24,13 +30,53 @@ from scipy.optimize import isotonic_regression
 
 from amt.sferic.events import hysteresis, run_max
 
+#: Mains periods of the repetition veto, s, and its timing tolerance, s.
+MAINS_PERIODS_S = (1 / 50, 1 / 60)
+REPEAT_TOLERANCE_S = 2e-4
 
-def candidate_peaks(prob: np.ndarray, low: float, min_gap: int) -> tuple[np.ndarray, np.ndarray]:
-    """Candidate events ``[start, end)`` (every run above ``low``, gaps under ``min_gap`` merged) and their peaks."""
+
+def mains_locked(
+    positions: np.ndarray,
+    rate_hz: float,
+    periods_s: tuple[float, ...] = MAINS_PERIODS_S,
+    tol_s: float = REPEAT_TOLERANCE_S,
+    min_repeats: int = 2,
+) -> np.ndarray:
+    """Which candidates (peak sample ``positions``, increasing) repeat at whole mains periods (module notes)."""
+    pos = np.asarray(positions, dtype=np.float64)
+    out = np.zeros(pos.size, dtype=bool)
+    if pos.size < 2:
+        return out
+    tol = tol_s * rate_hz
+    for period in periods_s:
+        hits = np.zeros(pos.size, dtype=np.int64)
+        for k in (-2, -1, 1, 2):
+            target = pos + k * period * rate_hz
+            j = np.clip(np.searchsorted(pos, target), 1, pos.size - 1)
+            near = np.minimum(np.abs(pos[j] - target), np.abs(pos[j - 1] - target))
+            hits += near <= tol
+        out |= hits >= min_repeats
+    return out
+
+
+def candidate_peaks(
+    prob: np.ndarray, low: float, min_gap: int, rate_hz: float | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate events ``[start, end)`` (every run above ``low``, gaps under ``min_gap`` merged) and their peaks.
+
+    With ``rate_hz`` given, mains-locked candidates (:func:`mains_locked`, on the samples of their peaks) are
+    dropped: they never become events.
+    """
     r = hysteresis(prob, low, low, min_gap=min_gap)
     if not len(r):
         return r, np.zeros(0)
-    return r, np.nan_to_num(run_max(np.asarray(prob, dtype=np.float64), r), nan=0.0)
+    p = np.asarray(prob, dtype=np.float64)
+    peaks = np.nan_to_num(run_max(p, r), nan=0.0)
+    if rate_hz is None:
+        return r, peaks
+    where = np.array([a + int(np.nanargmax(p[a:b])) if np.isfinite(p[a:b]).any() else a for a, b in r])
+    keep = ~mains_locked(where, rate_hz)
+    return r[keep], peaks[keep]
 
 
 def trigger_for_false_alarm_rate(noise_peaks: np.ndarray, minutes: float, rate_per_min: float, low: float) -> float:

@@ -25,9 +25,9 @@ import torch
 from obspy import Stream, Trace
 
 from amt.record import RecordError, StationRun
-from amt.sferic.calibration import Calibration
+from amt.sferic.calibration import Calibration, candidate_peaks
 from amt.sferic.catalogue import SfericEvent, event_peaks
-from amt.sferic.events import hysteresis, runs
+from amt.sferic.events import runs
 from amt.sferic.model import SfericUNet
 from amt.sferic.preprocess import highpass, robust_scale
 from amt.sferic.stalta import StaLta
@@ -74,6 +74,8 @@ class SfericDetector:
         Chunking of :func:`amt.sferic.stitch.predict_proba`, samples.
     calibration
         Map of an event's peak probability to the probability that it is a sferic (``None``: report the peak).
+    reject_mains_locked
+        Drop candidates that repeat at whole mains periods (:func:`amt.sferic.calibration.mains_locked`).
     """
 
     def __init__(
@@ -87,9 +89,11 @@ class SfericDetector:
         window: int = 32768,
         margin: int = 512,
         calibration: Calibration | None = None,
+        reject_mains_locked: bool = True,
     ) -> None:
         self.model = model.eval()
         self.calibration = calibration
+        self.reject_mains_locked = reject_mains_locked
         self.channels, self.rate_hz, self.threshold = tuple(channels), float(rate_hz), float(threshold)
         self.event_threshold = max(self.threshold, float(threshold if event_threshold is None else event_threshold))
         self.min_gap_s, self.window, self.margin = min_gap_s, window, margin
@@ -159,10 +163,11 @@ class SfericDetector:
         return p
 
     def events_in(self, prob: np.ndarray) -> np.ndarray:
-        """Hysteresis event ranges ``[start, end)`` of a probability trace."""
-        return hysteresis(
-            prob, self.event_threshold, self.threshold / 2, min_gap=max(round(self.min_gap_s * self.rate_hz), 0)
-        )
+        """Event ranges ``[start, end)`` of a probability trace: hysteresis runs (on at the event trigger, off at half
+        the sample threshold) that are not mains-locked (:func:`amt.sferic.calibration.mains_locked`)."""
+        gap = max(round(self.min_gap_s * self.rate_hz), 0)
+        r, peaks = candidate_peaks(prob, self.threshold / 2, gap, self.rate_hz if self.reject_mains_locked else None)
+        return r[peaks >= self.event_threshold]
 
     # -- records -------------------------------------------------------------------------------------------
     def detect_run(self, run: StationRun, fast: bool = False) -> RunDetection:

@@ -158,7 +158,8 @@ def candidate_outcomes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Peaks of every candidate event of ``prob`` and whether each is a sferic (overlaps a care label, 5 ms)."""
     low = detector.threshold / 2
-    r, peaks = candidate_peaks(prob, low, max(round(detector.min_gap_s * detector.rate_hz), 0))
+    rate = detector.rate_hz if detector.reject_mains_locked else None
+    r, peaks = candidate_peaks(prob, low, max(round(detector.min_gap_s * detector.rate_hz), 0), rate)
     a, b, snr = _widened(labels, round(TOLERANCE_S * detector.rate_hz))
     care = np.isfinite(snr)
     hit = ((r[:, None, 0] < b[None, care]) & (r[:, None, 1] > a[None, care])).any(axis=1)
@@ -190,8 +191,9 @@ def fit_trigger_and_calibration(
     """
     low = detector.threshold / 2
     gap = max(round(detector.min_gap_s * detector.rate_hz), 0)
+    rate = detector.rate_hz if detector.reject_mains_locked else None
     noise_peaks = [
-        candidate_peaks(probability(detector, rec), low, gap)[1]
+        candidate_peaks(probability(detector, rec), low, gap, rate)[1]
         for rec in training_family_records(seed, noise_records, seconds, sferics=False)
     ]
     peaks = np.concatenate(noise_peaks) if noise_peaks else np.zeros(0)

@@ -3,7 +3,13 @@
 import numpy as np
 import pytest
 
-from amt.sferic.calibration import Calibration, candidate_peaks, reliability, trigger_for_false_alarm_rate
+from amt.sferic.calibration import (
+    Calibration,
+    candidate_peaks,
+    mains_locked,
+    reliability,
+    trigger_for_false_alarm_rate,
+)
 from amt.sferic.evaluation.families import TOLERANCE_S, event_counts
 from amt.sferic.inference import SfericDetector
 from amt.sferic.model import SfericUNet
@@ -78,3 +84,22 @@ def test_event_counts_use_a_5_ms_tolerance_and_score_only_sferics_at_or_above_0_
     assert c == {"hits": 1, "misses": 1, "false": 1}
     late = event_counts(np.array([[10_030 + tol + 1, 10_040 + tol]]), labels[:1], rate)
     assert late == {"hits": 0, "misses": 1, "false": 1}
+
+
+def test_mains_locked_candidates_are_vetoed_and_poisson_ones_kept():
+    rate = 24_000.0
+    rng = np.random.default_rng(3)
+    poisson = np.sort(rng.choice(24_000 * 60, 600, replace=False))  # 10 per second for a minute
+    train = np.round(5_000 + np.arange(30) * rate / 60 + rng.normal(0, 1, 30))  # a 60 Hz train, 1-sample jitter
+    pos = np.sort(np.concatenate([poisson, train]))
+    locked = mains_locked(pos, rate)
+    assert np.all(locked[np.isin(pos, train)])
+    assert np.count_nonzero(locked[np.isin(pos, poisson)]) <= 3  # chance coincidences: about 1e-3 of them
+    # the detector drops a mains-locked run of bumps but keeps a lone one
+    p = np.full(48_000, 0.05)
+    for t in [2_000 + round(k * rate / 50) for k in range(5)] + [40_000]:
+        p[t : t + 20] = 0.99
+    det = SfericDetector(SfericUNet(widths=(4, 8)), threshold=0.3, event_threshold=0.5)
+    assert det.events_in(p).tolist() == [[40_000, 40_020]]
+    det.reject_mains_locked = False
+    assert len(det.events_in(p)) == 6
