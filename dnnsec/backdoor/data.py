@@ -63,6 +63,16 @@ class PixelSet:
                         f"{self.name}[{n}]")
 
 
+    def split(self, n: int, seed: int = 0) -> tuple[PixelSet, PixelSet]:
+        """A seeded random ``n`` samples and the rest (test files may be ordered by class, e.g. CIFAR-10 here)."""
+        if not 0 < n < len(self):
+            raise ValueError(f"{self.name}: cannot split {n} of {len(self)} samples")
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        a, b = perm[:n].sort().values, perm[n:].sort().values
+        return tuple(PixelSet(self.images[i].clone(), self.labels[i].clone(), self.num_classes, self.mean, self.std,
+                              f"{self.name}[{part}]") for i, part in ((a, "held"), (b, "rest")))
+
+
 def mean_std(data: str, channels: int) -> tuple[tuple[float, ...], tuple[float, ...]]:
     """The per-channel standardisation :mod:`dnnsec.zoo.data` uses for data set ``data``."""
     return {"mnist": MNIST_MEAN_STD, "cifar10": CIFAR10_MEAN_STD}.get(data, npz_mean_std(channels))
