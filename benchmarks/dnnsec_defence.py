@@ -7,8 +7,9 @@ Models: the backdoored models of ``benchmarks.dnnsec_backdoor`` (its cache; trai
 ``mnist_cnn`` with the zoo recipe, CIFAR-10 ``resnet8`` cut to ``--cifar-epochs`` (3) epochs. Attacks: BadNets,
 Blended (10 % poisoning) and the plain DCT backdoor (one trigger, 10 %), target class 0.
 
-The defender's clean held-out data are the first 5,000 test images; every figure is measured on the other 5,000
-(the first ``--n-eval`` (300) clean ones, and as many triggered ones whose true class is not the target):
+The defender's clean held-out data are 5,000 test images drawn at random (seed 0, the same for every model: the
+CIFAR-10 test file here is ordered by class); every figure is measured on the other 5,000 (the first ``--n-eval``
+(300) clean ones, and as many triggered ones whose true class is not the target):
 
 - intentional adversarial perturbation (one universal perturbation per predicted class, L2 budget ``--budget``
   2.0): fitted on held-out images 0-2,999, threshold at 1 % false positives on held-out images 3,000-4,999;
@@ -51,6 +52,8 @@ from shared.checkpoint import read_sidecar, save_checkpoint
 from shared.paths import cache_root
 
 HOLD = 5000
+#: Seed of the held-out / evaluation split of the test set (fixed for every model).
+SPLIT_SEED = 0
 FPR = 0.01
 
 
@@ -69,12 +72,17 @@ def _model_path(dataset: str, key: str, seed: int, epochs: int | None, data: dic
     return path
 
 
-def _sets(test: PixelSet, key: str, n_eval: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, object]:
+def _sets(test: PixelSet, key: str, n_eval: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PixelSet, object]:
+    """Held-out intensities and labels, clean and triggered evaluation inputs, the evaluation set, the attack."""
     attack = make_attack(key, test.num_classes, test.channels)
-    x = test.intensities()
-    ev, yev = x[HOLD:], test.labels[HOLD:]
-    triggered = attack.triggers[0].apply(ev[yev != attack.targets[0]][:n_eval])
-    return x[:HOLD], ev[:n_eval], triggered, attack
+    held, rest = test.split(HOLD, SPLIT_SEED)
+    ev = rest.intensities()
+    triggered = attack.triggers[0].apply(ev[rest.labels != attack.targets[0]][:n_eval])
+    return held.intensities(), held.labels, ev[:n_eval], triggered, rest, attack
+
+
+def _accuracy(clf: PixelClassifier, data: PixelSet) -> float:
+    return _rate(clf.predict(data.intensities()) == data.labels)
 
 
 def _rate(flags: torch.Tensor) -> float:
@@ -86,11 +94,11 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     epochs = _epochs(dataset, args.cifar_epochs)
     path = _model_path(dataset, key, seed, epochs, data)
     test = data.setdefault("test", load_pixels(dataset, "test"))
-    hold, clean, triggered, attack = _sets(test, key, args.n_eval)
+    hold, hold_labels, clean, triggered, rest, attack = _sets(test, key, args.n_eval)
     target = attack.targets[0]
     clf = PixelClassifier.from_checkpoint(path, test)
     out: dict = {"dataset": dataset, "attack": key, "seed": seed, "model": str(path), "n_eval": len(triggered),
-                 "clean_accuracy": _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:]),
+                 "clean_accuracy": _accuracy(clf, rest),
                  "asr": _rate(clf.predict(triggered) == target)}
     det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
                                batch_size=args.uap_batch, seed=seed)
@@ -124,9 +132,9 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     nc_out = {**report.to_json(), "target_index": float(report.index[target]),
               "target_flagged": target in report.flagged}
     if report.flagged:
-        unlearn(clf, hold, test.labels[:HOLD], [report.triggers[k] for k in report.flagged], seed=seed)
+        unlearn(clf, hold, hold_labels, [report.triggers[k] for k in report.flagged], seed=seed)
     nc_out["asr_after"] = _rate(clf.predict(triggered) == target)
-    nc_out["clean_accuracy_after"] = _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:])
+    nc_out["clean_accuracy_after"] = _accuracy(clf, rest)
     out["neural_cleanse"] = nc_out
     write_json_atomic(_result_path(dataset, "detect", key, seed), out)
     return out
@@ -138,7 +146,7 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     path = _model_path(dataset, key, seed, epochs, data)
     test = data.setdefault("test", load_pixels(dataset, "test"))
     train = data.setdefault("train", load_pixels(dataset, "train"))
-    hold, _, triggered, attack = _sets(test, key, args.n_eval)
+    hold, _, _, triggered, _, attack = _sets(test, key, args.n_eval)
     poisoned = attack.poison(train, seed)
     clf = PixelClassifier.from_checkpoint(path, test)
     det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
@@ -166,7 +174,7 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     """Train the fragile backdoor (:mod:`dnnsec.defence.adaptive`), then detect as in :func:`defend_one`; cached."""
     test = data.setdefault("test", load_pixels(dataset, "test"))
     train = data.setdefault("train", load_pixels(dataset, "train"))
-    hold, clean, triggered, attack = _sets(test, key, args.n_eval)
+    hold, _, clean, triggered, rest, attack = _sets(test, key, args.n_eval)
     path = _result_path(dataset, "adaptive-model", key, seed).with_suffix(".safetensors")
     if path.is_file():
         clf = PixelClassifier.from_checkpoint(path, test)
@@ -183,7 +191,7 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     ft, _, nt = det.flag(triggered)
     strip = StripDetector(clf, hold[:1000], n=args.strip_n, seed=seed).calibrate(hold[3000:3000 + args.n_eval], FPR)
     out = {"dataset": dataset, "attack": key, "seed": seed, "eps": args.adaptive_eps,
-           "clean_accuracy": _rate(clf.predict(test.intensities()[HOLD:]) == test.labels[HOLD:]),
+           "clean_accuracy": _accuracy(clf, rest),
            "asr": _rate(clf.predict(triggered) == attack.targets[0]),
            "perturbation": {"detection": _rate(ft), "fpr": _rate(fc), "l2_triggered": float(nt.mean())},
            "strip": {"detection": _rate(strip.flag(triggered)[0]), "frr": _rate(strip.flag(clean)[0])}}
