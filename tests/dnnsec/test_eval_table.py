@@ -15,20 +15,10 @@ from dnnsec.evaluation.protections import Setting, all_protections
 from dnnsec.evaluation.report import heat_map, markdown, write_csv
 from dnnsec.evaluation.table import as_records, evaluate_protection
 from shared.architectures import build_model
+from tests.dnnsec.bars import BOX, bar_images
 
 pytestmark = pytest.mark.slow
 STEPS = {"embed": 40, "finetune": 20, "gan": 10, "distill": 20, "autoencoder": 20, "adaptive": 5, "advparams": 3}
-
-
-def _images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Four classes of 16x16 images: a bright bar in one quadrant, plus noise (standardised units)."""
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.3 * torch.randn(n, 1, 16, 16, generator=g)
-    for k in range(4):
-        r, c = divmod(k, 2)
-        x[y == k, :, 8 * r + 2:8 * r + 6, 8 * c + 1:8 * c + 7] += 2.0
-    return x.clamp(-1.0, 3.0), y
 
 
 def _build(num_classes: int, seed: int) -> torch.nn.Module:
@@ -43,12 +33,12 @@ def _trained(seed: int, x: torch.Tensor, y: torch.Tensor) -> torch.nn.Module:
 @pytest.fixture(scope="module")
 def table(tmp_path_factory):
     torch.set_num_threads(1)
-    x, y = _images(600, 1)
-    tx, ty = _images(200, 2)
+    x, y = bar_images(600, 1)
+    tx, ty = bar_images(200, 2)
     noise = torch.Generator().manual_seed(3)
     keys = {k: torch.rand(n, 1, 16, 16, generator=noise) * 4.0 - 1.0
             for k, n in (("own", 20), ("others", 40), ("decoys", 40), ("attacker", 20))}
-    s = Setting("tiny", x, y, tx, ty, 4, (-1.0, 3.0), (0.25,), (1.0,), _build,
+    s = Setting("tiny", x, y, tx, ty, 4, BOX, (0.25,), (1.0,), _build,
                 [_trained(10 + i, x, y) for i in range(4)], 3, keys, tx[:16], STEPS)
     base = _trained(0, x, y)
     rows, cells = [], []

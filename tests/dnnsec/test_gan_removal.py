@@ -11,18 +11,7 @@ import dnnsec.zoo.models  # noqa: F401  (registers mnist_cnn)
 from dnnsec.attacks.finetune import finetune
 from dnnsec.attacks.gan_removal import TriggerGenerator, anomaly_indices, gan_removal
 from shared.architectures import build_model
-
-BOX = (-1.0, 3.0)
-
-
-def _images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    y = torch.randint(0, 4, (n,), generator=g)
-    x = 0.3 * torch.randn(n, 1, 16, 16, generator=g)
-    for k in range(4):
-        r, c = divmod(k, 2)
-        x[y == k, :, 8 * r + 2:8 * r + 6, 8 * c + 1:8 * c + 7] += 2.0
-    return x.clamp(*BOX), y
+from tests.dnnsec.bars import BOX, bar_images
 
 
 def _stamp(x: torch.Tensor) -> torch.Tensor:
@@ -59,16 +48,16 @@ def test_generator_output_stays_in_the_box():
 @pytest.mark.slow
 def test_backdoor_class_is_flagged_and_removed():
     torch.set_num_threads(1)
-    x, y = _images(1500, 1)
+    x, y = bar_images(1500, 1)
     poisoned = torch.randperm(1500, generator=torch.Generator().manual_seed(2))[:150]
     px, py = x.clone(), y.clone()
     px[poisoned] = _stamp(x[poisoned])
     py[poisoned] = 0
     torch.manual_seed(0)
     model = finetune(build_model("mnist_cnn", {"num_classes": 4, "width": 8}), px, py, steps=250, lr=3e-3)
-    tx, ty = _images(400, 3)
+    tx, ty = bar_images(400, 3)
     assert _asr(model, tx, ty) > 0.9
-    few_x, few_y = _images(60, 4)
+    few_x, few_y = bar_images(60, 4)
     # 16x16 images of four bars: a mask of a few pixels flips a clean class too, so the mask penalty is 3x MNIST's
     cleaned, det = gan_removal(model, few_x, few_y, BOX, detect_steps=120, finetune_steps=150, l1_weight=0.03)
     assert det.flagged[:1] == [0]
