@@ -154,6 +154,8 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=1.0, help="scale of every step budget")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--fresh", action="store_true", help="ignore cached cells")
+    ap.add_argument("--cached-only", action="store_true",
+                    help="write the table from the cached cells alone (missing ones said to be so)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     folder = cache_root() / "eval" / _name(args.data)
@@ -171,9 +173,13 @@ def main() -> None:
     for p in protections:
         row_path = _cell_path(cell_dir, p.name, "row")
         paths = {a: _cell_path(cell_dir, p.name, a) for a in attacks}
-        if not args.fresh and row_path.is_file() and all(q.is_file() for q in paths.values()):
+        if args.cached_only or (not args.fresh and row_path.is_file() and all(q.is_file() for q in paths.values())):
+            if not row_path.is_file():
+                print(f"{p.name}: not measured yet (no cached row)", flush=True)
+                continue
             rows.append(Row(**json.loads(row_path.read_text())))
-            cells += [Cell(**json.loads(paths[a].read_text())) for a in attacks]
+            cells += [Cell(**json.loads(paths[a].read_text())) if paths[a].is_file() else
+                      Cell(p.name, a, "not measured yet: the recorded run did not reach it") for a in attacks]
             print(f"{p.name}: cached", flush=True)
             continue
         row, cs = evaluate_protection(p, base, s, attacks, progress=False, on_cell=lambda c: (
