@@ -17,10 +17,11 @@ settings, windows of 2048 samples) by ``amt train``'s loss, sampler and trainer 
 3. F1: pooled sample-level F1 on the held-out grid (:func:`amt.sferic.evaluation.heldout.grid`, 6 SNRs x day/night
    x ``--records`` records of 2 s, ``HELDOUT_SEED``; don't-care samples excluded) of the owner's model, every copy,
    STA/LTA (tuned on the validation sets) and the encrypted copy without its key.
-4. Attacks on copy ``u0`` (a key holder who leaks it): fine-tuning on the public generator at two learning rates,
+4. Attacks on the traced copy with the smallest p-value (a key holder who leaks it): fine-tuning on the public
+   generator at two learning rates,
    global magnitude pruning 10-50 %, distillation of its decisions into a fresh model (same architecture), and
    collusion (weights of 2 and 3 users' copies averaged). Each result is verified against the registry
-   (:func:`dnnsec.watermark.service.verify_model`): which users are named, and ``u0``'s Bonferroni p-value.
+   (:func:`dnnsec.watermark.service.verify_model`): which users are named, and the copy's user's p-value.
 5. The adaptive attacker without a key: ``--attack-steps`` steps of ``amt train``'s loop from the encrypted
    package's weights against the same steps from scratch.
 
@@ -142,6 +143,7 @@ def main() -> None:
     ap.add_argument("--fp-lr", type=float, default=SegmenterEmbedConfig.lr)
     ap.add_argument("--attack-steps", type=int, default=100)
     ap.add_argument("--records", type=int, default=2)
+    ap.add_argument("--reuse", action="store_true", help="keep the registry, copies and null models in --work")
     ap.add_argument("--score", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
                     help="only print the held-out F1 of these checkpoints (e.g. the shipped model and copies of it "
                          "issued by field_examples/sferic_owner.py)")
@@ -173,16 +175,22 @@ def main() -> None:
     xs, ys = zip(*(source(stream_rng(WINDOW_SEED, k)) for k in range(64)), strict=True)
     save_file({"x": torch.from_numpy(np.stack(xs)), "y": torch.from_numpy(np.stack(ys)).long()},
               str(w / "windows.safetensors"))
-    generate_owner_keys(w / "owner.key", w / "owner.pub", force=True)
+    reuse = args.reuse and (w / "registry.sqlite").is_file()
+    if not reuse:
+        generate_owner_keys(w / "owner.key", w / "owner.pub", force=True)
+        (w / "registry.sqlite").unlink(missing_ok=True)
     signer = load_private_key(w / "owner.key")
-    (w / "registry.sqlite").unlink(missing_ok=True)
     reg = Registry(w / "registry.sqlite")
     users = [f"u{i}" for i in range(args.users)]
+    known = {u.name for u in reg.users()}
     for u in users:
-        reg.add_user(u)
+        if u not in known:
+            reg.add_user(u)
     copies = {}
     for u in users:
         copies[u] = w / "copies" / f"{u}.safetensors"
+        if reuse and copies[u].is_file():
+            continue
         issue_segmenter_copy(reg, base, u, copies[u], signer, w / "windows.safetensors", n_clean=64,
                              cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr, seed=reg.user(u).id),
                              force=True)
@@ -192,9 +200,11 @@ def main() -> None:
         nb = w / "null-bases" / f"n{i}" / "model.safetensors"
         if not nb.is_file():
             train(run_config(NULL_SEED + i, widths, args.null_steps), nb.parent, progress=False)
-        nulls.append(make_segmenter_null(nb, w / "nulls" / f"null-{i:03d}.safetensors", w / "windows.safetensors",
-                                         i, n_clean=64, cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr),
-                                         force=True))
+        null = w / "nulls" / f"null-{i:03d}.safetensors"
+        if not (reuse and null.is_file()):
+            make_segmenter_null(nb, null, w / "windows.safetensors", i, n_clean=64,
+                                cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr), force=True)
+        nulls.append(null)
         log(f"null model {i}")
     cal = calibrate_registry(reg, nulls[:args.calib_nulls])
     out["calibration"] = cal.to_dict()
@@ -202,9 +212,11 @@ def main() -> None:
     def evidence(path: Path) -> dict:
         v = verify_model(reg, path, domain="sferic")
         p = {e.user: e.p_bonferroni for e in v.evidence}
-        return {"named": v.significant, "p_u0": p.get("u0", 1.0), "p_min": min(p.values(), default=1.0)}
+        return {"named": v.significant, "p": p, "p_min": min(p.values(), default=1.0)}
 
     out["copies"] = {u: evidence(copies[u]) for u in users}
+    traced = sorted((out["copies"][u]["p"].get(u, 1.0), u) for u in users if out["copies"][u]["named"] == [u])
+    target = out["target"] = traced[0][1] if traced else users[0]  # the attacks start from a traced copy
     out["traced"] = sum(out["copies"][u]["named"] == [u] for u in users)
     out["held_out_nulls"] = [evidence(n) for n in nulls[args.calib_nulls:]]
     out["false_claims"] = sum(bool(e["named"]) for e in out["held_out_nulls"])
@@ -217,31 +229,32 @@ def main() -> None:
     f1["stalta"] = heldout_f1(detector_of(base_model, extra), args.records, stalta)
     p = float(extra["threshold"])
     x, y = torch.from_numpy(np.stack(xs[:32])), torch.from_numpy(np.stack(ys[:32]))
-    rep = encrypt_checkpoint(copies["u0"], package_out=w / "u0.dnnpkg", key_out=w / "u0.key", signer=signer,
+    rep = encrypt_checkpoint(copies[target], package_out=w / "t.dnnpkg", key_out=w / "t.key", signer=signer,
                              owner="bench", x=x, y=y, n_params=30, progress=False, force=True,
                              decisions=partial(binary_segmenter_decisions, threshold_logit=math.log(p / (1 - p))))
-    encrypted, _ = load_checkpoint(copies["u0"])
-    encrypted.load_state_dict(read_package(w / "u0.dnnpkg", signer.public_key()).state)
-    f1["encrypted_u0"] = heldout_f1(detector_of(encrypted, extra), args.records)
+    encrypted, _ = load_checkpoint(copies[target])
+    encrypted.load_state_dict(read_package(w / "t.dnnpkg", signer.public_key()).state)
+    f1["encrypted"] = heldout_f1(detector_of(encrypted, extra), args.records)
     out["f1"], out["n_encrypted"] = f1, rep.n_encrypted
     out["f1_cost_max"] = max(f1["owner"] - f1[u] for u in users)
     log(f"F1 {f1}")
 
-    copy_cfg = load_checkpoint(copies["u0"])[1]["config"]
+    copy_cfg = load_checkpoint(copies[target])[1]["config"]
     attacks: dict[str, torch.nn.Module] = {}
     for lr in (1e-3, 1e-4):
-        attacks[f"fine-tune lr {lr:g}"] = continue_training(load_checkpoint(copies["u0"])[0],
+        attacks[f"fine-tune lr {lr:g}"] = continue_training(load_checkpoint(copies[target])[0],
                                                             run_config(7, widths, args.attack_steps, lr), 7)
     for frac in (0.1, 0.3, 0.5):
-        m = load_checkpoint(copies["u0"])[0]
+        m = load_checkpoint(copies[target])[0]
         global_magnitude_prune(m, frac)
         attacks[f"prune {int(frac * 100)} %"] = m
-    attacks["distillation"] = distill(load_checkpoint(copies["u0"])[0], copy_cfg, 2 * args.attack_steps, 8)
+    attacks["distillation"] = distill(load_checkpoint(copies[target])[0], copy_cfg, 2 * args.attack_steps, 8)
     for k in (2, 3):
-        states = [load_checkpoint(copies[u])[0].state_dict() for u in users[:k]]
-        m = load_checkpoint(copies["u0"])[0]
+        group = [target, *[u for u in users if u != target][:k - 1]]
+        states = [load_checkpoint(copies[u])[0].state_dict() for u in group]
+        m = load_checkpoint(copies[target])[0]
         m.load_state_dict({n: sum(s[n] for s in states) / k for n in states[0]})
-        attacks[f"average u0..u{k - 1}"] = m
+        attacks[f"average {'+'.join(group)}"] = m
     out["attacks"] = {}
     for name, m in attacks.items():
         path = save_checkpoint(w / "attacks" / f"{name.replace(' ', '_')}.safetensors", m, arch=ARCH,
@@ -258,17 +271,18 @@ def main() -> None:
 
     print(f"\nsmall sferic CNN {widths}: {out['parameters']} parameters; base {args.base_steps} steps, nulls "
           f"{args.null_steps} steps, fingerprint {args.fp_steps} steps, attacks {args.attack_steps} steps")
-    print(f"{'model':28} {'F1':>6} {'named':>12} {'p(u0) x users':>14}")
+    print(f"attacks start from copy {target}")
+    print(f"{'model':28} {'F1':>6} {'named':>12} {'p(own) x users':>14}")
     for u in users:
         print(f"{'copy ' + u:28} {f1[u]:6.3f} {','.join(out['copies'][u]['named']) or '-':>12} "
-              f"{out['copies'][u]['p_u0']:14.2e}")
+              f"{out['copies'][u]['p'].get(u, 1.0):14.2e}")
     print(f"{'owner (no fingerprint)':28} {f1['owner']:6.3f}")
     print(f"{'STA/LTA':28} {f1['stalta']:6.3f}")
-    print(f"{'u0 encrypted, no key':28} {f1['encrypted_u0']:6.3f}   ({rep.n_encrypted} parameters encrypted)")
+    print(f"{target + ' encrypted, no key':28} {f1['encrypted']:6.3f}   ({rep.n_encrypted} parameters encrypted)")
     for i, e in enumerate(out["held_out_nulls"]):
         print(f"{'held-out null ' + str(i):28} {'':6} {','.join(e['named']) or '-':>12} {e['p_min']:14.2e} (min)")
     for name, r in out["attacks"].items():
-        print(f"{name:28} {r['f1']:6.3f} {','.join(r['named']) or '-':>12} {r['p_u0']:14.2e}")
+        print(f"{name:28} {r['f1']:6.3f} {','.join(r['named']) or '-':>12} {r['p'].get(target, 1.0):14.2e}")
     for name, v in adaptive.items():
         print(f"{'adaptive ' + name:28} {v:6.3f}")
     print(f"traced {out['traced']}/{len(users)}; false claims {out['false_claims']}/{args.nulls}; threshold "
