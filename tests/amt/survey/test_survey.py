@@ -103,13 +103,14 @@ def test_a_rerun_skips_unchanged_stations_and_reruns_changed_ones(records, seque
     assert list(run_survey(copies, out, CONVENTIONAL, workers=0, progress=False).done) == [str(copies[0].resolve())]
 
 
-def test_cli_survey_exits_2_naming_the_failed_station_and_keeps_the_others(records, tmp_path) -> None:
+def test_cli_survey_exits_2_naming_the_failed_station_and_reports_the_others(records, tmp_path) -> None:
     bad = tmp_path / "BAD.h5"
     bad.write_text("not an HDF5 file")
     out = tmp_path / "out"
     res = CliRunner().invoke(main, ["survey", str(records[0]), str(bad), "--out", str(out), "--workers", "0",
-                                    "--mode", "conventional"])
+                                    "--mode", "conventional", "--report"])
     assert res.exit_code == 2, res.output
     assert "BAD.h5" in res.output and "1 station(s) processed" in res.output
+    assert (out / "report" / "T01.pdf").is_file() and (out / "report" / "survey.pdf").is_file()  # drawn regardless
     doc = json.loads((out / "T01.json").read_text())
     assert doc["station"] == "T01" and doc["mode"] == "conventional"
