@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--users 5] [--nulls 5]
 [--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``;
 ``--score CHECKPOINT ...`` only prints the held-out F1 (below) of checkpoints, such as the shipped model and the
-copies of it that ``field_examples/sferic_owner.py`` issues.
+copies of it that ``field_examples/sferic_owner.py`` issues; ``--attack-copy REGISTRY USER`` only runs the attacks
+of step 4 on the copy issued to USER in REGISTRY (rank-test p-values without null models).
 
 Everything else runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: 22 k parameters;
 the shipped model has 156 k), trained on the public generator (:class:`amt.sferic.sampler.SfericSource`, default
@@ -54,9 +55,11 @@ from dnnsec.package.container import read_package
 from dnnsec.package.protected import encrypt_checkpoint
 from dnnsec.package.signing import generate_owner_keys, load_private_key
 from dnnsec.protect.advparams import binary_segmenter_decisions
+from dnnsec.watermark.adapter import SegmenterHead
+from dnnsec.watermark.bases import get_domain
 from dnnsec.watermark.registry import Registry
 from dnnsec.watermark.segmenter import SegmenterEmbedConfig, issue_segmenter_copy, make_segmenter_null
-from dnnsec.watermark.service import calibrate_registry, verify_model
+from dnnsec.watermark.service import calibrate_registry, owner_key, registry_evidence, verify_model
 from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
 from shared.data import RandomBatches
@@ -107,6 +110,46 @@ def distill(teacher: torch.nn.Module, arch_config: dict, steps: int, seed: int, 
     return student.eval()
 
 
+def attack_models(copies: dict[str, Path], target: str, steps: int) -> dict[str, torch.nn.Module]:
+    """The leaked copy ``target`` fine-tuned (two learning rates), pruned, distilled, and averaged with others."""
+    copy_cfg = load_checkpoint(copies[target])[1]["config"]
+    attacks: dict[str, torch.nn.Module] = {}
+    for lr in (1e-3, 1e-4):
+        attacks[f"fine-tune lr {lr:g}"] = continue_training(load_checkpoint(copies[target])[0],
+                                                            run_config(7, [8, 16], steps, lr), 7)
+    for frac in (0.1, 0.3, 0.5):
+        m = load_checkpoint(copies[target])[0]
+        global_magnitude_prune(m, frac)
+        attacks[f"prune {int(frac * 100)} %"] = m
+    attacks["distillation"] = distill(load_checkpoint(copies[target])[0], copy_cfg, 2 * steps, 8)
+    others = [u for u in copies if u != target]
+    for k in range(2, min(3, len(copies)) + 1):
+        group = [target, *others[:k - 1]]
+        states = [load_checkpoint(copies[u])[0].state_dict() for u in group]
+        m = load_checkpoint(copies[target])[0]
+        m.load_state_dict({n: sum(s[n] for s in states) / k for n in states[0]})
+        attacks[f"average {'+'.join(group)}"] = m
+    return attacks
+
+
+def attack_registry_copy(registry: Path, target: str, steps: int, n_records: int) -> None:
+    """Attack the copy of ``target`` recorded in ``registry`` (e.g. the shipped model's, issued by
+    ``field_examples/sferic_owner.py``) and print each result's held-out F1 and rank-test p-values per user
+    (Bonferroni, no null-model calibration: a user is named at alpha 0.01)."""
+    reg = Registry(registry, create=False)
+    copies = {c.user: Path(c.path) for c in reg.copies()}  # the last copy issued to each user
+    dom = get_domain("sferic")
+    extra = load_checkpoint(copies[target])[1]["extra"]
+    print(f"{'attack on ' + target:28} {'F1':>6} {'named':>12} {'p(' + target + ') x users':>16}", flush=True)
+    models = {"none": load_checkpoint(copies[target])[0], **attack_models(copies, target, steps)}
+    for name, m in models.items():
+        names, ev, _ = registry_evidence(reg, m, dom, 1, owner_key(reg), SegmenterHead())
+        p = dict(zip(names, [1.0] * len(names) if ev is None else ev.p_bonferroni.tolist(), strict=True))
+        named = ",".join(u for u, v in p.items() if v < 0.01) or "-"
+        print(f"{name:28} {heldout_f1(detector_of(m, extra), n_records):6.3f} {named:>12} {p[target]:16.2e}",
+              flush=True)
+
+
 def heldout_f1(detector: SfericDetector, n_records: int, stalta=None) -> float:
     """Pooled sample-level F1 over the held-out grid (``stalta``: of that STA/LTA instead of the CNN)."""
     scorer = Scorer(detector, stalta=stalta, methods=("stalta",) if stalta else ("cnn",))
@@ -143,12 +186,17 @@ def main() -> None:
     ap.add_argument("--fp-lr", type=float, default=SegmenterEmbedConfig.lr)
     ap.add_argument("--attack-steps", type=int, default=100)
     ap.add_argument("--records", type=int, default=2)
+    ap.add_argument("--attack-copy", nargs=2, default=None, metavar=("REGISTRY", "USER"),
+                    help="only attack the copy issued to USER in REGISTRY (e.g. the shipped model's)")
     ap.add_argument("--reuse", action="store_true", help="keep the registry, copies and null models in --work")
     ap.add_argument("--score", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
                     help="only print the held-out F1 of these checkpoints (e.g. the shipped model and copies of it "
                          "issued by field_examples/sferic_owner.py)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.attack_copy:
+        attack_registry_copy(args.attack_copy[0], args.attack_copy[1], args.attack_steps, args.records)
+        return
     if args.score:
         print(f"{'checkpoint':60} {'F1':>6}")
         for path in args.score:
@@ -240,21 +288,7 @@ def main() -> None:
     log(f"F1 {f1}")
 
     copy_cfg = load_checkpoint(copies[target])[1]["config"]
-    attacks: dict[str, torch.nn.Module] = {}
-    for lr in (1e-3, 1e-4):
-        attacks[f"fine-tune lr {lr:g}"] = continue_training(load_checkpoint(copies[target])[0],
-                                                            run_config(7, widths, args.attack_steps, lr), 7)
-    for frac in (0.1, 0.3, 0.5):
-        m = load_checkpoint(copies[target])[0]
-        global_magnitude_prune(m, frac)
-        attacks[f"prune {int(frac * 100)} %"] = m
-    attacks["distillation"] = distill(load_checkpoint(copies[target])[0], copy_cfg, 2 * args.attack_steps, 8)
-    for k in (2, 3):
-        group = [target, *[u for u in users if u != target][:k - 1]]
-        states = [load_checkpoint(copies[u])[0].state_dict() for u in group]
-        m = load_checkpoint(copies[target])[0]
-        m.load_state_dict({n: sum(s[n] for s in states) / k for n in states[0]})
-        attacks[f"average {'+'.join(group)}"] = m
+    attacks = attack_models(copies, target, args.attack_steps)
     out["attacks"] = {}
     for name, m in attacks.items():
         path = save_checkpoint(w / "attacks" / f"{name.replace(' ', '_')}.safetensors", m, arch=ARCH,
