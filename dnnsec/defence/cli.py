@@ -1,10 +1,11 @@
 """``dnnsec defend NAME``: run a backdoor defence on a checkpoint and write its metrics JSON.
 
-The test split of ``--data`` is cut in two: its first half is the defender's clean held-out data (perturbations,
-thresholds, Neural Cleanse, unlearning), its second half is where every rate is measured. When the checkpoint was
-written by ``dnnsec attack`` (its sidecar records the attack) or ``--attack`` names one, the attack's first
-trigger is stamped on the evaluation images not of its target, and detection rate and ASR are measured on them.
-Imported lazily by the ``dnnsec`` group (:mod:`dnnsec.cli`); bad input ends in ``error: <message>``, exit 2.
+The test split of ``--data`` is cut in two at random (seeded by ``--seed``): one half is the defender's clean
+held-out data (perturbations, thresholds, Neural Cleanse, unlearning), the other is where every rate is measured.
+When the checkpoint was written by ``dnnsec attack`` (its sidecar records the attack) or ``--attack`` names one,
+the attack's first trigger is stamped on the evaluation images not of its target, and detection rate and ASR are
+measured on them. Imported lazily by the ``dnnsec`` group (:mod:`dnnsec.cli`); bad input ends in
+``error: <message>``, exit 2. Targets: docs/acceptance.md#backdoor-defences.
 """
 
 from __future__ import annotations
@@ -79,8 +80,8 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
     clf = PixelClassifier.from_checkpoint(model_path, test)
     meta = read_sidecar(model_path)
     chosen, record = _attack_of(meta, attack, test.num_classes, test.channels)
-    x, half = test.intensities(), len(test) // 2
-    hold, ev, yev = x[:half], x[half:], test.labels[half:]
+    held, rest = test.split(len(test) // 2, seed)
+    half, hold, ev, yev = len(held), held.intensities(), rest.intensities(), rest.labels
     clean = ev[:n_eval]
     target = chosen.targets[0] if chosen else None
     triggered = chosen.triggers[0].apply(ev[yev != target][:n_eval]) if chosen else None
@@ -118,7 +119,7 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
             metrics["asr_before"] = rate(clf.predict(triggered) == target)
         report = neural_cleanse(clf, hold, test.num_classes, seed=seed)
         metrics.update(report.to_json())
-        unlearn(clf, hold, test.labels[:half], [report.triggers[k] for k in report.flagged], seed=seed)
+        unlearn(clf, hold, held.labels, [report.triggers[k] for k in report.flagged], seed=seed)
         metrics["clean_accuracy_after"] = rate(clf.predict(ev) == yev)
         if triggered is not None:
             metrics["asr_after"] = rate(clf.predict(triggered) == target)
