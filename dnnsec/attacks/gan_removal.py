@@ -9,6 +9,8 @@ Wang et al., Neural Cleanse, IEEE S&P 2019, which the paper adopts).
 
 Phase 2, removal: the model is fine-tuned on the clean images and on their reversed-trigger versions
 ``x + G_t(x)`` labelled with their correct classes, so the trigger no longer leads to ``t``.
+
+Targets: docs/acceptance.md#gan-removal.
 """
 
 from __future__ import annotations
