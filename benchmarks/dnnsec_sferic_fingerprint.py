@@ -4,7 +4,8 @@ Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--
 [--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``;
 ``--score CHECKPOINT ...`` only prints the held-out F1 (below) of checkpoints, such as the shipped model and the
 copies of it that ``field_examples/sferic_owner.py`` issues; ``--attack-copy REGISTRY USER`` only runs the attacks
-of step 4 on the copy issued to USER in REGISTRY (rank-test p-values without null models).
+of step 4 on the copy issued to USER in REGISTRY (rank-test p-values without null models); ``--adaptive PACKAGE
+OWNER_PUB`` only runs step 5 on a package.
 
 Everything else runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: 22 k parameters;
 the shipped model has 156 k), trained on the public generator (:class:`amt.sferic.sampler.SfericSource`, default
@@ -53,7 +54,7 @@ from benchmarks.amt_sferic_results import tune_stalta
 from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.package.container import read_package
 from dnnsec.package.protected import encrypt_checkpoint
-from dnnsec.package.signing import generate_owner_keys, load_private_key
+from dnnsec.package.signing import generate_owner_keys, load_private_key, load_public_key
 from dnnsec.protect.advparams import binary_segmenter_decisions
 from dnnsec.watermark.adapter import SegmenterHead
 from dnnsec.watermark.bases import get_domain
@@ -150,6 +151,22 @@ def attack_registry_copy(registry: Path, target: str, steps: int, n_records: int
               flush=True)
 
 
+def adaptive_attack(package: Path, owner_pub: Path, steps: int, n_records: int) -> None:
+    """``amt train``'s loop for ``steps`` steps from a package's encrypted weights (no key) and from scratch (the
+    same architecture), and the held-out F1 of both and of the encrypted weights as they are."""
+    pkg = read_package(package, load_public_key(owner_pub))
+    extra = pkg.header["meta"].get("source_extra") or {}
+    encrypted = build_model(pkg.header["arch"], pkg.header["config"])
+    encrypted.load_state_dict(pkg.state)
+    print(f"{'adaptive attacker (' + str(steps) + ' steps)':40} {'F1':>6}", flush=True)
+    print(f"{'encrypted weights, no training':40} {heldout_f1(detector_of(encrypted.eval(), extra), n_records):6.3f}",
+          flush=True)
+    for name, m in (("from the encrypted weights", encrypted),
+                    ("from scratch", build_model(pkg.header["arch"], pkg.header["config"]))):
+        trained = continue_training(m, run_config(9, [8, 16], steps), 9)
+        print(f"{name:40} {heldout_f1(detector_of(trained, extra), n_records):6.3f}", flush=True)
+
+
 def heldout_f1(detector: SfericDetector, n_records: int, stalta=None) -> float:
     """Pooled sample-level F1 over the held-out grid (``stalta``: of that STA/LTA instead of the CNN)."""
     scorer = Scorer(detector, stalta=stalta, methods=("stalta",) if stalta else ("cnn",))
@@ -188,12 +205,17 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=2)
     ap.add_argument("--attack-copy", nargs=2, default=None, metavar=("REGISTRY", "USER"),
                     help="only attack the copy issued to USER in REGISTRY (e.g. the shipped model's)")
+    ap.add_argument("--adaptive", nargs=2, type=Path, default=None, metavar=("PACKAGE", "OWNER_PUB"),
+                    help="only run the adaptive attacker of step 5 on this package (e.g. the shipped model's)")
     ap.add_argument("--reuse", action="store_true", help="keep the registry, copies and null models in --work")
     ap.add_argument("--score", type=Path, nargs="+", default=None, metavar="CHECKPOINT",
                     help="only print the held-out F1 of these checkpoints (e.g. the shipped model and copies of it "
                          "issued by field_examples/sferic_owner.py)")
     args = ap.parse_args()
     torch.set_num_threads(1)
+    if args.adaptive:
+        adaptive_attack(args.adaptive[0], args.adaptive[1], args.attack_steps, args.records)
+        return
     if args.attack_copy:
         attack_registry_copy(args.attack_copy[0], args.attack_copy[1], args.attack_steps, args.records)
         return
