@@ -58,7 +58,8 @@ def write_csv(path: Path, cells: list[dict], rows: list[dict]) -> Path:
 
 
 def heat_map(path: Path, rows: list[dict], cells: list[dict], title: str) -> Path:
-    """Retention after each attack (columns) for each protection (rows); grey where not applicable."""
+    """Retention after each attack (columns) for each protection (rows), ``*`` where the owner's claim still holds;
+    grey where not applicable."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -67,19 +68,22 @@ def heat_map(path: Path, rows: list[dict], cells: list[dict], title: str) -> Pat
     attacks = list(dict.fromkeys(c["attack"] for c in cells))
     names = [r["protection"] for r in rows]
     grid = np.full((len(names), len(attacks)), np.nan)
+    claimed = np.zeros(grid.shape, dtype=bool)
     for c in cells:
         if c["reason"] is None:
             grid[names.index(c["protection"]), attacks.index(c["attack"])] = c["retention"]
+            claimed[names.index(c["protection"]), attacks.index(c["attack"])] = bool(c["claimed"])
     fig, ax = plt.subplots(figsize=(1.1 * len(attacks) + 3, 0.6 * len(names) + 2))
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="lightgrey")
     im = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=1, aspect="auto")
     for i in range(len(names)):
         for j in range(len(attacks)):
-            ax.text(j, i, "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}", ha="center", va="center",
+            text = "n/a" if np.isnan(grid[i, j]) else f"{grid[i, j]:.2f}" + (" *" if claimed[i, j] else "")
+            ax.text(j, i, text, ha="center", va="center",
                     fontsize=8, color="black" if np.isnan(grid[i, j]) or grid[i, j] > 0.5 else "white")
     ax.set_xticks(range(len(attacks)), attacks, rotation=40, ha="right", fontsize=8)
     ax.set_yticks(range(len(names)), names, fontsize=8)
-    ax.set_title(title, fontsize=9)
+    ax.set_title(f"{title}  (* = the owner's claim still holds)", fontsize=9)
     fig.colorbar(im, ax=ax, label="retention (owner's evidence left)")
     fig.tight_layout()
     with atomic_path(path) as tmp:
