@@ -33,9 +33,9 @@ def test_phoenix_bursts_are_read_as_a_user_meets_them(detector):
 @pytest.mark.xfail(
     strict=True,
     reason="acceptance target missed by the shipped weights: the bench recording's mains-locked impulsive "
-    "interference (several pulses per 60 Hz cycle, strongest at 120 Hz, identical on Hx and Hy, up to 8.7 times the "
-    "median high-passed magnitude) fires the CNN 262 times per minute (event peaks 0.40 median, up to 0.70; trigger "
-    "level 0.35), although training adds mains-locked pulse trains (amt.sferic.augment.ImpulseTrain)",
+    "interference (several pulses per 60 Hz cycle, identical on Hx and Hy) fires the CNN 95 times per minute at its "
+    "0.35 trigger with the mains-locked veto (262 without it); a trigger set for 0.5 false events per minute on "
+    "training-family noise gives 0 here but costs recall (docs/results.md#sferic-detection)",
 )
 def test_phoenix_bench_sine_gives_at_most_one_event_per_minute(detector):
     events, seconds = 0, 0.0
@@ -67,3 +67,15 @@ def test_sferics_far_above_the_noise_are_found(detector, night):
     s = Scorer(detector, methods=("cnn",)).score_cell(Cell(50.0, night=night, n_records=1), HELDOUT_SEED)["cnn"]
     assert s["n_sferics"] >= 5
     assert s["event_recall"] >= 0.95 and s["event_precision"] >= 0.7
+
+
+def test_mains_locked_veto_removes_most_phoenix_events(detector):
+    # The bench pulses repeat every 60 Hz cycle: the veto drops the candidates that do, and only those.
+    runs = _phoenix_runs(detector.rate_hz)[:3]
+    with_veto = sum(len(detector.detect_run(r).events) for r in runs)
+    detector.reject_mains_locked = False
+    try:
+        without = sum(len(detector.detect_run(r).events) for r in runs)
+    finally:
+        detector.reject_mains_locked = True
+    assert without > 20 and with_veto < 0.6 * without
