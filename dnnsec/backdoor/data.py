@@ -64,11 +64,12 @@ class PixelSet:
 
 
     def split(self, n: int, seed: int = 0) -> tuple[PixelSet, PixelSet]:
-        """A seeded random ``n`` samples and the rest (test files may be ordered by class, e.g. CIFAR-10 here)."""
+        """A seeded random ``n`` samples and the rest, both in random order (a test file may be ordered by class, as
+        CIFAR-10's is here, so neither part nor any prefix of it may keep the file's order)."""
         if not 0 < n < len(self):
             raise ValueError(f"{self.name}: cannot split {n} of {len(self)} samples")
         perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
-        a, b = perm[:n].sort().values, perm[n:].sort().values
+        a, b = perm[:n], perm[n:]
         return tuple(PixelSet(self.images[i].clone(), self.labels[i].clone(), self.num_classes, self.mean, self.std,
                               f"{self.name}[{part}]") for i, part in ((a, "held"), (b, "rest")))
 
