@@ -105,36 +105,71 @@ class RegressionResult:
     cross_power: np.ndarray
 
 
-def _solve(y: np.ndarray, x: np.ndarray, q: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    qw = q.conj() * w[:, None]
-    a = qw.T @ x
-    b = qw.T @ y
-    try:
-        coef = np.linalg.solve(a, b)
-    except np.linalg.LinAlgError as exc:
-        raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
-    return coef, a
+class _Design:
+    """The per-point products every weighted solve of one regression reuses.
+
+    Row ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
+    ``Q^H W X = sum_i w_i qx_i`` and ``Q^H W y = sum_i w_i qy_i`` are real-weighted sums over the rows (one BLAS
+    matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of
+    ``qx`` with the transposed inverse of the ``p x p`` matrix ``A``: no ``n``-length complex array is formed
+    per solve.
+    """
+
+    def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
+        n, p = x.shape
+        self.p = p
+        x, q = x.astype(complex, copy=False), q.astype(complex, copy=False)
+        self.qx = (q.conj()[:, :, None] * x[:, None, :]).reshape(n, p * p)
+        self.qy = q.conj() * y.astype(complex, copy=False)[:, None]
+        self._qx_real = self.qx.view(np.float64)
+        self._qy_real = self.qy.view(np.float64)
+
+    def cross(self, w: np.ndarray) -> np.ndarray:
+        """``Q^H W X``, ``(p, p)``."""
+        return (w @ self._qx_real).view(complex).reshape(self.p, self.p)
+
+    def solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
+        a = self.cross(w)
+        b = (w @ self._qy_real).view(complex)
+        try:
+            coef = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError as exc:
+            raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
+        return coef, a
+
+    def hat_diagonal(self, w: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``)."""
+        try:
+            ainv = np.linalg.inv(a)
+        except np.linalg.LinAlgError as exc:
+            raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
+        h = np.abs(self.qx @ ainv.T.reshape(-1))
+        h *= w
+        return h
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
     """``sigma`` from the median of ``|r|`` over points in use (Rayleigh median is ``sigma sqrt(ln 2)``)."""
-    mag = np.abs(r[w > 0])
+    return _scale_of_magnitudes(np.abs(r), w)
+
+
+def _scale_of_magnitudes(mag: np.ndarray, w: np.ndarray) -> float:
+    """:func:`_rayleigh_scale` from the residual magnitudes ``|r|``."""
+    mag = mag[w > 0]
     return float(np.median(mag) / np.sqrt(np.log(2.0))) if mag.size else 0.0
 
 
 def thomson_weight(u: np.ndarray, chi: float) -> np.ndarray:
     """Thomson's redescending weight ``exp(exp(-chi^2)) exp(-exp(chi (u - chi)))`` (1 at ``u = 0``)."""
-    with np.errstate(over="ignore"):
-        return np.exp(np.exp(-(chi**2))) * np.exp(-np.exp(np.clip(chi * (u - chi), -50, 50)))
-
-
-def _hat_diagonal(x: np.ndarray, q: np.ndarray, w: np.ndarray, a: np.ndarray) -> np.ndarray:
-    """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``)."""
-    try:
-        sol = np.linalg.solve(a.T, x.T).T  # rows x_i^T a^-1
-    except np.linalg.LinAlgError as exc:
-        raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
-    return np.abs(np.sum(sol * q.conj(), axis=1)) * w
+    t = np.subtract(u, chi)
+    t *= chi
+    np.clip(t, -50, 50, out=t)
+    np.exp(t, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    t *= np.exp(np.exp(-(chi**2)))
+    return t
 
 
 def regress(
@@ -168,7 +203,8 @@ def regress(
     w0 = np.ones(n) if prior is None else np.asarray(prior, dtype=float)
     if np.count_nonzero(w0 > 0) <= p:
         raise RegressionError(f"{np.count_nonzero(w0 > 0)} data points in use for {p} unknowns")
-    coef, a = _solve(y, x, q, w0)
+    design = _Design(y, x, q)
+    coef, a = design.solve(w0)
     if robust is None:
         r = y - x @ coef
         return RegressionResult(coef, w0, r, _rayleigh_scale(r, w0), a)
@@ -185,26 +221,31 @@ def regress(
         nonlocal w_lev, w_rob, sigma
         c, aa = coef, a
         for _ in range(robust.max_iterations):
-            r = y - x @ c
+            u = np.abs(y - x @ c)
             w_now = w0 * w_lev
             if stage == "huber":
-                sigma = _rayleigh_scale(r, w_now)
+                sigma = _scale_of_magnitudes(u, w_now)
             if sigma <= 0:
                 break
-            u = np.abs(r) / sigma
+            u /= sigma
             if stage == "huber":
-                w_rob = np.minimum(1.0, robust.huber_k / np.maximum(u, 1e-300))
+                w_rob = np.maximum(u, 1e-300)
+                np.divide(robust.huber_k, w_rob, out=w_rob)
+                np.minimum(w_rob, 1.0, out=w_rob)
             else:
                 w_rob = thomson_weight(u, chi_res)
             w = w_now * w_rob
             if robust.leverage:
                 n_eff = np.count_nonzero(w > 1e-12 * w.max())
-                h = _hat_diagonal(x, q, w, (q.conj() * w[:, None]).T @ x)
-                w_lev = w_lev * thomson_weight(n_eff * h / p, chi_lev)
-                w = w0 * w_lev * w_rob
+                h = design.hat_diagonal(w, design.cross(w))
+                h *= n_eff
+                h /= p
+                w_lev = w_lev * thomson_weight(h, chi_lev)
+                w = w0 * w_lev
+                w *= w_rob
             if np.count_nonzero(w > 0) <= p:
                 raise RegressionError("robust weighting left too few data points")
-            c_new, aa = _solve(y, x, q, w)
+            c_new, aa = design.solve(w)
             change = np.max(np.abs(c_new - c)) / max(np.max(np.abs(c_new)), 1e-300)
             c = c_new
             if change < robust.tolerance:
@@ -222,7 +263,7 @@ def regress(
         readmitted = _readmit_good_leverage(y, x, q, w0, w_lev, sigma, chi_res, robust)
         if readmitted is not None:
             w_lev, w_rob = readmitted, np.ones(n)
-            coef, a = _solve(y, x, q, w0 * w_lev)
+            coef, a = design.solve(w0 * w_lev)
             robust = dataclasses.replace(robust, leverage=False)  # the leverage weights are final from here
             coef, a, sigma = stages()
     w = w0 * w_lev * w_rob
