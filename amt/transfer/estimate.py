@@ -113,15 +113,15 @@ def _estimate_band(
     )  # fmt: skip
     if remote is not None:
         il, ir = _match_remote(local, remote)
-        ref = np.stack([remote.channel(c)[ir][:, band.bins] for c in INPUTS], axis=-1)
+        ref = np.stack([remote.channel(c)[np.ix_(ir, band.bins)] for c in INPUTS], axis=-1)
     else:
         il = np.arange(local.n_windows)
         ref = None
-    h = np.stack([local.channel(c)[il][:, band.bins] for c in INPUTS], axis=-1)  # win, bin, 2
+    h = np.stack([local.channel(c)[np.ix_(il, band.bins)] for c in INPUTS], axis=-1)  # win, bin, 2
     w_win = local.window_weight[il].copy()
     n_bins = len(band.bins)
     outputs = OUTPUTS + (("hz",) if with_tipper else ())
-    ys = {c: local.channel(c)[il][:, band.bins] for c in outputs}
+    ys = {c: local.channel(c)[np.ix_(il, band.bins)] for c in outputs}
     inflation = local.variance_inflation(n_bins)
     groups = np.repeat(np.arange(len(il)), n_bins)
     x = h.reshape(-1, 2)

@@ -106,21 +106,20 @@ class RegressionResult:
 
 
 class _Design:
-    """The per-point products every weighted solve of one regression reuses.
+    """The per-point products every weighted solve of one regression reuses (complex128 ``y``, ``X``, ``Q``).
 
     Row ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
     ``Q^H W X = sum_i w_i qx_i`` and ``Q^H W y = sum_i w_i qy_i`` are real-weighted sums over the rows (one BLAS
     matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of
-    ``qx`` with the transposed inverse of the ``p x p`` matrix ``A``: no ``n``-length complex array is formed
-    per solve.
+    ``qx`` with the transposed inverse of the ``p x p`` matrix ``A``: no complex temporaries of ``n`` rows are
+    formed per weighted solve.
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
         n, p = x.shape
         self.p = p
-        x, q = x.astype(complex, copy=False), q.astype(complex, copy=False)
         self.qx = (q.conj()[:, :, None] * x[:, None, :]).reshape(n, p * p)
-        self.qy = q.conj() * y.astype(complex, copy=False)[:, None]
+        self.qy = q.conj() * y[:, None]
         self._qx_real = self.qx.view(np.float64)
         self._qy_real = self.qy.view(np.float64)
 
@@ -156,8 +155,8 @@ def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
 
 def _scale_of_magnitudes(mag: np.ndarray, w: np.ndarray) -> float:
     """:func:`_rayleigh_scale` from the residual magnitudes ``|r|``."""
-    mag = mag[w > 0]
-    return float(np.median(mag) / np.sqrt(np.log(2.0))) if mag.size else 0.0
+    mag = mag[w > 0]  # a copy: the median may reorder it
+    return float(np.median(mag, overwrite_input=True) / np.sqrt(np.log(2.0))) if mag.size else 0.0
 
 
 def thomson_weight(u: np.ndarray, chi: float) -> np.ndarray:
@@ -199,7 +198,8 @@ def regress(
     RegressionResult
     """
     n, p = x.shape
-    q = x if remote is None else remote
+    y, x = np.asarray(y, dtype=complex), np.asarray(x, dtype=complex)
+    q = x if remote is None else np.asarray(remote, dtype=complex)
     w0 = np.ones(n) if prior is None else np.asarray(prior, dtype=float)
     if np.count_nonzero(w0 > 0) <= p:
         raise RegressionError(f"{np.count_nonzero(w0 > 0)} data points in use for {p} unknowns")
