@@ -216,13 +216,19 @@ def regress(
     w_lev = np.ones(n)
     w_rob = np.ones(n)
     sigma = _rayleigh_scale(y - x @ coef, w0)
+    unit_prior = bool(np.all(w0 == 1.0))
+
+    def times_prior(v: np.ndarray) -> np.ndarray:
+        return v if unit_prior else w0 * v  # 1 * v is v exactly: skip the pass
 
     def step(stage: str) -> tuple[np.ndarray, np.ndarray, float]:
         nonlocal w_lev, w_rob, sigma
         c, aa = coef, a
         for _ in range(robust.max_iterations):
-            u = np.abs(y - x @ c)
-            w_now = w0 * w_lev
+            r = x @ c
+            np.subtract(y, r, out=r)
+            u = np.abs(r)
+            w_now = times_prior(w_lev)
             if stage == "huber":
                 sigma = _scale_of_magnitudes(u, w_now)
             if sigma <= 0:
@@ -241,8 +247,7 @@ def regress(
                 h *= n_eff
                 h /= p
                 w_lev = w_lev * thomson_weight(h, chi_lev)
-                w = w0 * w_lev
-                w *= w_rob
+                w = times_prior(w_lev) * w_rob
             if np.count_nonzero(w > 0) <= p:
                 raise RegressionError("robust weighting left too few data points")
             c_new, aa = design.solve(w)
