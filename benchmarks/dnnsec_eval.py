@@ -119,7 +119,7 @@ def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torc
         return build_model(spec.arch, {**spec.config, "num_classes": num_classes})
 
     s = Setting(_name(args.data), train.x[perm], train.y[perm], tx, ty, train.num_classes, (lo, hi), mean, std, build,
-                independent, args.independent // 2, keys, probes, steps)
+                independent, max(3, args.independent // 2), keys, probes, steps)
     return s, base
 
 
@@ -157,6 +157,8 @@ def main() -> None:
     ap.add_argument("--cached-only", action="store_true",
                     help="write the table from the cached cells alone (missing ones said to be so)")
     args = ap.parse_args()
+    if args.independent < 4:
+        ap.error("--independent must be at least 4 (3 calibrate the null distribution, the rest measure false claims)")
     torch.set_num_threads(args.threads)
     folder = cache_root() / "eval" / _name(args.data)
     cell_dir = folder / _run_key(args)
