@@ -106,7 +106,8 @@ def build_setting(args: argparse.Namespace, folder: Path) -> tuple[Setting, torc
     dom_name = domain_for_data(args.data) if args.data.endswith(".npz") else args.data
     dom = get_domain(dom_name)
     signer = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"dnnsec-eval-owner").digest())
-    kx = [to_model_input(make_key_set(dom, signer, 900 + i, 400 + i, args.keys).images, dom) for i in range(5)]
+    slot0 = 100 if args.data == "cifar10" else 400  # CIFAR-10's key pool (coloured digits) holds 8,000 images
+    kx = [to_model_input(make_key_set(dom, signer, 900 + i, slot0 + i, args.keys).images, dom) for i in range(5)]
     keys = {"own": kx[0], "others": torch.cat(kx[1:4]), "attacker": kx[4],
             "decoys": to_model_input(decoy_bases(dom, 300, 3), dom)}
     mean, std = mean_std(args.data, channels)
