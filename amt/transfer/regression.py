@@ -156,7 +156,27 @@ def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
 def _scale_of_magnitudes(mag: np.ndarray, w: np.ndarray) -> float:
     """:func:`_rayleigh_scale` from the residual magnitudes ``|r|``."""
     mag = mag[w > 0]  # a copy: the median may reorder it
-    return float(np.median(mag, overwrite_input=True) / np.sqrt(np.log(2.0))) if mag.size else 0.0
+    return float(median(mag) / np.sqrt(np.log(2.0))) if mag.size else 0.0
+
+
+def median(v: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, bit for bit, by partitioning only the values near it; ``v`` may be reordered.
+
+    A strided sample of about 1024 values brackets the middle (its 45 % and 55 % quantiles); when the two middle
+    order statistics of ``v`` lie inside the bracket (checked by counting), only the values inside it are
+    partitioned (about a tenth of them), else, and for NaN or short arrays, the whole array is.
+    """
+    n = v.size
+    if n < 4096 or np.isnan(v.sum()):
+        return float(np.median(v, overwrite_input=True))
+    k_lo, k_hi = (n - 1) // 2, n // 2  # ranks of the two middle values (equal when n is odd)
+    lo, hi = np.quantile(v[:: n // 1024], [0.45, 0.55])
+    below = int(np.count_nonzero(v < lo))
+    inside = v[(v >= lo) & (v <= hi)]
+    if not below <= k_lo or not below + inside.size > k_hi:
+        return float(np.median(v, overwrite_input=True))
+    part = np.partition(inside, [k_lo - below, k_hi - below])
+    return float(np.mean(part[[k_lo - below, k_hi - below]])) if k_lo != k_hi else float(part[k_lo - below])
 
 
 def thomson_weight(u: np.ndarray, chi: float) -> np.ndarray:

@@ -25,7 +25,15 @@ import amt.transfer.estimate as estimate_module
 from amt.spectra import SpectraConfig, compute_spectra
 from amt.synth.gaussian_runs import impulsive_sources, make_run, sources, spike_windows
 from amt.transfer import EstimateConfig, estimate_transfer_function
-from amt.transfer.regression import RegressionError, RegressionResult, RobustConfig, _Design, regress, thomson_weight
+from amt.transfer.regression import (
+    RegressionError,
+    RegressionResult,
+    RobustConfig,
+    _Design,
+    median,
+    regress,
+    thomson_weight,
+)
 from amt.transfer.uncertainty import jackknife_variance
 
 RATE = 100.0
@@ -81,8 +89,8 @@ def _ref_regress(y, x, remote=None, prior=None, robust=DEFAULT):
             if st["sigma"] <= 0:
                 break
             u = np.abs(r) / st["sigma"]
-            st["rob"] = np.minimum(1.0, rb.huber_k / np.maximum(u, 1e-300)) if stage == "huber" else _ref_thomson(
-                u, chi_res
+            st["rob"] = (
+                np.minimum(1.0, rb.huber_k / np.maximum(u, 1e-300)) if stage == "huber" else _ref_thomson(u, chi_res)
             )
             w = w_now * st["rob"]
             if rb.leverage:
@@ -214,3 +222,14 @@ def test_least_squares_remote_reference_equals_the_reference() -> None:
         ref = estimate_transfer_function(local, remote, cfg, FREQS)
     np.testing.assert_allclose(fast.z, ref.z, rtol=1e-9)
     np.testing.assert_allclose(fast.z_var, ref.z_var, rtol=1e-9)
+
+
+@pytest.mark.parametrize("n", [100, 4096, 4097, 50_000, 50_001])
+def test_median_equals_numpy_bit_for_bit(n) -> None:
+    rng = np.random.default_rng(n)
+    cases = [rng.rayleigh(size=n), np.sort(rng.uniform(size=n))[::-1], np.full(n, 2.5),
+             rng.integers(0, 4, n).astype(float), np.concatenate([rng.uniform(size=n - 1), [np.nan]])]  # fmt: skip
+    for v in cases:
+        want = np.median(v)
+        got = median(v.copy())
+        assert (np.isnan(want) and np.isnan(got)) or got == want
