@@ -24,10 +24,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from dnnsec.attacks.finetune import finetune
+from dnnsec.defence.neural_cleanse import ANOMALY_THRESHOLD, anomaly_index
 from shared.seeding import seed_everything
-
-#: Anomaly index above which a class is taken as watermarked (Neural Cleanse's threshold).
-ANOMALY_THRESHOLD = 2.0
 
 
 class TriggerGenerator(nn.Module):
@@ -111,13 +109,6 @@ def reverse_trigger(model: nn.Module, x: torch.Tensor, target: int, box: tuple[f
     return ReversedTrigger(target, gen, float(flipped.double().mean()), float(mask.flatten(1).sum(1).mean()))
 
 
-def anomaly_indices(norms: np.ndarray) -> np.ndarray:
-    """``(median - n) / (1.4826 MAD)`` of each class's perturbation norm (large = suspiciously small trigger)."""
-    med = float(np.median(norms))
-    mad = 1.4826 * float(np.median(np.abs(norms - med)))
-    return (med - norms) / max(mad, 1e-12)
-
-
 def detect(model: nn.Module, x: torch.Tensor, box: tuple[float, float], *, classes: list[int] | None = None,
            steps: int = 300, l1_weight: float = 0.01, seed: int = 0) -> Detection:
     """Phase 1 for every class of ``model`` (or ``classes``): reversed triggers and the anomaly across classes.
@@ -130,7 +121,7 @@ def detect(model: nn.Module, x: torch.Tensor, box: tuple[float, float], *, class
                 for t in (classes if classes is not None else range(n_out))]
     norms = np.array([t.l1_norm if t.flip_rate >= 0.5 else np.inf for t in triggers])
     finite = norms[np.isfinite(norms)]
-    anomaly = anomaly_indices(np.where(np.isfinite(norms), norms, finite.max() if len(finite) else 0.0)) \
+    anomaly = anomaly_index(np.where(np.isfinite(norms), norms, finite.max() if len(finite) else 0.0)) \
         if len(finite) else np.zeros(len(norms))
     anomaly[~np.isfinite(norms)] = -np.inf
     return Detection(triggers, anomaly)
