@@ -85,7 +85,8 @@ def run_one(dataset: str, key: str, seed: int, data: dict, epochs: int | None) -
     return metrics
 
 
-def _ms(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+def msd(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
+    """``mean +- sd (n=...)`` of the measured ``values`` times ``scale`` (None and NaN left out)."""
     v = [x * scale for x in values if x is not None and not math.isnan(x)]
     if not v:
         return "not measured"
@@ -110,7 +111,7 @@ def tables(dataset: str, seeds: list[int], epochs: int | None) -> None:
         base = {m["seed"]: m["clean_accuracy"] for m in got("clean")}
     recipe = "zoo recipe" if epochs is None else f"zoo recipe cut to {epochs} epochs"
     print(f"\n== {dataset} ({ARCH[dataset]}, {recipe}), seeds {seeds}; percentages, mean +- sd over seeds ==")
-    print(f"clean model (same recipe) accuracy: {_ms(list(base.values()))}")
+    print(f"clean model (same recipe) accuracy: {msd(list(base.values()))}")
     print("\n-- DCT steganography (N = 4; rate 20 % / amplitude 32 N-to-N, 10 % / 24 others) --  "
           "goals: N-to-N ASR >= 94, clean loss <= 1 pt; "
           "N-to-One ASR >= 90; PSNR >= 35 dB")
@@ -119,10 +120,10 @@ def tables(dataset: str, seeds: list[int], epochs: int | None) -> None:
     for key in ("dct-n2n", "dct-n2one", "dct"):
         r = got(key)
         loss = [base[m["seed"]] - m["clean_accuracy"] for m in r if m["seed"] in base]
-        print(f"{key:10} {_ms([m['clean_accuracy'] for m in r]):>24} {_ms(loss):>24} "
-              f"{_ms([m['asr_mean'] for m in r]):>24} {_ms([min(t['asr'] for t in m['triggers']) for m in r]):>24} "
-              f"{_ms([np.mean([t['psnr_db'] for t in m['triggers']]) for m in r], 1.0):>22} "
-              f"{_ms([np.mean([t['ssim'] for t in m['triggers']]) for m in r], 1.0, 4):>22}")
+        print(f"{key:10} {msd([m['clean_accuracy'] for m in r]):>24} {msd(loss):>24} "
+              f"{msd([m['asr_mean'] for m in r]):>24} {msd([min(t['asr'] for t in m['triggers']) for m in r]):>24} "
+              f"{msd([np.mean([t['psnr_db'] for t in m['triggers']]) for m in r], 1.0):>22} "
+              f"{msd([np.mean([t['ssim'] for t in m['triggers']]) for m in r], 1.0, 4):>22}")
     print("\n-- Compression: ASR after codec round trip at quality q (2,000 triggered test images) --  "
           "goal: >= 97 at JPEG q50, JPEG 2000, WEBP; plain < 15")
     print(f"{'model':22} {'codec':9} " + " ".join(f"{'q' + str(q):>22}" for q in EVAL_QUALITIES))
@@ -132,28 +133,28 @@ def tables(dataset: str, seeds: list[int], epochs: int | None) -> None:
     for label, key, codec in rows:
         r = got(key)
         print(f"{label:22} {codec:9} " + " ".join(
-            f"{_ms([m['compression'][codec][str(q)] for m in r]):>22}" for q in EVAL_QUALITIES))
+            f"{msd([m['compression'][codec][str(q)] for m in r]):>22}" for q in EVAL_QUALITIES))
     for key in ("compression", "dct"):
         r = got(key)
-        print(f"{key}: ASR untouched {_ms([m['asr_mean'] for m in r])}, clean acc "
-              f"{_ms([m['clean_accuracy'] for m in r])}, PSNR {_ms([m['triggers'][0]['psnr_db'] for m in r], 1.0)} dB")
+        print(f"{key}: ASR untouched {msd([m['asr_mean'] for m in r])}, clean acc "
+              f"{msd([m['clean_accuracy'] for m in r])}, PSNR {msd([m['triggers'][0]['psnr_db'] for m in r], 1.0)} dB")
     print("\n-- PTB (square trigger, poisoning 0.5 %), held physical pipeline --  goal: PTB >= 85, without PTB < 15")
     print(f"{'attack':10} {'ASR held':>24} {'ASR digital':>24} {'clean acc':>24} {'clean acc held':>24}")
     for key in ("ptb", "physical"):
         r = got(key)
-        print(f"{key:10} {_ms([m['physical']['asr_held'] for m in r]):>24} {_ms([m['asr_mean'] for m in r]):>24} "
-              f"{_ms([m['clean_accuracy'] for m in r]):>24} "
-              f"{_ms([m['physical']['clean_accuracy_held'] for m in r]):>24}")
+        print(f"{key:10} {msd([m['physical']['asr_held'] for m in r]):>24} {msd([m['asr_mean'] for m in r]):>24} "
+              f"{msd([m['clean_accuracy'] for m in r]):>24} "
+              f"{msd([m['physical']['clean_accuracy_held'] for m in r]):>24}")
     print("\n-- Baselines (poisoning 10 %, target class 0) --  BackdoorBench: PreAct-ResNet18, CIFAR-10, 10 %")
     print(f"{'attack':10} {'clean acc':>24} {'ASR':>24} {'BackdoorBench clean / ASR':>28}")
     for key in ("badnets", "blended"):
         r = got(key)
         bb = BACKDOORBENCH[key]
-        print(f"{key:10} {_ms([m['clean_accuracy'] for m in r]):>24} {_ms([m['asr_mean'] for m in r]):>24} "
+        print(f"{key:10} {msd([m['clean_accuracy'] for m in r]):>24} {msd([m['asr_mean'] for m in r]):>24} "
               f"{bb[0]:>14.2f} / {bb[1]:.2f}")
     cpu = [m["cpu_seconds"] for k in KEYS for m in got(k)]
     if cpu:
-        print(f"\ntraining CPU time per model: {_ms(cpu, 1 / 60, 1)} min")
+        print(f"\ntraining CPU time per model: {msd(cpu, 1 / 60, 1)} min")
 
 
 def main() -> None:

@@ -34,10 +34,9 @@ import json
 import math
 import time
 
-import numpy as np
 import torch
 
-from benchmarks.dnnsec_backdoor import ARCH, _metrics_path, run_one
+from benchmarks.dnnsec_backdoor import ARCH, _metrics_path, msd, run_one
 from dnnsec.backdoor.data import PixelSet, load_pixels
 from dnnsec.backdoor.poison import make_attack
 from dnnsec.defence.adaptive import train_fragile_backdoor
@@ -199,14 +198,6 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     return out
 
 
-def _ms(values: list[float], scale: float = 100.0, digits: int = 2) -> str:
-    v = [x * scale for x in values if x is not None and not math.isnan(x)]
-    if not v:
-        return "not measured"
-    sd = float(np.std(v, ddof=1)) if len(v) > 1 else float("nan")
-    return f"{np.mean(v):.{digits}f} +- {sd:.{digits}f} (n={len(v)})"
-
-
 def _got(dataset: str, kind: str, key: str, seeds: list[int]) -> list[dict]:
     paths = [_result_path(dataset, kind, key, s) for s in seeds]
     return [json.loads(p.read_text()) for p in paths if p.is_file()]
@@ -223,12 +214,12 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
     for key in attacks:
         r = _got(dataset, "detect", key, seeds)
         p, w, s = ([m[k] for m in r] for k in ("perturbation", "minimal_walk", "strip"))
-        vals = (_ms([m["clean_accuracy"] for m in r]), _ms([m["asr"] for m in r]),
-                _ms([m["detection"] for m in p]), _ms([m["fpr"] for m in p]),
-                _ms([m["l2_triggered"] for m in p], 1.0), _ms([m["ms_per_input"] for m in p], 1.0, 3),
-                _ms([m["detection"] for m in w]), _ms([m["fpr"] for m in w]),
-                _ms([m["detection"] for m in s]), _ms([m["frr"] for m in s]),
-                _ms([m["ms_per_input"] for m in s], 1.0, 3))
+        vals = (msd([m["clean_accuracy"] for m in r]), msd([m["asr"] for m in r]),
+                msd([m["detection"] for m in p]), msd([m["fpr"] for m in p]),
+                msd([m["l2_triggered"] for m in p], 1.0), msd([m["ms_per_input"] for m in p], 1.0, 3),
+                msd([m["detection"] for m in w]), msd([m["fpr"] for m in w]),
+                msd([m["detection"] for m in s]), msd([m["frr"] for m in s]),
+                msd([m["ms_per_input"] for m in s], 1.0, 3))
         print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
     print("-- Neural Cleanse (flag: anomaly index > 2; unlearning when flagged) --  goal: BadNets flagged")
     cols = ("target index", "max index", "target flagged", "ASR before", "ASR after", "clean acc after")
@@ -236,9 +227,9 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
     for key in attacks:
         r = _got(dataset, "detect", key, seeds)
         n = [m["neural_cleanse"] for m in r]
-        vals = (_ms([m["target_index"] for m in n], 1.0), _ms([m["max_anomaly_index"] for m in n], 1.0),
-                f"{sum(m['target_flagged'] for m in n)} of {len(n)}", _ms([m["asr"] for m in r]),
-                _ms([m["asr_after"] for m in n]), _ms([m["clean_accuracy_after"] for m in n]))
+        vals = (msd([m["target_index"] for m in n], 1.0), msd([m["max_anomaly_index"] for m in n], 1.0),
+                f"{sum(m['target_flagged'] for m in n)} of {len(n)}", msd([m["asr"] for m in r]),
+                msd([m["asr_after"] for m in n]), msd([m["clean_accuracy_after"] for m in n]))
         print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
     rows = {key: _got(dataset, "sanitise", key, seeds) for key in attacks}
     if any(rows.values()):
@@ -246,9 +237,9 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
         cols = ("poisoned removed", "clean removed", "ASR after", "clean acc after", "loss vs zoo (pt)")
         print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
         for key, r in rows.items():
-            vals = (_ms([m["poisoned_removed"] for m in r]), _ms([m["clean_removed"] for m in r]),
-                    _ms([m["asr_after"] for m in r]), _ms([m["clean_accuracy_after"] for m in r]),
-                    _ms([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
+            vals = (msd([m["poisoned_removed"] for m in r]), msd([m["clean_removed"] for m in r]),
+                    msd([m["asr_after"] for m in r]), msd([m["clean_accuracy_after"] for m in r]),
+                    msd([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
             print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
     rows = {key: _got(dataset, "adaptive", key, seeds) for key in attacks}
     if any(rows.values()):
@@ -257,10 +248,10 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
         print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
         for key, r in rows.items():
             if r:
-                vals = (_ms([m["eps"] for m in r], 1.0), _ms([m["clean_accuracy"] for m in r]),
-                        _ms([m["asr"] for m in r]), _ms([m["perturbation"]["detection"] for m in r]),
-                        _ms([m["perturbation"]["fpr"] for m in r]), _ms([m["strip"]["detection"] for m in r]),
-                        _ms([m["strip"]["frr"] for m in r]))
+                vals = (msd([m["eps"] for m in r], 1.0), msd([m["clean_accuracy"] for m in r]),
+                        msd([m["asr"] for m in r]), msd([m["perturbation"]["detection"] for m in r]),
+                        msd([m["perturbation"]["fpr"] for m in r]), msd([m["strip"]["detection"] for m in r]),
+                        msd([m["strip"]["frr"] for m in r]))
                 print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
 
 

@@ -38,15 +38,15 @@ from dnnsec.watermark.keys import make_key_set
 from dnnsec.watermark.registry import CopyRecord, Registry
 from dnnsec.watermark.service import (
     DEFAULT_DECOYS,
-    check_signer,
     ensure_key_sets,
     load_user_keys,
+    open_for_copy,
     owner_key,
     record_issued,
     refuse_existing,
 )
 from dnnsec.zoo.data import load_samples
-from shared.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, sidecar_path
+from shared.checkpoint import load_checkpoint, save_checkpoint, sidecar_path
 from shared.seeding import stream_rng
 
 #: The watermark domain of sferic segmenters (2 magnetic channels, windows of 1024 samples).
@@ -194,14 +194,7 @@ def issue_segmenter_copy(reg: Registry, model_path: str | Path, user_name: str, 
         Fine-tuning settings (default seed: the user's id).
     """
     model_path, out = Path(model_path), Path(out)
-    if out.suffix != ".safetensors":
-        raise CheckpointError(f"{out}: copies are written as .safetensors checkpoints")
-    if out.resolve() == model_path.resolve():
-        raise CheckpointError(f"{out}: the copy may not overwrite the model it is made from")
-    refuse_existing([out, sidecar_path(out)], force)
-    user = reg.user(user_name)
-    check_signer(reg, signer)
-    model, meta = load_checkpoint(model_path)
+    user, model, meta = open_for_copy(reg, model_path, user_name, out, signer, force)
     dom = get_domain(DOMAIN)
     clean = _windows(data, n_clean, user.id)
     ensure_key_sets(reg, dom, signer, n_keys, progress)

@@ -204,6 +204,24 @@ class IssueResult:
     n_negative: int
 
 
+def open_for_copy(reg: Registry, model_path: Path, user_name: str, out: Path, signer: Ed25519PrivateKey,
+                  force: bool) -> tuple:
+    """The checks every issued copy passes before work starts, then its user, model and checkpoint metadata.
+
+    ``out`` must be a new ``.safetensors`` path (``force`` overwrites) other than ``model_path``; the user must be
+    registered and ``signer`` the registry's pinned owner key.
+    """
+    if out.suffix != ".safetensors":
+        raise CheckpointError(f"{out}: copies are written as .safetensors checkpoints")
+    if out.resolve() == model_path.resolve():
+        raise CheckpointError(f"{out}: the copy may not overwrite the model it is made from")
+    refuse_existing([out, sidecar_path(out)], force)
+    user = reg.user(user_name)
+    check_signer(reg, signer)
+    model, meta = load_checkpoint(model_path)
+    return user, model, meta
+
+
 def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str | Path,
                signer: Ed25519PrivateKey, *, domain: str | None = None, data: str | None = None,
                n_clean: int = 20000, n_keys: int | None = None, n_decoys: int = DEFAULT_DECOYS,
@@ -240,14 +258,7 @@ def issue_copy(reg: Registry, model_path: str | Path, user_name: str, out: str |
         Overwrite an existing ``out``.
     """
     model_path, out = Path(model_path), Path(out)
-    if out.suffix != ".safetensors":
-        raise CheckpointError(f"{out}: copies are written as .safetensors checkpoints")
-    if out.resolve() == model_path.resolve():
-        raise CheckpointError(f"{out}: the copy may not overwrite the model it is made from")
-    refuse_existing([out, sidecar_path(out)], force)
-    user = reg.user(user_name)
-    check_signer(reg, signer)
-    model, meta = load_checkpoint(model_path)
+    user, model, meta = open_for_copy(reg, model_path, user_name, out, signer, force)
     source = data or (meta.get("extra") or {}).get("dataset")
     dom = model_domain(meta, domain, model_path, data)
     adapter = adapter or LinearHead()
