@@ -241,9 +241,8 @@ def regress(
     def times_prior(v: np.ndarray) -> np.ndarray:
         return v if unit_prior else w0 * v  # 1 * v is v exactly: skip the pass
 
-    def step(stage: str) -> tuple[np.ndarray, np.ndarray, float]:
+    def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         nonlocal w_lev, w_rob, sigma
-        c, aa = coef, a
         for _ in range(robust.max_iterations):
             r = x @ c
             np.subtract(y, r, out=r)
@@ -278,9 +277,9 @@ def regress(
         return c, aa, sigma
 
     def stages() -> tuple[np.ndarray, np.ndarray, float]:
-        c, aa, s = step("huber")
-        if robust.redescend:
-            c, aa, s = step("thomson")
+        c, aa, s = step("huber", coef, a)
+        if robust.redescend:  # the redescending stage starts from the Huber solution (Chave & Thomson 2004)
+            c, aa, s = step("thomson", c, aa)
         return c, aa, s
 
     coef, a, sigma = stages()

@@ -107,9 +107,9 @@ def _ref_regress(y, x, remote=None, prior=None, robust=DEFAULT):
                 break
         return c, aa
 
-    def stages(c, aa, rb):  # each stage starts from the coefficients the stages started from
+    def stages(c, aa, rb):  # the Thomson stage starts from the Huber solution
         c_h, aa_h = step("huber", c, aa, rb)
-        return step("thomson", c, aa, rb) if rb.redescend else (c_h, aa_h)
+        return step("thomson", c_h, aa_h, rb) if rb.redescend else (c_h, aa_h)
 
     coef, a = stages(coef, a, robust)
     if robust.leverage and robust.readmit:
