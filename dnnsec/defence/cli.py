@@ -65,6 +65,7 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
 
     from dnnsec.backdoor.data import PixelSet, load_pixels
     from dnnsec.defence.classifier import DefenceError, PixelClassifier
+    from dnnsec.package.outputs import check_outputs
     from shared.atomic import write_json_atomic
     from shared.checkpoint import read_sidecar, save_checkpoint
 
@@ -72,6 +73,7 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
     existing = [p for p in (metrics_path, new_model) if p.exists()]
     if existing and not force:
         raise DefenceError(f"{existing[0]}: exists; pass --force to replace it")
+    check_outputs([metrics_path, new_model], [model_path], force=True)  # never the model read, even with --force
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     test = load_pixels(data, "test")

@@ -97,3 +97,12 @@ def test_npz_standardisation_is_what_the_classifier_uses(checkpoint):
     clf = PixelClassifier.from_checkpoint(model, load_pixels(str(data), "test"))
     assert torch.allclose(clf.mean.flatten(), torch.tensor([NPZ_MEAN])) and \
         torch.allclose(clf.std.flatten(), torch.tensor([NPZ_STD]))
+
+
+def test_the_model_read_is_never_the_model_written_even_with_force(checkpoint):
+    model, data = checkpoint
+    before = model.read_bytes()
+    r = CliRunner().invoke(main, ["defend", "neural-cleanse", "--model", str(model), "--data", str(data),
+                                  "--out", str(model.parent), "--force"])
+    assert r.exit_code == 2 and "refusing to overwrite an input" in r.output and str(model) in r.output
+    assert model.read_bytes() == before
