@@ -75,7 +75,7 @@ class Detection:
     def flagged(self) -> list[int]:
         """Classes whose anomaly index exceeds :data:`ANOMALY_THRESHOLD`, most anomalous first."""
         order = np.argsort(-self.anomaly)
-        return [int(t) for t in order if self.anomaly[t] > ANOMALY_THRESHOLD]
+        return [self.triggers[t].target for t in order if self.anomaly[t] > ANOMALY_THRESHOLD]
 
 
 def reverse_trigger(model: nn.Module, x: torch.Tensor, target: int, box: tuple[float, float], *, steps: int = 300,

@@ -9,7 +9,6 @@ Neural Cleanse unlearning (:mod:`dnnsec.defence`, where it is installed) and the
 from __future__ import annotations
 
 import copy
-import importlib
 from collections.abc import Callable
 
 import torch
@@ -23,6 +22,8 @@ from dnnsec.attacks.overwrite import overwrite
 from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.attacks.query_modification import QueryModifier
 from dnnsec.autoencoder import train_autoencoder
+from dnnsec.defence.classifier import PixelClassifier
+from dnnsec.defence.neural_cleanse import neural_cleanse, unlearn
 from dnnsec.evaluation.protections import AdditionalClassProtection, Protection, Setting, _embed_cfg
 from dnnsec.fingerprint.adaptive import adaptive_finetune
 from dnnsec.watermark.adapter import LinearHead
@@ -107,28 +108,16 @@ def _gan_removal(model: nn.Module, p: Protection, s: Setting) -> nn.Module:
     return out
 
 
-def neural_cleanse_available() -> bool:
-    """Whether :mod:`dnnsec.defence` (Neural Cleanse and unlearning) is installed."""
-    try:
-        mod = importlib.import_module("dnnsec.defence.neural_cleanse")
-        importlib.import_module("dnnsec.defence.classifier")
-    except ImportError:
-        return False
-    return all(hasattr(mod, f) for f in ("neural_cleanse", "unlearn"))
-
-
 def _neural_cleanse(model: nn.Module, p: Protection, s: Setting) -> nn.Module:
-    nc = importlib.import_module("dnnsec.defence.neural_cleanse")
-    clf_mod = importlib.import_module("dnnsec.defence.classifier")
     x, y = s.attacker
     n = max(10, len(s.train_x) // 100)
     mean = torch.tensor(s.mean).view(1, -1, 1, 1)
     std = torch.tensor(s.std).view(1, -1, 1, 1)
     pixels = (x[:n] * std + mean).clamp(0, 1)
-    clf = clf_mod.PixelClassifier(copy.deepcopy(model), s.mean, s.std)
-    report = nc.neural_cleanse(clf, pixels, _n_out(model, s))
+    clf = PixelClassifier(copy.deepcopy(model), s.mean, s.std)
+    report = neural_cleanse(clf, pixels, _n_out(model, s))
     chosen = report.flagged or [int(report.index.argmax())]
-    return nc.unlearn(clf, pixels, y[:n], [report.triggers[k] for k in chosen]).model.eval()
+    return unlearn(clf, pixels, y[:n], [report.triggers[k] for k in chosen]).model.eval()
 
 
 def _adaptive(model: nn.Module, p: Protection, s: Setting) -> nn.Module:
@@ -153,8 +142,6 @@ ATTACKS: dict[str, Attack] = {
 
 def not_applicable(attack: str, p: Protection) -> str | None:
     """Why ``attack`` is not run against ``p`` (None: it is)."""
-    if attack == "Neural Cleanse unlearning" and not neural_cleanse_available():
-        return "not available yet (dnnsec.defence is not installed)"
     if attack == "output removal" and not isinstance(p, AdditionalClassProtection):
         return p.not_applicable(attack) or "no extra output to remove"
     return p.not_applicable(attack)

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from dnnsec.fingerprint.dtd import Box
-from dnnsec.fingerprint.intrinsic import IntrinsicFingerprint, NullCalibration
+from dnnsec.fingerprint.intrinsic import IntrinsicFingerprint, calibrate
 from dnnsec.protect.advparams import search_perturbations
 from dnnsec.watermark.adapter import LinearHead
 from dnnsec.watermark.baselines import add_noise_pattern, embed_backdoor, stamp_logo
@@ -117,7 +117,7 @@ class IntrinsicProtection(Protection):
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
         self.fingerprint = IntrinsicFingerprint.of(base, s.probes, Box(*s.box))
-        self.null = NullCalibration(np.array([self.fingerprint.similarity(m) for m in s.independent[:s.n_null]]))
+        self.null = calibrate(self.fingerprint, s.independent[:s.n_null])
         return base
 
     def retention(self, suspect: nn.Module, s: Setting) -> float:

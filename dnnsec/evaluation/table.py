@@ -76,6 +76,7 @@ def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: lis
                         ) -> tuple[Row, list[Cell]]:
     """Protect ``base`` with ``p``, score it, then run every attack of ``attacks`` (names of :data:`ATTACKS`)."""
     t0 = time.perf_counter()
+    p.detection = None  # set again by this run's GAN removal attack, never carried over from an earlier one
     protected = p.protect(copy.deepcopy(base), s)
     t_protect = time.perf_counter() - t0
     t0 = time.perf_counter()

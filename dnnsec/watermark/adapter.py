@@ -150,7 +150,7 @@ class SegmenterHead:
 
     def scores(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z = self.head_outputs(model, x)[:, 1:].mean(dim=-1)
-        return torch.cat([torch.zeros(len(z), 1, dtype=z.dtype), z], dim=1)
+        return torch.cat([z.new_zeros(len(z), 1), z], dim=1)
 
 
 @torch.no_grad()
