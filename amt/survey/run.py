@@ -105,7 +105,12 @@ class _Book:
 
     def done(self, record: str, outcome: StationOutcome) -> None:
         other = self.owner.get(outcome.station)
-        if other is not None and other != record:
+        if other is not None and other != record:  # both records' results were written to the same files
+            self.result.done.pop(other, None)
+            first = self.manifest["stations"][other]
+            message = f"station name {outcome.station} is also that of {record}; its files were overwritten"
+            self.result.failed[other] = message
+            self.manifest["stations"][other] = {**first, "status": "failed", "error": message}  # not skipped again
             self.fail(record, f"station name {outcome.station} is also that of {other}; its files were overwritten")
             return
         self.owner[outcome.station] = record

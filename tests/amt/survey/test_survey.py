@@ -114,3 +114,17 @@ def test_cli_survey_exits_2_naming_the_failed_station_and_reports_the_others(rec
     assert (out / "report" / "T01.pdf").is_file() and (out / "report" / "survey.pdf").is_file()  # drawn regardless
     doc = json.loads((out / "T01.json").read_text())
     assert doc["station"] == "T01" and doc["mode"] == "conventional"
+
+
+def test_two_records_of_one_station_both_fail_and_neither_is_skipped_on_a_rerun(records, tmp_path) -> None:
+    copies = []
+    for day in ("day1", "day2"):
+        (tmp_path / day).mkdir()
+        copies.append(tmp_path / day / records[0].name)
+        copies[-1].write_bytes(records[0].read_bytes())
+    out = tmp_path / "out"
+    first = run_survey(copies, out, CONVENTIONAL, workers=0, progress=False)
+    assert not first.done and sorted(first.failed) == sorted(str(c.resolve()) for c in copies)
+    assert all("its files were overwritten" in m for m in first.failed.values())
+    again = run_survey(copies, out, CONVENTIONAL, workers=0, progress=False)
+    assert not again.skipped and not again.done and len(again.failed) == 2
