@@ -72,7 +72,7 @@ def attack(name: str, data: str, arch: str, out: Path, poison_rate: float | None
     chosen = make_attack(name, train.num_classes, train.channels, poison_rate, n_triggers, shape,
                          tuple(c.strip() for c in codecs.split(",") if c.strip()))
     model, poisoned, record = train_backdoor(chosen, arch, train, seed, epochs)
-    metrics = {"attack": name, "data": data, **record, "poison_rate": chosen.poison_rate,
+    metrics = {"attack": name, "data": data, **record, "poison_rate": chosen.poison_rate, "shape": shape,
                "train_codecs": list(chosen.codecs) if chosen.transform == "compression" else [],
                **chosen.evaluate(model, test), "total_seconds": time.perf_counter() - t0}
     save_checkpoint(model_path, model, arch=arch, config=record["config"],

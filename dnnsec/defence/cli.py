@@ -25,8 +25,10 @@ def _attack_of(meta: dict, name: str | None, num_classes: int, channels: int):
     name = name or record.get("attack")
     if name is None:
         return None, record
-    n = len(record.get("triggers", [])) if record.get("attack") == name else 0
-    return make_attack(name, num_classes, channels, record.get("poison_rate"), n if n >= 2 else 4), record
+    recorded = record.get("attack") == name
+    n = len(record.get("triggers", [])) if recorded else 0
+    shape = record.get("shape", "square") if recorded else "square"  # the physical trigger the model was trained on
+    return make_attack(name, num_classes, channels, record.get("poison_rate"), n if n >= 2 else 4, shape), record
 
 
 @click.command()
