@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amt.spectra import Spectra
+from amt.transfer.uncertainty import group_sums
 
 INPUTS = ("hx", "hy")
 OUTPUTS = ("ex", "ey")
@@ -154,9 +155,7 @@ def difference_estimate(
     vw = v[part]
 
     def sums(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-        out = np.zeros((g_count, 2, 2), dtype=complex)
-        np.add.at(out, group, w[:, None, None] * x[part])
-        return out
+        return group_sums(group, (w[:, None, None] * x[part]).reshape(-1, 4), g_count).reshape(g_count, 2, 2)
 
     sa_g, sb_g, qa_g, qb_g = sums(a, vw), sums(b, vw), sums(a, vq), sums(b, vq)
     vs_g = np.bincount(group, vw, g_count)

@@ -91,8 +91,8 @@ def jackknife_variance(
     g_count = merged.max() + 1
     qw = q[use].conj() * w[use][:, None]
     outer = qw[:, :, None] * x[use][:, None, :]  # n, p, p
-    a_g = _group_sums(merged, outer.reshape(-1, p * p), g_count).reshape(g_count, p, p)
-    b_g = _group_sums(merged, qw * y[use][:, None], g_count)
+    a_g = group_sums(merged, outer.reshape(-1, p * p), g_count).reshape(g_count, p, p)
+    b_g = group_sums(merged, qw * y[use][:, None], g_count)
     a_all, b_all = a_g.sum(0), b_g.sum(0)
     a_del, b_del = a_all[None] - a_g, b_all[None] - b_g
     det = np.abs(np.linalg.det(a_del))
@@ -105,7 +105,7 @@ def jackknife_variance(
     return (g - 1) / g * np.sum(np.abs(dev) ** 2, axis=0)
 
 
-def _group_sums(labels: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
+def group_sums(labels: np.ndarray, values: np.ndarray, n_groups: int) -> np.ndarray:
     """``(n_groups, k)`` sums of the complex rows ``values`` ``(n, k)`` by integer label (one pass per column)."""
     parts = np.ascontiguousarray(values).view(np.float64)
     sums = [np.bincount(labels, weights=parts[:, j], minlength=n_groups) for j in range(parts.shape[1])]
