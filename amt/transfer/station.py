@@ -98,7 +98,7 @@ def estimate_station(
     for rate, levels in local.items():
         rem = remote.get(rate) if remote is not None else None
         if remote is not None and rem is None:
-            raise SpectraError(f"remote: no stream at {rate} Hz to match {station.station}")
+            raise SpectraError(f"remote: no stream at {rate} Hz to match {station.station} (rates: {sorted(remote)})")
         tfs[rate] = estimate_transfer_function(levels, rem, config)
     tf = _merge(tfs)
     tf.latitude_deg = 0.0 if np.isnan(station.latitude_deg) else station.latitude_deg
