@@ -268,13 +268,14 @@ def compensate(
         d["dead_band"] = np.zeros(n, dtype=bool)
     else:
         d["dead_band"] = (target >= dead_band_hz[0] * (1 - 1e-9)) & (target <= dead_band_hz[1] * (1 + 1e-9))
+    windows: dict = {}  # per spectra level: its event windows and matched remote, shared by the rows it serves
     for i in range(n):
         rate = float(d["sample_rate_hz"][i])
         if rate not in local or d["level"][i] < 0:
             continue
         spectra = (local[rate], long.get(rate, []))
         remote_spectra = None if rem is None else (rem.get(rate), long_rem.get(rate, []))
-        _choose_row(tf, i, spectra, remote_spectra, events, config)
+        _choose_row(tf, i, spectra, remote_spectra, events, config, windows)
     return CompensationResult(tf, conventional, dead_band_hz, events)
 
 
@@ -297,12 +298,14 @@ def _choose_row(
     remote: tuple[list[Spectra] | None, list[Spectra]] | None,
     events: SfericEventTable,
     config: CompensationConfig,
+    windows: dict,
 ) -> None:
     """Estimate row ``i`` from the sferic windows and keep it or the conventional one (module notes).
 
     ``spectra`` holds the conventional levels and the long-window level 0 (``config.sferic_spectra``); the band is
     taken from the long windows where they resolve it, else from the conventional levels (more windows at low
-    frequencies, where no sharp spectral edge leaks). ``remote`` holds the remote's, alike.
+    frequencies, where no sharp spectral edge leaks). ``remote`` holds the remote's, alike. ``windows`` caches, per
+    spectra level, the matched remote and the event windows (they depend on the level only, not on the row).
     """
     d = tf.diagnostics
     target = float(d["target_hz"][i])
@@ -319,8 +322,11 @@ def _choose_row(
     s = levels[band.level]
     rem_levels = remote[which] if remote is not None else None
     rem_level = rem_levels[band.level] if rem_levels is not None and band.level < len(rem_levels) else None
-    ref = _matched_remote(s, rem_level) if (rem_level is not None and config.use_remote_h) else None
-    prob, held = _event_windows(s, events)
+    key = (id(s), id(rem_level))
+    if key not in windows:  # the levels live as long as the loop in compensate, so their ids are stable keys
+        ref = _matched_remote(s, rem_level) if (rem_level is not None and config.use_remote_h) else None
+        windows[key] = (ref, *_event_windows(s, events))
+    ref, prob, held = windows[key]
     live = (s.window_weight > 0) & (ref.window_weight > 0 if ref is not None else True)
     quiet = (prob == 0) & live
     w = prob * broadband_fraction(s, band.bins, band.frequency_hz, quiet, config.octaves) * live
