@@ -98,7 +98,7 @@ def time_series_figure(res: StationResults) -> Figure | None:
         ax.sharex(axes[0])
     for ax in axes[: len(channels) - 1]:
         ax.tick_params(labelbottom=False)
-    events = res.events if res.events is not None else None
+    events = res.events
     t0 = run.start.timestamp
     for ax, c in zip(axes, channels, strict=False):
         ax.plot(t, run.data[c][:n], lw=0.5, color="k", rasterized=True)
@@ -268,7 +268,7 @@ def coherence_figure(res: StationResults) -> Figure:
     has = np.isfinite(n_sf)
     a_n.plot(f, n_win, "o-", ms=3, lw=0.8, color="0.4", label="windows used")
     if has.any():
-        a_n.vlines(f[has], 0.8, n_sf[has], color="tab:orange", lw=4, label="sferics used (dead band)")
+        a_n.vlines(f[has], 0.8, n_sf[has], color="tab:orange", lw=4, label="sferics carrying signal in the band")
     _shade(a_n, span)
     a_n.set(xscale="log", yscale="log", xlabel="frequency (Hz)", ylabel="count")
     a_n.grid(True, alpha=0.3)
