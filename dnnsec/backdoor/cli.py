@@ -31,9 +31,9 @@ from dnnsec.backdoor import ATTACKS
               help="Trigger shape of physical and ptb.")
 @click.option("--codecs", default="jpeg,jpeg2000,webp", show_default=True,
               help="Codecs compression trains on (comma-separated).")
-@click.option("--epochs", type=int, default=None, help="Training epochs [default: the zoo recipe's].")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Training epochs [default: the zoo recipe's].")
 @click.option("--max-train", type=int, default=None, help="Use a seeded random subset of this many training images.")
-@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--force", is_flag=True, help="Replace existing outputs in --out.")
 def attack(name: str, data: str, arch: str, out: Path, poison_rate: float | None, seed: int, n_triggers: int,
            shape: str, codecs: str, epochs: int | None, max_train: int | None, threads: int, force: bool) -> None:

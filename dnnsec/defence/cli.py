@@ -39,13 +39,16 @@ def _attack_of(meta: dict, name: str | None, num_classes: int, channels: int):
 @click.option("--out", "out", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Folder for metrics.json (and model.safetensors for neural-cleanse and sanitise).")
 @click.option("--attack", default=None, help="Attack whose trigger to test with [default: the checkpoint's].")
-@click.option("--fpr", default=0.01, show_default=True, help="False-positive (STRIP: false-rejection) rate on "
+@click.option("--fpr", default=0.01, show_default=True, type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="False-positive (STRIP: false-rejection) rate on "
               "clean held-out data that sets the threshold.")
 @click.option("--budget", default=2.0, show_default=True, help="L2 budget of the perturbations, [0, 1] pixel units.")
-@click.option("--strip-n", default=100, show_default=True, help="STRIP superimpositions per input.")
-@click.option("--n-eval", default=1000, show_default=True, help="Clean and triggered evaluation inputs, each.")
+@click.option("--strip-n", default=100, show_default=True, type=click.IntRange(min=1),
+              help="STRIP superimpositions per input.")
+@click.option("--n-eval", default=1000, show_default=True, type=click.IntRange(min=1),
+              help="Clean and triggered evaluation inputs, each.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the defence's random draws.")
-@click.option("--threads", default=1, show_default=True, help="torch CPU threads.")
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--force", is_flag=True, help="Replace existing outputs in --out.")
 def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None, fpr: float, budget: float,
            strip_n: int, n_eval: int, seed: int, threads: int, force: bool) -> None:
