@@ -40,6 +40,8 @@ from dnnsec.watermark.segmenter import SegmenterEmbedConfig, issue_segmenter_cop
 from dnnsec.watermark.service import calibrate_registry
 from dnnsec.zoo.data import load_samples
 from shared.checkpoint import read_sidecar
+from shared.cli import fail
+from shared.errors import DomainError
 from shared.seeding import stream_rng
 
 #: Root seed of the owner's clean windows (neither a training, validation nor held-out root).
@@ -66,11 +68,14 @@ def clean_windows(model: Path, n: int, out: Path) -> Path:
 @click.option("--keys", default=20, show_default=True, help="Key windows per user.")
 @click.option("--steps", default=SegmenterEmbedConfig.steps, show_default=True, help="Fingerprint fine-tuning steps.")
 @click.option("--lr", default=SegmenterEmbedConfig.lr, show_default=True, help="Fingerprint peak learning rate.")
+@click.option("--issue-p", default=SegmenterEmbedConfig.issue_p, show_default=True,
+              help="A copy is issued only when its own keys outrank the other users' at this rank-test p-value "
+                   "(fine-tuning runs further rounds until they do; few keys need a larger bar).")
 @click.option("--n-params", default=30, show_default=True, help="Most parameters AdvParams encrypts.")
 @click.option("--null-model", "null_models", multiple=True, type=click.Path(exists=True, path_type=Path),
               help="An independently trained sferic checkpoint for calibration (repeat; two or more advised).")
 def main(out: Path, model: Path, users: str, owner: str, windows: int, keys: int, steps: int, lr: float,
-         n_params: int, null_models: tuple[Path, ...]) -> None:
+         issue_p: float, n_params: int, null_models: tuple[Path, ...]) -> None:
     """Issue every user of USERS a fingerprinted, encrypted copy of MODEL: a signed package and a key file."""
     torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
     names = [u.strip() for u in users.split(",") if u.strip()]
@@ -89,12 +94,15 @@ def main(out: Path, model: Path, users: str, owner: str, windows: int, keys: int
     x, y = load_samples(str(data), windows, seed=0, label_ndim=2)
     p = float((read_sidecar(model).get("extra") or {}).get("threshold", 0.5))
     decisions = partial(binary_segmenter_decisions, threshold_logit=math.log(p / (1 - p)))
-    cfg = SegmenterEmbedConfig(steps=steps, lr=lr)
+    cfg = SegmenterEmbedConfig(steps=steps, lr=lr, issue_p=issue_p)
     for name in names:
         copy_path = home / "copies" / f"{name}.safetensors"
-        issue_segmenter_copy(reg, model, name, copy_path, signer, data, n_keys=keys, n_clean=windows,
-                             cfg=SegmenterEmbedConfig(**{**cfg.to_dict(), "seed": reg.user(name).id}),
-                             progress=True, force=True)
+        try:
+            issue_segmenter_copy(reg, model, name, copy_path, signer, data, n_keys=keys, n_clean=windows,
+                                 cfg=SegmenterEmbedConfig(**{**cfg.to_dict(), "seed": reg.user(name).id}),
+                                 progress=True, force=True)
+        except DomainError as exc:
+            fail(exc)
         report = encrypt_checkpoint(copy_path, package_out=out / "issued" / name / "sferic.dnnpkg",
                                     key_out=out / "issued" / name / f"{name}.key", signer=signer, owner=owner,
                                     x=x, y=y, n_params=n_params, decisions=decisions, force=True)

@@ -42,6 +42,7 @@ def test_owner_issues_user_detects_and_the_owner_traces_the_copy(tmp_path, monke
     out = tmp_path / "owner"
     res = CliRunner().invoke(owner_main, ["--out", str(out), "--model", str(model), "--users", "ann,bob",
                                           "--windows", "24", "--keys", "8", "--steps", "250", "--lr", "1e-2",
+                                          "--issue-p", "1e-3",
                                           "--n-params", "10",
                                           *[a for m in nulls for a in ("--null-model", str(m))]],
                              catch_exceptions=False)
@@ -76,3 +77,12 @@ def test_owner_issues_user_detects_and_the_owner_traces_the_copy(tmp_path, monke
         assert verdict["user"] == user and verdict["significant"] == [user], verdict
     res = CliRunner().invoke(dnnsec_main, ["verify", str(model), "--registry", reg, "--domain", "sferic"])
     assert res.exit_code == 1, res.output  # the unfingerprinted model has no fingerprint channel: not ours
+
+
+def test_owner_script_refuses_an_issuing_bar_no_copy_can_reach(tmp_path):
+    model = _tiny(tmp_path / "model", 3)
+    res = CliRunner().invoke(owner_main, ["--out", str(tmp_path / "owner"), "--model", str(model), "--users",
+                                          "ann,bob", "--windows", "8", "--keys", "8", "--issue-p", "1e-5"])
+    assert res.exit_code == EXIT_ERROR, res.output
+    assert "error: issue_p 1e-05 is below the smallest rank-test p-value" in res.output
+    assert not (tmp_path / "owner" / "owner" / "copies").exists()

@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from amt.sferic.train import RunConfig, train
+from dnnsec.errors import ModelError
 from dnnsec.package.signing import generate_owner_keys, load_private_key
 from dnnsec.watermark.adapter import SegmenterHead
 from dnnsec.watermark.bases import decoy_bases, get_domain, to_model_input, user_bases
@@ -92,7 +93,7 @@ def test_copies_are_traced_to_their_users_and_nulls_are_not_claimed(tmp_path):
     users = ["ann", "bob"]
     for u in users:
         reg.add_user(u)
-    cfg = SegmenterEmbedConfig(steps=250, lr=1e-2)
+    cfg = SegmenterEmbedConfig(steps=250, lr=1e-2, issue_p=1e-3)
     copies = [tmp_path / f"{u}.safetensors" for u in users]
     for u, path in zip(users, copies, strict=True):
         issue_segmenter_copy(reg, model, u, path, signer, tmp_path / "win.safetensors", n_keys=8, n_decoys=40,
@@ -117,3 +118,34 @@ def test_copies_are_traced_to_their_users_and_nulls_are_not_claimed(tmp_path):
         for path in copies:
             agree = float(((load_checkpoint(path)[0](xt) > 0) == ref).float().mean())
             assert agree > 0.95, (path.name, agree)
+
+
+def _owner(tmp_path, users):
+    x, y = _windows(8, 7_400)
+    save_file({"x": x, "y": y}, str(tmp_path / "win.safetensors"))
+    generate_owner_keys(tmp_path / "o.key", tmp_path / "o.pub")
+    reg = Registry(tmp_path / "reg.sqlite")
+    for u in users:
+        reg.add_user(u)
+    return reg, load_private_key(tmp_path / "o.key")
+
+
+def test_a_copy_that_does_not_answer_its_keys_is_refused_and_nothing_is_recorded(tmp_path):
+    model = _tiny(tmp_path / "model", 3)
+    reg, signer = _owner(tmp_path, ["ann", "bob"])
+    out = tmp_path / "ann.safetensors"
+    # one step at a negligible learning rate: the new channel cannot rank ann's keys above bob's
+    cfg = SegmenterEmbedConfig(steps=1, lr=1e-9, max_rounds=2, issue_p=1e-3)
+    with pytest.raises(ModelError, match=r"'ann' did not learn its keys in 2 x 1 steps .*nothing was issued"):
+        issue_segmenter_copy(reg, model, "ann", out, signer, tmp_path / "win.safetensors", n_keys=8, n_decoys=16,
+                             cfg=cfg)
+    assert not out.exists() and reg.copies() == []
+
+
+def test_a_bar_no_rank_test_can_reach_is_refused_before_training(tmp_path):
+    model = _tiny(tmp_path / "model", 3)
+    reg, signer = _owner(tmp_path, ["ann", "bob"])
+    # 8 keys against 8: the exact one-sided rank test cannot go below 1 / C(16, 8) = 7.8e-5 (x 2 users)
+    with pytest.raises(ModelError, match=r"below the smallest rank-test p-value 0.00016 that 8 keys against 8"):
+        issue_segmenter_copy(reg, model, "ann", tmp_path / "a.safetensors", signer, tmp_path / "win.safetensors",
+                             n_keys=8, n_decoys=16, cfg=SegmenterEmbedConfig(steps=1, issue_p=1e-4))
