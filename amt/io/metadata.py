@@ -344,14 +344,14 @@ def build_station(header: dict[str, Any], arrays: dict[str, dict[str, np.ndarray
                 source=source,
             )
         )
+    return Station(station=station, runs=runs, source=source, **station_location(header, source))
+
+
+def station_location(header: dict[str, Any], source: str) -> dict[str, float]:
+    """``latitude_deg``, ``longitude_deg``, ``elevation_m`` (NaN where absent) and ``declination_deg`` of a header."""
     location = {
         key: float("nan") if header.get(key) is None else json_number(header[key], key, source)
         for key in ("latitude_deg", "longitude_deg", "elevation_m")
     }
-    return Station(
-        station=station,
-        runs=runs,
-        declination_deg=json_number(header.get("declination_deg", 0.0), "declination_deg", source),
-        source=source,
-        **location,
-    )
+    location["declination_deg"] = json_number(header.get("declination_deg", 0.0), "declination_deg", source)
+    return location

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
@@ -207,27 +208,85 @@ def _station_group(f: h5py.File, header: dict) -> h5py.Group | None:
     return group if isinstance(group, h5py.Group) else None
 
 
+def _our_datasets(f: h5py.File, header: dict, path: Path) -> list[tuple[md.RunHeader, dict]] | None:
+    """Each run's header and channel datasets in a file we wrote; None if its groups are not where MTH5 v0.2.0
+    puts them."""
+    group = _station_group(f, header)
+    if group is None:
+        return None
+    runs = []
+    for entry in header["runs"]:
+        rh = md.parse_run_header(entry, str(path))
+        rg = group.get(_safe_id(rh.run))
+        datasets = {c: rg.get(c) if isinstance(rg, h5py.Group) else None for c in rh.channels}
+        if not all(isinstance(ds, h5py.Dataset) for ds in datasets.values()):
+            return None
+        for c, ds in datasets.items():
+            if ds.ndim != 1:
+                raise RecordError(f"{path} run {rh.run}: channel {c} is not 1-D (shape {ds.shape})")
+        runs.append((rh, datasets))
+    return runs
+
+
 def _read_ours_h5(path: Path, header: dict) -> Station | None:
     """A file we wrote, read with h5py alone; None if its groups are not where MTH5 v0.2.0 puts them."""
-    arrays: dict[str, dict[str, np.ndarray]] = {}
     try:
         with h5py.File(path, "r") as f:
-            group = _station_group(f, header)
-            if group is None:
+            runs = _our_datasets(f, header, path)
+            if runs is None:
                 return None
-            for entry in header["runs"]:
-                rh = md.parse_run_header(entry, str(path))
-                rg = group.get(_safe_id(rh.run))
-                datasets = {c: rg.get(c) if isinstance(rg, h5py.Group) else None for c in rh.channels}
-                if not all(isinstance(ds, h5py.Dataset) for ds in datasets.values()):
-                    return None
-                for c, ds in datasets.items():
-                    if ds.ndim != 1:
-                        raise RecordError(f"{path} run {rh.run}: channel {c} is not 1-D (shape {ds.shape})")
-                arrays[rh.run] = {c: np.asarray(ds[()], dtype=np.float64) for c, ds in datasets.items()}
+            arrays = {rh.run: {c: np.asarray(ds[()], dtype=np.float64) for c, ds in d.items()} for rh, d in runs}
     except _DAMAGE as exc:
         raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
     return md.build_station(header, arrays, str(path))
+
+
+@contextlib.contextmanager
+def open_mth5_chunked(path: str | Path) -> Iterator[Station | None]:
+    """A file we wrote as a :class:`~amt.record.Station` of :class:`~amt.spectra.source.ChunkedRun`, read as h5py
+    slices while the context is open (spectra in bounded memory: :func:`amt.spectra.compute_station_spectra`).
+
+    Yields None for a file from elsewhere, or one whose groups are not where MTH5 v0.2.0 puts them (read it whole
+    with :func:`read_mth5` then).
+
+    Raises
+    ------
+    RecordError
+        If the file is missing, not HDF5, damaged, or its metadata is malformed or disagrees with its datasets.
+    """
+    from amt.spectra.source import ChunkedRun  # the spectra's run type; the reader itself does not need it
+
+    path = Path(path)
+    if not path.is_file() or not h5py.is_hdf5(path):
+        raise RecordError(f"{path}: not an HDF5 file")
+    text = _metadata_text(path)
+    if text is None:
+        yield None
+        return
+    header = md.loads(text, str(path))
+    try:
+        f = h5py.File(path, "r")
+    except _DAMAGE as exc:
+        raise RecordError(f"{path}: not a readable MTH5 file ({type(exc).__name__}: {str(exc)[:200]})") from exc
+    with f:
+        runs = _our_datasets(f, header, path)
+        if runs is None:
+            yield None
+            return
+        name = str(md.json_item(header, "station", str(path)))
+        chunked = []
+        for rh, datasets in runs:
+            for c, ds in datasets.items():
+                if len(ds) != rh.n_samples:
+                    raise RecordError(
+                        f"{path}: run {rh.run} channel {c} holds {len(ds):,} samples, metadata says {rh.n_samples:,}"
+                    )
+            channels = tuple(c for c in CHANNELS if c in datasets)
+            chunked.append(
+                ChunkedRun(name, rh.run, rh.sample_rate_hz, rh.start, rh.n_samples, channels, rh.meta,
+                           lambda c, lo, hi, d=datasets: d[c][lo:hi], rh.defects, str(path))
+            )  # fmt: skip
+        yield Station(name, chunked, source=str(path), **md.station_location(header, str(path)))
 
 
 def read_mth5_head(path: str | Path, seconds: float) -> StationRun | None:

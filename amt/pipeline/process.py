@@ -14,7 +14,8 @@ per-frequency record schema: :func:`summary`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,7 +24,7 @@ import numpy as np
 from obspy import UTCDateTime
 
 import amt.io
-from amt.deadband import CompensationResult, compensate, detect_events
+from amt.deadband import CompensationResult, DeadBandError, compensate, detect_events
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import Station
@@ -117,22 +118,52 @@ def process_record(
     if mode == "conventional" and (detections is not None or dead_band_hz is not None):
         raise ValueError("detections and dead-band edges are used only by the compensated estimate")
     step = on_step or (lambda: None)
-    station = amt.io.read(record)
-    rem = amt.io.read(remote) if remote is not None else None
-    step()
-    if mode == "conventional":
-        conventional = process_station(station, rem)
+    events: SfericEventTable | Callable[[], SfericEventTable] | None = None
+    if mode != "conventional":
+        events = read_events_csv(detections) if detections is not None else _detected(record, detector)
+    with _opened(record) as station, _opened(remote) as rem:
         step()
-        return ProcessResult(station, conventional, conventional, mode)
+        if mode == "conventional":
+            conventional = process_station(station, rem)
+            step()
+            return ProcessResult(station, conventional, conventional, mode)
+        result = compensate(station, events, rem, dead_band_hz)  # the conventional estimate from the same spectra
+        step()
+        return ProcessResult(station, result.compensated, result.conventional, mode, result, [_report(result)])
 
-    def events() -> SfericEventTable:
-        if detections is not None:
-            return read_events_csv(detections)
-        return detect_events(station, "auto", detector=detector)
 
-    result = compensate(station, events, rem, dead_band_hz)  # the conventional estimate from the same spectra
-    step()
-    return ProcessResult(station, result.compensated, result.conventional, mode, result, [_report(result)])
+@contextlib.contextmanager
+def _opened(path: str | Path | None) -> Iterator[Station | None]:
+    """The record at ``path``, read as h5py slices while open where it is an MTH5 file we wrote (the spectra then
+    take bounded memory, :func:`amt.spectra.compute_station_spectra`), else read whole (:func:`amt.io.read`)."""
+    if path is None:
+        yield None
+        return
+    if amt.io.detect_format(path) == "mth5":
+        from amt.io.mth5_file import open_mth5_chunked
+
+        with open_mth5_chunked(path) as station:
+            if station is not None:
+                yield station
+                return
+    yield amt.io.read(path)
+
+
+def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
+    """Sferics detected in the whole record (shipped CNN, else STA/LTA), read for the detector and then let go.
+
+    Where no run has the detector's rate, a function raising that :class:`~amt.deadband.DeadBandError` (what
+    :func:`amt.deadband.compensate` takes as "no sferic estimate anywhere").
+    """
+    try:
+        return detect_events(amt.io.read(record), "auto", detector=detector)
+    except DeadBandError as exc:
+        error = exc
+
+        def no_run() -> SfericEventTable:
+            raise error
+
+        return no_run
 
 
 def _report(result: CompensationResult) -> str:

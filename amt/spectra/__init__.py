@@ -4,7 +4,7 @@ The public surface: :class:`SpectraConfig`, :func:`compute_spectra` (one :class:
 :func:`target_frequencies` and :func:`plan_bands`.
 """
 
-from amt.spectra.bands import Band, plan_bands, target_frequencies
+from amt.spectra.bands import Band, plan_bands, plan_bins, target_frequencies
 from amt.spectra.fourier import Spectra, SpectraConfig, SpectraError, compute_spectra, compute_station_spectra
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "compute_spectra",
     "compute_station_spectra",
     "plan_bands",
+    "plan_bins",
     "target_frequencies",
 ]

@@ -119,3 +119,16 @@ def plan_bands(
             bands.append(Band(frequency_hz=centre, target_hz=float(f), level=i, bins=bins))
             break
     return bands
+
+
+def plan_bins(levels: Sequence[Spectra], per_decade: int = 7, min_bin: int = 5) -> list[np.ndarray]:
+    """Per level, the bins (indices into ``Spectra.freqs_hz``, ascending) that the default band plan uses.
+
+    Spectra keeping only these bins (:func:`amt.spectra.compute_station_spectra`, ``select_bins``) plan the same
+    bands at the same frequencies (:func:`plan_bands` chooses levels by rate and window length, and bins by
+    frequency), so an estimate from them equals one from every bin.
+    """
+    used: list[set[int]] = [set() for _ in levels]
+    for band in plan_bands(levels, None, per_decade, min_bin):
+        used[band.level].update(band.bins.tolist())
+    return [np.array(sorted(u), dtype=int) for u in used]

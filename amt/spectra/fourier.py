@@ -15,15 +15,18 @@ Time dependence is e^{+i omega t} (numpy's forward FFT with kernel e^{-i omega t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from threadpoolctl import threadpool_limits
 
 from amt.record import RecordError, Station, StationRun
-from amt.spectra.decimation import decimate_segments
-from amt.spectra.prewhiten import apply_filter_slice, filter_response, fit_prediction_error_filter
+from amt.spectra.decimation import decimate_part, decimated_segments
+from amt.spectra.prewhiten import apply_filter_slice, filter_response, fit_prediction_error_filter_read
+from amt.spectra.source import ChunkedRun
 from amt.spectra.windows import bin_correlation, taper, window_starts
 
 
@@ -169,8 +172,8 @@ def _calibration(run: StationRun, name: str, freqs_hz: np.ndarray) -> np.ndarray
     return np.ones(len(freqs_hz), dtype=complex)
 
 
-#: Windows transformed at a time: the float64 blocks of a chunk stay near 40 MiB however long the record.
-_CHUNK_WINDOWS = 8192
+#: Windows transformed at a time: the float64 blocks of a chunk stay near 10 MiB however long the record.
+_CHUNK_WINDOWS = 2048
 
 
 def _detrend_linear(blocks: np.ndarray) -> np.ndarray:
@@ -185,95 +188,200 @@ def _detrend_linear(blocks: np.ndarray) -> np.ndarray:
 
 
 def compute_spectra(
-    run: StationRun,
+    run: StationRun | ChunkedRun,
     config: SpectraConfig = SpectraConfig(),
     channels: Sequence[str] | None = None,
     min_windows: int | None = None,
+    bins: Sequence[np.ndarray | None] | None = None,
 ) -> list[Spectra]:
     """Fourier coefficients of one run at every decimation level that holds ``config.min_windows`` windows.
+
+    The run is read, decimated and transformed a part at a time (:class:`~amt.spectra.source.ChunkedRun`,
+    :func:`amt.spectra.decimation.decimate_part`; decimated levels wait in temporary files), so the memory it takes
+    beyond the coefficients kept does not grow with the record; the windows and their coefficients are those of
+    a whole-record pass (the prewhitening fit sums its products in another order when a segment spans several
+    parts: ~1e-16 relative).
 
     Parameters
     ----------
     run
-        A station run (E in mV/km, H in nT, or counts with a response).
+        A station run (E in mV/km, H in nT, or counts with a response), in memory or read on demand.
     config
         Window and decimation settings.
     channels
         Channels to transform (default: all present).
     min_windows
         Overrides ``config.min_windows`` (a burst may hold one window of a level that all bursts fill).
+    bins
+        Per level, the indices of the bins to keep (into the bins without DC, ascending), or None for all; levels
+        past the end of ``bins`` keep all. Default: every bin of every level.
 
     Returns
     -------
     list of Spectra
         Level 0 first; may be empty if even level 0 holds too few windows.
     """
+    src = run if isinstance(run, ChunkedRun) else ChunkedRun.of(run)
+    names = tuple(channels) if channels is not None else src.channels
     with threadpool_limits(limits=1, user_api="blas"):  # thin products: threads do not pay, and spin under load
-        return _compute_spectra(run, config, channels, min_windows)
+        layout = _layout(src, names, config, config.min_windows if min_windows is None else min_windows)
+        return _compute_spectra(src, names, config, layout, bins)
+
+
+def _layout(src: ChunkedRun, names: tuple[str, ...], config: SpectraConfig, min_windows: int) -> list[list]:
+    """Good segments of every level that holds ``min_windows`` windows (from the segments alone, no samples)."""
+    missing = [c for c in names if c not in src.channels]
+    if missing:
+        raise SpectraError(f"{src.source or f'station {src.station} run {src.run}'}: missing channel(s) {missing}")
+    segments = src.good_segments(min_samples=config.window_length, channels=names)
+    levels = []
+    for level in range(config.max_levels):
+        if level > 0:
+            segments = [(d.j0, d.j0 + d.n) for d in decimated_segments(segments, config.decimation_factor)]
+        if len(window_starts(_used(segments, config), config.window_length, config.overlap)) < min_windows:
+            break
+        levels.append(segments)
+    return levels
+
+
+def _used(segments: list[tuple[int, int]], config: SpectraConfig) -> list[tuple[int, int]]:
+    """Where windows may start: a prewhitened segment loses its first ``prewhiten_order`` samples."""
+    p = config.prewhiten_order
+    return [(i0 + p, i1) for i0, i1 in segments if i1 - i0 > p] if p > 0 else list(segments)
+
+
+class _LevelFile:
+    """A decimated level's channels in an anonymous temporary file (float64), read and written by sample range."""
+
+    def __init__(self, names: tuple[str, ...], n: int) -> None:
+        self._file = tempfile.TemporaryFile()
+        self._index = {c: i for i, c in enumerate(names)}
+        self._n = n
+
+    def _offset(self, channel: str, i: int) -> int:
+        return (self._index[channel] * self._n + i) * 8
+
+    def write(self, channel: str, i: int, x: np.ndarray) -> None:
+        os.pwrite(self._file.fileno(), np.ascontiguousarray(x, dtype=np.float64).tobytes(), self._offset(channel, i))
+
+    def read(self, channel: str, lo: int, hi: int) -> np.ndarray:
+        raw = os.pread(self._file.fileno(), (hi - lo) * 8, self._offset(channel, lo))
+        out = np.zeros(hi - lo)  # never-written samples (gaps between segments) read as zeros; no window uses them
+        out[: len(raw) // 8] = np.frombuffer(raw, dtype=np.float64)
+        return out
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def _decimate_level(
+    read: Callable[[str, int, int], np.ndarray],
+    names: tuple[str, ...],
+    segments: list[tuple[int, int]],
+    n_samples: int,
+    factor: int,
+    chunk: int,
+) -> _LevelFile:
+    """The next level of the cascade, written ``chunk`` output samples at a time."""
+    out = _LevelFile(names, n_samples // factor + 1)
+    for seg in decimated_segments(segments, factor):
+        for a in range(0, seg.n, chunk):
+            b = min(a + chunk, seg.n)
+            for c in names:
+                out.write(c, seg.j0 + a, decimate_part(lambda lo, hi, c=c: read(c, lo, hi), seg, a, b, factor))
+    return out
 
 
 def _compute_spectra(
-    run: StationRun, config: SpectraConfig, channels: Sequence[str] | None, min_windows: int | None
+    src: ChunkedRun,
+    names: tuple[str, ...],
+    config: SpectraConfig,
+    layout: list[list],
+    bins: Sequence[np.ndarray | None] | None,
 ) -> list[Spectra]:
-    names = tuple(channels) if channels is not None else run.channels
-    where = run.source or f"station {run.station} run {run.run}"
-    missing = [c for c in names if c not in run.data]
-    if missing:
-        raise SpectraError(f"{where}: missing channel(s) {missing}")
-    length, overlap = config.window_length, config.overlap
-    w = taper(config.taper, length)
-    scale = np.sqrt(2.0 / np.sum(w**2))
-    correlation = bin_correlation(w)
-    data = [np.asarray(run.data[c], dtype=float) for c in names]  # the record's own arrays: no stacked copy
-    segments = run.good_segments(min_samples=length, channels=names)
-    rate = run.sample_rate_hz
-    start_s = run.start.timestamp
+    length, factor = config.window_length, config.decimation_factor
+    chunk = src.chunk_samples
+    rate = src.sample_rate_hz
+    read: Callable[[str, int, int], np.ndarray] = src.read
+    n_samples = src.n_samples
+    level_file: _LevelFile | None = None
     levels: list[Spectra] = []
-    for level in range(config.max_levels):
-        if level > 0:
-            data, segments = decimate_segments(data, segments, config.decimation_factor)
-            rate /= config.decimation_factor
-        filters = None
-        used = segments
-        if config.prewhiten_order > 0:
-            p = config.prewhiten_order
-            filters = [fit_prediction_error_filter(x, segments, p) for x in data]
-            used = [(i0 + p, i1) for i0, i1 in segments if i1 - i0 > p]
-        starts = window_starts(used, length, overlap)
-        if len(starts) < (config.min_windows if min_windows is None else min_windows):
-            break
-        coef = np.empty((len(starts), len(names), length // 2), np.complex64)
-        for i0 in range(0, len(starts), _CHUNK_WINDOWS):  # bounded memory for hour-long 24 kHz records
-            chunk = starts[i0 : i0 + _CHUNK_WINDOWS]
-            lo, hi = int(chunk[0]), int(chunk[-1]) + length
-            if filters is None:
-                part = np.vstack([x[lo:hi] for x in data])
-            else:  # prewhiten only the samples this chunk's windows span
-                part = np.vstack([apply_filter_slice(x, lo, hi, f) for x, f in zip(data, filters, strict=True)])
-            idx = (chunk - lo)[:, None] + np.arange(length)[None, :]
-            blocks = _detrend_linear(part[:, idx].transpose(1, 0, 2))  # windows, channels, samples
-            coef[i0 : i0 + _CHUNK_WINDOWS] = np.fft.rfft(blocks * w, axis=-1)[:, :, 1:] * (scale / np.sqrt(rate))
-        freqs = np.fft.rfftfreq(length, 1.0 / rate)[1:]
-        for c, name in enumerate(names):
-            divisor = _calibration(run, name, freqs)
-            if filters is not None:
-                divisor = divisor * filter_response(filters[c], freqs, rate)
-            coef[:, c, :] /= divisor
-        levels.append(
-            Spectra(
-                station=run.station,
-                run=run.run,
-                channels=names,
-                sample_rate_hz=rate,
-                level=level,
-                window_length=length,
-                freqs_hz=freqs,
-                coefficients=coef,
-                window_start_s=start_s + starts / rate,
-                bin_correlation=correlation,
-            )
-        )
+    try:
+        for level, segments in enumerate(layout):
+            if level > 0:
+                previous = level_file
+                level_file = _decimate_level(read, names, layout[level - 1], n_samples, factor, chunk)
+                if previous is not None:
+                    previous.close()
+                read, n_samples, rate = level_file.read, n_samples // factor + 1, rate / factor
+            keep = np.arange(length // 2) if bins is None or level >= len(bins) or bins[level] is None else bins[level]
+            levels.append(_level_spectra(src, names, config, level, rate, read, segments, keep, chunk))
+    finally:
+        if level_file is not None:
+            level_file.close()
     return levels
+
+
+def _level_spectra(
+    src: ChunkedRun,
+    names: tuple[str, ...],
+    config: SpectraConfig,
+    level: int,
+    rate: float,
+    read: Callable[[str, int, int], np.ndarray],
+    segments: list[tuple[int, int]],
+    keep: np.ndarray,
+    chunk: int,
+) -> Spectra:
+    """One level's windows, transformed ``_CHUNK_WINDOWS`` at a time, spanning at most ``chunk`` samples."""
+    length = config.window_length
+    w = taper(config.taper, length)
+    scale = np.sqrt(2.0 / np.sum(w**2)) / np.sqrt(rate)
+    p = config.prewhiten_order
+    filters = None
+    if p > 0:
+        filters = [
+            fit_prediction_error_filter_read(lambda lo, hi, c=c: read(c, lo, hi), segments, p, chunk) for c in names
+        ]
+    starts = window_starts(_used(segments, config), length, config.overlap)
+    keep = np.asarray(keep, dtype=int)
+    coef = np.empty((len(starts), len(names), len(keep)), np.complex64)
+    i0 = 0
+    while i0 < len(starts):  # bounded memory for hour-long 24 kHz records
+        i1 = min(i0 + _CHUNK_WINDOWS, int(np.searchsorted(starts, starts[i0] + max(chunk - length, 1), "right")))
+        part_starts = starts[i0:i1]
+        lo, hi = int(part_starts[0]), int(part_starts[-1]) + length
+        if filters is None:
+            part = np.vstack([read(c, lo, hi) for c in names])
+        else:  # prewhiten only the samples this part's windows span (and the p before them)
+            part = np.vstack(
+                [
+                    apply_filter_slice(read(c, lo - p, hi), p, hi - lo + p, f)
+                    for c, f in zip(names, filters, strict=True)
+                ]
+            )
+        idx = (part_starts - lo)[:, None] + np.arange(length)[None, :]
+        blocks = _detrend_linear(part[:, idx].transpose(1, 0, 2))  # windows, channels, samples
+        coef[i0:i1] = np.fft.rfft(blocks * w, axis=-1)[:, :, 1:][:, :, keep] * scale
+        i0 = i1
+    freqs = np.fft.rfftfreq(length, 1.0 / rate)[1:][keep]
+    for c, name in enumerate(names):
+        divisor = _calibration(src, name, freqs)
+        if filters is not None:
+            divisor = divisor * filter_response(filters[c], freqs, rate)
+        coef[:, c, :] /= divisor
+    return Spectra(
+        station=src.station,
+        run=src.run,
+        channels=names,
+        sample_rate_hz=rate,
+        level=level,
+        window_length=length,
+        freqs_hz=freqs,
+        coefficients=coef,
+        window_start_s=src.start.timestamp + starts / rate,
+        bin_correlation=bin_correlation(w),
+    )
 
 
 def _stack(parts: list[Spectra]) -> Spectra:
@@ -288,9 +396,22 @@ def _stack(parts: list[Spectra]) -> Spectra:
 
 
 def compute_station_spectra(
-    station: Station, config: SpectraConfig = SpectraConfig(), channels: Sequence[str] | None = None
+    station: Station,
+    config: SpectraConfig = SpectraConfig(),
+    channels: Sequence[str] | None = None,
+    select_bins: Callable[[list[Spectra]], Sequence[np.ndarray]] | None = None,
 ) -> dict[float, list[Spectra]]:
     """Spectra of every run, stacked per sample rate (e.g. all 24 kHz bursts together).
+
+    Parameters
+    ----------
+    station
+        The record; its runs may be :class:`~amt.record.StationRun` or :class:`~amt.spectra.source.ChunkedRun`.
+    config, channels
+        As :func:`compute_spectra`.
+    select_bins
+        Given the levels of one stream with no windows yet (rates, window lengths and bin frequencies only),
+        the indices of the bins to keep at each level (e.g. those a band plan uses); default: all.
 
     Returns
     -------
@@ -298,14 +419,49 @@ def compute_station_spectra(
         Original sample rate (Hz) -> levels (level 0 first). Runs at one rate must share channels.
     """
     out: dict[float, list[Spectra]] = {}
-    for rate in station.sample_rates_hz:
-        per_run = [compute_spectra(r, config, channels, min_windows=1) for r in station.runs_at(rate)]
-        n_levels = max((len(p) for p in per_run), default=0)
-        levels = []
-        for lev in range(n_levels):
-            parts = [p[lev] for p in per_run if len(p) > lev]
-            if sum(p.n_windows for p in parts) >= config.min_windows:
-                levels.append(_stack(parts))
-        if levels:
-            out[rate] = levels
+    with threadpool_limits(limits=1, user_api="blas"):
+        for rate in station.sample_rates_hz:
+            runs = [r if isinstance(r, ChunkedRun) else ChunkedRun.of(r) for r in station.runs_at(rate)]
+            names = [tuple(channels) if channels is not None else r.channels for r in runs]
+            layouts = [_layout(r, n, config, 1) for r, n in zip(runs, names, strict=True)]
+            counts = [
+                [len(window_starts(_used(seg, config), config.window_length, config.overlap)) for seg in lay]
+                for lay in layouts
+            ]
+            kept = [
+                lev
+                for lev in range(max(map(len, layouts), default=0))
+                if sum(c[lev] for c in counts if len(c) > lev) >= config.min_windows
+            ]
+            bins = None
+            if select_bins is not None and kept:
+                chosen = select_bins([_empty_level(station.station, names[0], rate, lev, config) for lev in kept])
+                bins = [None] * (kept[-1] + 1)
+                for lev, b in zip(kept, chosen, strict=True):
+                    bins[lev] = np.asarray(b, dtype=int)
+            top = kept[-1] + 1 if kept else 0  # levels past the last one stacked are not computed
+            per_run = [
+                _compute_spectra(r, n, config, lay[:top], bins) for r, n, lay in zip(runs, names, layouts, strict=True)
+            ]
+            levels = [_stack([p[lev] for p in per_run if len(p) > lev]) for lev in kept]
+            if levels:
+                out[rate] = levels
     return out
+
+
+def _empty_level(station: str, names: tuple[str, ...], rate: float, level: int, config: SpectraConfig) -> Spectra:
+    """A level of a stream with its bin frequencies and no windows (for planning which bins to keep)."""
+    length = config.window_length
+    rate_level = rate / config.decimation_factor**level
+    freqs = np.fft.rfftfreq(length, 1.0 / rate_level)[1:]
+    return Spectra(
+        station,
+        "",
+        names,
+        rate_level,
+        level,
+        length,
+        freqs,
+        np.zeros((0, len(names), len(freqs)), np.complex64),
+        np.zeros(0),
+    )

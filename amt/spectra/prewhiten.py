@@ -11,7 +11,7 @@ Geophys. J. R. astr. Soc. 87, 173-194 (section on prewhitening).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import scipy.linalg
@@ -20,14 +20,34 @@ import scipy.signal
 
 def fit_prediction_error_filter(x: np.ndarray, segments: Sequence[tuple[int, int]], order: int) -> np.ndarray:
     """Yule-Walker prediction-error filter ``[1, -a_1, ..., -a_p]`` from the good samples of ``x``."""
+    return fit_prediction_error_filter_read(lambda lo, hi: x[lo:hi], segments, order, chunk=None)
+
+
+def fit_prediction_error_filter_read(
+    read: Callable[[int, int], np.ndarray], segments: Sequence[tuple[int, int]], order: int, chunk: int | None
+) -> np.ndarray:
+    """:func:`fit_prediction_error_filter` of samples read ``chunk`` at a time (``read(lo, hi)``; None: whole).
+
+    Each segment is demeaned by its own mean and its autocorrelation at lags ``0..order`` summed over the parts
+    (every part is read with the ``order`` samples after it): a segment read in one part gives exactly the
+    whole-array result; more parts only change the order of the sums (rounding, ~1e-16 relative).
+    """
     acf = np.zeros(order + 1)
     count = 0
     for i0, i1 in segments:
-        seg = x[i0:i1] - np.mean(x[i0:i1])
-        if len(seg) <= order:
+        n = i1 - i0
+        if n <= order:
             continue
-        n = len(seg)  # lags 0..order directly: O(n order), no FFT of the whole (perhaps hour-long) segment
-        acf += [np.dot(seg[: n - k], seg[k:]) for k in range(order + 1)]
+        step = n if chunk is None else max(int(chunk), order + 1)
+        if step >= n:
+            mean = np.mean(read(i0, i1))
+        else:
+            mean = sum(float(np.sum(read(lo, min(lo + step, i1)))) for lo in range(i0, i1, step)) / n
+        for lo in range(i0, i1, step):  # lags 0..order directly: O(n order), no FFT of an hour-long segment
+            hi = min(lo + step, i1)
+            seg = read(lo, min(hi + order, i1)) - mean
+            terms = [max(min(hi, i1 - k) - lo, 0) for k in range(order + 1)]  # products x[n] x[n + k], n in part
+            acf += [np.dot(seg[:m], seg[k : k + m]) for k, m in enumerate(terms)]
         count += n
     if count == 0 or acf[0] <= 0:
         return np.array([1.0])

@@ -15,7 +15,7 @@ import numpy as np
 
 from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
-from amt.spectra import Spectra, SpectraConfig, SpectraError, compute_station_spectra
+from amt.spectra import Spectra, SpectraConfig, SpectraError, compute_station_spectra, plan_bins
 from amt.transfer.estimate import EstimateConfig, estimate_transfer_function
 
 
@@ -70,7 +70,11 @@ def process_station(
         If no stream holds enough data for one window level, or a channel is missing.
     """
     spectra_config = spectra_config or SpectraConfig()
-    local = compute_station_spectra(station, spectra_config)
+    config = config or EstimateConfig()
+    # single-site: only the bins the band plan uses are kept (the same estimate, in less memory); a remote keeps
+    # all, as its levels (and so its plan) may differ from the local ones
+    keep = None if remote is not None else (lambda levels: plan_bins(levels, config.per_decade, config.min_bin))
+    local = compute_station_spectra(station, spectra_config, select_bins=keep)
     if not local:
         raise SpectraError(
             f"{station.source or station.station}: no stream holds {spectra_config.min_windows} windows of "
