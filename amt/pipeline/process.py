@@ -8,6 +8,11 @@ sferics read from an events CSV (:func:`amt.sferic.catalogue.read_events_csv`) o
 else STA/LTA (:func:`amt.deadband.detect_events`) -> EDI and JSON summaries (:func:`write_outputs`, one
 per-frequency record schema: :func:`summary`).
 
+Memory: an MTH5 file we wrote is read as h5py slices while the spectra are computed a part at a time
+(:func:`amt.io.mth5_file.open_mth5_chunked`, :func:`amt.spectra.compute_station_spectra`), so the record is never
+held whole; the detector reads the magnetic channels in memory, before the spectra and then lets them go. What
+grows with the record is the Fourier coefficients every estimate keeps (and the estimator's working arrays).
+
 ``amt process`` (:mod:`amt.pipeline.cli`) and the field demo (``field_examples/amt_field_demo.py``) both run
 :func:`process_record` and :func:`write_outputs`, so they write the same files.
 """
@@ -16,7 +21,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,8 +32,9 @@ import amt.io
 from amt.deadband import CompensationResult, DeadBandError, compensate, detect_events
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
-from amt.record import Station
+from amt.record import MAGNETIC, Station, StationRun
 from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
+from amt.spectra.source import ChunkedRun
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
 
@@ -149,6 +155,19 @@ def _opened(path: str | Path | None) -> Iterator[Station | None]:
     yield amt.io.read(path)
 
 
+def _magnetic(path: str | Path) -> Station:
+    """The record's magnetic channels in memory (the detector reads H only): an MTH5 file we wrote reads only those
+    datasets; other formats are read whole (:func:`amt.io.read`)."""
+    with _opened(path) as station:
+        if not any(isinstance(r, ChunkedRun) for r in station.runs):
+            return station
+        runs = []
+        for r in station.runs:
+            data = {c: r.read(c, 0, r.n_samples) for c in r.channels if c in MAGNETIC}
+            runs.append(StationRun(r.station, r.run, r.sample_rate_hz, r.start, data, r.meta, r.defects, r.source))
+        return replace(station, runs=runs)
+
+
 def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
     """Sferics detected in the whole record (shipped CNN, else STA/LTA), read for the detector and then let go.
 
@@ -156,7 +175,7 @@ def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEven
     :func:`amt.deadband.compensate` takes as "no sferic estimate anywhere").
     """
     try:
-        return detect_events(amt.io.read(record), "auto", detector=detector)
+        return detect_events(_magnetic(record), "auto", detector=detector)
     except DeadBandError as exc:
         error = exc
 

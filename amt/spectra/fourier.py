@@ -385,11 +385,19 @@ def _level_spectra(
 
 
 def _stack(parts: list[Spectra]) -> Spectra:
+    """One level of several runs, windows in run order; a single run's level is returned as it is (no copy)."""
     first = parts[0]
+    if len(parts) == 1:
+        return first
+    coef = np.empty((sum(p.n_windows for p in parts), *first.coefficients.shape[1:]), first.coefficients.dtype)
+    i = 0
+    for p in parts:  # filled part by part: each run's coefficients can go as soon as they are copied
+        coef[i : i + p.n_windows] = p.coefficients
+        i += p.n_windows
     return replace(
         first,
         run="+".join(dict.fromkeys(p.run for p in parts)),
-        coefficients=np.concatenate([p.coefficients for p in parts]),
+        coefficients=coef,
         window_start_s=np.concatenate([p.window_start_s for p in parts]),
         window_weight=np.concatenate([p.window_weight for p in parts]),
     )

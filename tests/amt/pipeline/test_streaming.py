@@ -144,3 +144,14 @@ def test_spectra_config_levels_match_for_a_record_in_parts(gappy) -> None:
     a, b = compute_spectra(ChunkedRun.of(run, TINY), cfg), compute_spectra(run, cfg)
     assert len(a) == len(b) == 1
     assert _rel(a[0].coefficients, b[0].coefficients) < 1e-9
+
+
+def test_detection_reads_only_h_and_finds_the_events_of_the_whole_record(record) -> None:
+    from amt.pipeline.process import _magnetic
+
+    h_only, whole = _magnetic(record), amt.io.read(record)
+    assert h_only.runs[0].channels == ("hx", "hy", "hz")
+    a, b = detect_events(h_only, "stalta"), detect_events(whole, "stalta")
+    assert len(a) == len(b) > 0
+    for key in ("start_s", "end_s", "peak_s", "probability", "azimuth_deg"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
