@@ -11,7 +11,10 @@ Steps, each in a fresh process (the installed ``amt`` command), so that its CPU 
   Hann-windowed FFTs with 50 % overlap per channel: the least any processing of the record must do;
 * ``conventional``: ``amt process RECORD --mode conventional``;
 * ``compensated``: ``amt process RECORD --mode compensated`` (the dead band from the windows holding sferics,
-  detected by the shipped CNN).
+  detected by the shipped CNN);
+* ``spectra``: the conventional run's spectra alone (the record read as h5py slices, the band plan's bins kept),
+  and ``detect``: the compensated run's detection alone (the magnetic channels in memory, the shipped CNN): what
+  each phase holds, against the whole run's peak.
 
 Reported per step: CPU seconds (user + system of the child), its ratio to the floor's, wall seconds, and peak
 resident memory (``ru_maxrss`` of the child, which includes the interpreter and its imports). Targets
@@ -53,6 +56,23 @@ for x in data.values():
         if level < 2:
             x = scipy.signal.decimate(x, 4, ftype="fir", zero_phase=True)
 print(total)
+"""
+
+
+SPECTRA = """
+import sys
+from amt.io.mth5_file import open_mth5_chunked
+from amt.spectra import compute_station_spectra, plan_bins
+with open_mth5_chunked(sys.argv[1]) as station:
+    levels = compute_station_spectra(station, select_bins=plan_bins)
+print(sum(s.coefficients.nbytes for lv in levels.values() for s in lv) / 2**20)
+"""
+
+DETECT = """
+import sys
+from amt.deadband import detect_events
+from amt.pipeline.process import read_magnetic
+print(len(detect_events(read_magnetic(sys.argv[1]), "auto")))
 """
 
 
@@ -104,6 +124,24 @@ def coefficient_floor_mib(minutes: float, rate_hz: float = 24000.0, channels: in
     return total, max(starts[b.level] * len(b.bins) for b in bands) * mib
 
 
+def compensated_coefficients_mib(minutes: float, rate_hz: float = 24000.0, channels: int = 5) -> float:
+    """MiB of the coefficients :func:`amt.deadband.compensate` holds (complex64, 5 channels): every bin of every
+    window of the conventional levels (its two-octave signal fractions read the bins around each band) and of the
+    long level-0 windows of its sferic estimate (:class:`amt.deadband.CompensationConfig` defaults)."""
+    from amt.deadband import CompensationConfig
+    from amt.spectra.windows import window_starts
+
+    cfg = CompensationConfig()
+    n, total = round(minutes * 60 * rate_hz), 0
+    for sc, levels in ((cfg.spectra, cfg.spectra.max_levels), (cfg.sferic_spectra, 1)):
+        for level in range(levels):
+            m = len(window_starts([(0, n // sc.decimation_factor**level)], sc.window_length, sc.overlap))
+            if m < sc.min_windows:
+                break
+            total += m * (sc.window_length // 2)
+    return total * channels * np.dtype(np.complex64).itemsize / 2**20
+
+
 def measure(args: list[str]) -> tuple[float, float, float]:
     """CPU seconds, wall seconds and peak RSS (MiB) of a child process running ``args``."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
@@ -120,7 +158,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--minutes", type=float, default=10.0, help="Record length, minutes (default 10).")
     ap.add_argument("--seed-seconds", type=float, default=20.0, help="Synthesised seconds repeated (default 20).")
-    ap.add_argument("--steps", default="floor,conventional,compensated", help="Steps to run, comma-separated.")
+    ap.add_argument("--steps", default="floor,conventional,compensated,spectra,detect",
+                    help="Steps to run, comma-separated (default: all).")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="amt_pipeline_") as tmp:
         record = make_record(Path(tmp) / "LONG.h5", a.minutes, a.seed_seconds)
@@ -129,13 +168,16 @@ def main() -> None:
             "floor": [sys.executable, "-c", FLOOR, str(record)],
             "conventional": [amt, "process", str(record), "--out", f"{tmp}/conv", "--mode", "conventional"],
             "compensated": [amt, "process", str(record), "--out", f"{tmp}/comp", "--mode", "compensated"],
+            "spectra": [sys.executable, "-c", SPECTRA, str(record)],
+            "detect": [sys.executable, "-c", DETECT, str(record)],
         }
         rows = {name: measure(commands[name]) for name in a.steps.split(",")}
     floor = rows.get("floor", (float("nan"),))[0]
     for m in sorted({a.minutes, 10.0, 60.0}):
         total, band = coefficient_floor_mib(m)
         print(f"{m:g} min: Fourier coefficients of every window in the band plan (complex64, 5 channels) "
-              f"{total:.0f} MiB in all, {band:.0f} MiB for the largest band")
+              f"{total:.0f} MiB in all, {band:.0f} MiB for the largest band; the compensated estimate's "
+              f"coefficients {compensated_coefficients_mib(m):.0f} MiB")
     print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread)")
     print("| step | CPU s | x floor | wall s | x real time | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")

@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 
 from amt.io import metadata as md
+from amt.io.chunked import ChunkedRun
 from amt.io.quality import assemble_runs
 from amt.record import CHANNELS, ELECTRIC, ChannelMeta, Defect, RecordError, Station, StationRun
 from shared.atomic import atomic_path
@@ -243,7 +244,7 @@ def _read_ours_h5(path: Path, header: dict) -> Station | None:
 
 @contextlib.contextmanager
 def open_mth5_chunked(path: str | Path) -> Iterator[Station | None]:
-    """A file we wrote as a :class:`~amt.record.Station` of :class:`~amt.spectra.source.ChunkedRun`, read as h5py
+    """A file we wrote as a :class:`~amt.record.Station` of :class:`~amt.io.chunked.ChunkedRun`, read as h5py
     slices while the context is open (spectra in bounded memory: :func:`amt.spectra.compute_station_spectra`).
 
     Yields None for a file from elsewhere, or one whose groups are not where MTH5 v0.2.0 puts them (read it whole
@@ -254,8 +255,6 @@ def open_mth5_chunked(path: str | Path) -> Iterator[Station | None]:
     RecordError
         If the file is missing, not HDF5, damaged, or its metadata is malformed or disagrees with its datasets.
     """
-    from amt.spectra.source import ChunkedRun  # the spectra's run type; the reader itself does not need it
-
     path = Path(path)
     if not path.is_file() or not h5py.is_hdf5(path):
         raise RecordError(f"{path}: not an HDF5 file")

@@ -30,11 +30,11 @@ from obspy import UTCDateTime
 
 import amt.io
 from amt.deadband import CompensationResult, DeadBandError, compensate, detect_events
+from amt.io.chunked import ChunkedRun
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import MAGNETIC, Station, StationRun
 from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
-from amt.spectra.source import ChunkedRun
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
 
@@ -155,7 +155,7 @@ def _opened(path: str | Path | None) -> Iterator[Station | None]:
     yield amt.io.read(path)
 
 
-def _magnetic(path: str | Path) -> Station:
+def read_magnetic(path: str | Path) -> Station:
     """The record's magnetic channels in memory (the detector reads H only): an MTH5 file we wrote reads only those
     datasets; other formats are read whole (:func:`amt.io.read`)."""
     with _opened(path) as station:
@@ -175,7 +175,7 @@ def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEven
     :func:`amt.deadband.compensate` takes as "no sferic estimate anywhere").
     """
     try:
-        return detect_events(_magnetic(record), "auto", detector=detector)
+        return detect_events(read_magnetic(record), "auto", detector=detector)
     except DeadBandError as exc:
         error = exc
 

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from amt.io.chunked import ChunkedRun
 from amt.record import RecordError, Station, StationRun
 from amt.spectra.decimation import decimate_part, decimated_segments
 from amt.spectra.prewhiten import apply_filter_slice, filter_response, fit_prediction_error_filter_read
-from amt.spectra.source import ChunkedRun
 from amt.spectra.windows import bin_correlation, taper, window_starts
 
 
@@ -196,7 +196,7 @@ def compute_spectra(
 ) -> list[Spectra]:
     """Fourier coefficients of one run at every decimation level that holds ``config.min_windows`` windows.
 
-    The run is read, decimated and transformed a part at a time (:class:`~amt.spectra.source.ChunkedRun`,
+    The run is read, decimated and transformed a part at a time (:class:`~amt.io.chunked.ChunkedRun`,
     :func:`amt.spectra.decimation.decimate_part`; decimated levels wait in temporary files), so the memory it takes
     beyond the coefficients kept does not grow with the record; the windows and their coefficients are those of
     a whole-record pass (the prewhitening fit sums its products in another order when a segment spans several
@@ -414,7 +414,7 @@ def compute_station_spectra(
     Parameters
     ----------
     station
-        The record; its runs may be :class:`~amt.record.StationRun` or :class:`~amt.spectra.source.ChunkedRun`.
+        The record; its runs may be :class:`~amt.record.StationRun` or :class:`~amt.io.chunked.ChunkedRun`.
     config, channels
         As :func:`compute_spectra`.
     select_bins

@@ -14,13 +14,13 @@ import scipy.signal
 
 import amt.io
 from amt.deadband import compensate, detect_events
+from amt.io.chunked import ChunkedRun
 from amt.io.mth5_file import open_mth5_chunked
-from amt.pipeline.process import process_record
+from amt.pipeline.process import process_record, read_magnetic
 from amt.record import Defect, Station, StationRun
 from amt.spectra import SpectraConfig, compute_spectra, compute_station_spectra, plan_bins
 from amt.spectra.decimation import decimate_part, decimated_segments
 from amt.spectra.prewhiten import fit_prediction_error_filter, fit_prediction_error_filter_read
-from amt.spectra.source import ChunkedRun
 from amt.transfer import process_station
 from amt.transfer.estimate import estimate_transfer_function
 from tests.amt.survey.records import write_records
@@ -147,9 +147,7 @@ def test_spectra_config_levels_match_for_a_record_in_parts(gappy) -> None:
 
 
 def test_detection_reads_only_h_and_finds_the_events_of_the_whole_record(record) -> None:
-    from amt.pipeline.process import _magnetic
-
-    h_only, whole = _magnetic(record), amt.io.read(record)
+    h_only, whole = read_magnetic(record), amt.io.read(record)
     assert h_only.runs[0].channels == ("hx", "hy", "hz")
     a, b = detect_events(h_only, "stalta"), detect_events(whole, "stalta")
     assert len(a) == len(b) > 0

@@ -1,4 +1,5 @@
-"""The samples of a run read on demand, so that spectra take bounded memory however long the record.
+"""The samples of a run read on demand, so that spectra and detection take bounded memory however
+long the record.
 
 A :class:`ChunkedRun` carries a run's metadata (station, run id, sample rate, start, channel metadata, defects)
 and reads any slice of a channel when asked: from a record already in memory (:meth:`ChunkedRun.of`), or from
@@ -87,6 +88,10 @@ class ChunkedRun:
     def index_of(self, t: UTCDateTime) -> int:
         """Sample index nearest to UTC time ``t`` (as :meth:`amt.record.StationRun.index_of`)."""
         return round((UTCDateTime(t) - self.start) * self.sample_rate_hz)
+
+    def time_of(self, index: int) -> UTCDateTime:
+        """UTC time of sample ``index`` (as :meth:`amt.record.StationRun.time_of`)."""
+        return self.start + float(index) * (1.0 / self.sample_rate_hz)
 
     def good_segments(self, min_samples: int = 1, channels: Iterable[str] | None = None) -> list[tuple[int, int]]:
         """Half-open ranges ``[i0, i1)`` of at least ``min_samples`` valid samples (as
