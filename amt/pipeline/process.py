@@ -10,7 +10,7 @@ per-frequency record schema: :func:`summary`).
 
 Memory: an MTH5 file we wrote is read as h5py slices while the spectra are computed a part at a time
 (:func:`amt.io.mth5_file.open_mth5_chunked`, :func:`amt.spectra.compute_station_spectra`), so the record is never
-held whole; the detector reads the magnetic channels in memory, before the spectra and then lets them go. What
+held whole, and the sferic CNN reads it a part at a time too (:func:`detect_record`). What
 grows with the record is the Fourier coefficients every estimate keeps (and the estimator's working arrays).
 
 ``amt process`` (:mod:`amt.pipeline.cli`) and the field demo (``field_examples/amt_field_demo.py``) both run
@@ -168,14 +168,45 @@ def read_magnetic(path: str | Path) -> Station:
         return replace(station, runs=runs)
 
 
-def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
-    """Sferics detected in the whole record (shipped CNN, else STA/LTA), read for the detector and then let go.
+def detect_record(record: str | Path, detector: SfericDetector | None = None) -> SfericEventTable:
+    """Sferics of every run of ``record`` at the detector's rate: ``detector``, else the shipped CNN, else STA/LTA.
 
-    Where no run has the detector's rate, a function raising that :class:`~amt.deadband.DeadBandError` (what
-    :func:`amt.deadband.compensate` takes as "no sferic estimate anywhere").
+    Runs of an MTH5 file we wrote are read a part at a time (:func:`amt.sferic.chunked.detect_chunked`: the events of
+    a whole-segment pass in bounded memory); other formats are detected on their magnetic channels in memory
+    (:func:`amt.deadband.detect_events`).
+
+    Raises
+    ------
+    amt.deadband.DeadBandError
+        If no run has the detector's rate.
     """
+    cnn = detector if detector is not None else _shipped_cnn()
+    if cnn is not None:
+        with _opened(record) as station:
+            runs = station.runs_at(cnn.rate_hz)
+            if runs and all(isinstance(r, ChunkedRun) for r in runs):
+                from amt.sferic.chunked import detect_chunked
+
+                parts = [SfericEventTable.from_events(detect_chunked(cnn, r), "cnn") for r in runs]
+                return SfericEventTable.concatenate(parts, "cnn")
+    return detect_events(read_magnetic(record), "auto" if cnn is not None else "stalta", detector=cnn)
+
+
+def _shipped_cnn() -> SfericDetector | None:
+    """The shipped sferic CNN, or None where it cannot load (as ``detect_events(..., "auto")`` decides)."""
+    from amt.sferic.inference import SfericDetector
+
     try:
-        return detect_events(read_magnetic(record), "auto", detector=detector)
+        return SfericDetector.from_checkpoint()
+    except Exception:  # missing weights, a torch or checkpoint error: all mean "no CNN"
+        return None
+
+
+def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
+    """:func:`detect_record`, or where no run has the detector's rate a function raising that
+    :class:`~amt.deadband.DeadBandError` (what :func:`amt.deadband.compensate` takes as "no sferic estimate")."""
+    try:
+        return detect_record(record, detector)
     except DeadBandError as exc:
         error = exc
 

@@ -16,7 +16,7 @@ import amt.io
 from amt.deadband import compensate, detect_events
 from amt.io.chunked import ChunkedRun
 from amt.io.mth5_file import open_mth5_chunked
-from amt.pipeline.process import process_record, read_magnetic
+from amt.pipeline.process import detect_record, process_record, read_magnetic
 from amt.record import Defect, Station, StationRun
 from amt.spectra import SpectraConfig, compute_spectra, compute_station_spectra, plan_bins
 from amt.spectra.decimation import decimate_part, decimated_segments
@@ -151,5 +151,13 @@ def test_detection_reads_only_h_and_finds_the_events_of_the_whole_record(record)
     assert h_only.runs[0].channels == ("hx", "hy", "hz")
     a, b = detect_events(h_only, "stalta"), detect_events(whole, "stalta")
     assert len(a) == len(b) > 0
+    for key in ("start_s", "end_s", "peak_s", "probability", "azimuth_deg"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
+@pytest.mark.slow
+def test_detect_record_streams_mth5_and_finds_the_events_of_the_whole_record(record) -> None:
+    a, b = detect_record(record), detect_events(amt.io.read(record), "auto")
+    assert a.source == b.source == "cnn" and len(a) == len(b) > 0
     for key in ("start_s", "end_s", "peak_s", "probability", "azimuth_deg"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
