@@ -1,21 +1,23 @@
 """The sferic CNN distributed protected: fingerprint tracing, its F1 cost and robustness, encryption, attackers.
 
-Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--users 5] [--nulls 5]
-[--calib-nulls 2] [--base-steps 300] [--null-steps 100] [--fp-steps 300] [--attack-steps 100] [--records 2]``;
+Run: ``.venv/bin/python -m benchmarks.dnnsec_sferic_fingerprint [--work DIR] [--base CHECKPOINT] [--base-steps 0]
+[--users 5] [--nulls 5] [--calib-nulls 2] [--null-steps 600] [--fp-steps 400] [--attack-steps 100] [--records 2]``;
 ``--score CHECKPOINT ...`` only prints the held-out F1 (below) of checkpoints, such as the shipped model and the
 copies of it that ``field_examples/sferic_owner.py`` issues; ``--attack-copy REGISTRY USER`` only runs the attacks
 of step 4 on the copy issued to USER in REGISTRY (rank-test p-values without null models); ``--adaptive PACKAGE
 OWNER_PUB`` only runs step 5 on a package.
 
-Everything else runs on small sferic CNNs (``--widths``, default 8,16,32 with input knee 4: 22 k parameters;
-the shipped model has 156 k), trained on the public generator (:class:`amt.sferic.sampler.SfericSource`, default
-settings, windows of 2048 samples) by ``amt train``'s loss, sampler and trainer (:func:`amt.sferic.train.train`):
+The owner's model is the shipped sferic CNN (``--base``, 156 k parameters), optionally fine-tuned ``--base-steps``
+more steps under a private seed; null models share its architecture and are trained from scratch on the public
+generator (:class:`amt.sferic.sampler.SfericSource`, default settings, windows of 2048 samples) by ``amt train``'s
+loss, sampler and trainer (:func:`amt.sferic.train.train`):
 
-1. The owner's model: ``--base-steps`` steps under a private seed. Users ``u0..`` get copies fingerprinted for them
-   (:func:`dnnsec.watermark.segmenter.issue_segmenter_copy`, ``--fp-steps`` steps, 20 key windows per user).
+1. Users ``u0..`` get copies of the owner's model fingerprinted for them
+   (:func:`dnnsec.watermark.segmenter.issue_segmenter_copy`: ``--fp-steps`` steps a round, 20 key windows per
+   user, further rounds until the copy's own keys outrank the others' at the issuing bar).
 2. Null models: ``--calib-nulls + --nulls`` sferic models trained independently (other seeds, ``--null-steps``
-   steps), each fingerprinted by a throw-away owner; the first ``--calib-nulls`` fix the threshold, the other
-   ``--nulls`` are held out and count false claims.
+   steps from scratch), each fingerprinted by a throw-away owner; the first ``--calib-nulls`` fix the threshold,
+   the other ``--nulls`` are held out and count false claims.
 3. F1: pooled sample-level F1 on the held-out grid (:func:`amt.sferic.evaluation.heldout.grid`, 6 SNRs x day/night
    x ``--records`` records of 2 s, ``HELDOUT_SEED``; don't-care samples excluded) of the owner's model, every copy,
    STA/LTA (tuned on the validation sets) and the encrypted copy without its key.
@@ -71,6 +73,7 @@ from shared.trainer import Trainer
 
 #: Seeds: the owner's private training run, null models, the public windows (none is a reserved seed).
 OWNER_SEED, NULL_SEED, WINDOW_SEED = 424_242, 515_000, 61_021
+SHIPPED = Path(__file__).resolve().parents[1] / "amt" / "sferic" / "weights" / "default.safetensors"
 POS_WEIGHT = 10.0
 
 
@@ -196,10 +199,10 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=5)
     ap.add_argument("--nulls", type=int, default=5)
     ap.add_argument("--calib-nulls", type=int, default=2)
-    ap.add_argument("--widths", default="8,16,32")
-    ap.add_argument("--base-steps", type=int, default=300)
-    ap.add_argument("--null-steps", type=int, default=100)
-    ap.add_argument("--fp-steps", type=int, default=300)
+    ap.add_argument("--base", type=Path, default=SHIPPED, help="the owner's model before private fine-tuning")
+    ap.add_argument("--base-steps", type=int, default=0, help="private fine-tuning steps of --base (lr 3e-4)")
+    ap.add_argument("--null-steps", type=int, default=600)
+    ap.add_argument("--fp-steps", type=int, default=SegmenterEmbedConfig.steps)
     ap.add_argument("--fp-lr", type=float, default=SegmenterEmbedConfig.lr)
     ap.add_argument("--attack-steps", type=int, default=100)
     ap.add_argument("--records", type=int, default=2)
@@ -224,7 +227,6 @@ def main() -> None:
         for path in args.score:
             print(f"{path!s:60} {heldout_f1(SfericDetector.from_checkpoint(path), args.records):6.4f}", flush=True)
         return
-    widths = [int(w) for w in args.widths.split(",")]
     w = args.work
     w.mkdir(parents=True, exist_ok=True)
     out: dict = {"args": {k: str(v) for k, v in vars(args).items()}}
@@ -236,9 +238,13 @@ def main() -> None:
 
     base = w / "base" / "model.safetensors"
     if not base.is_file():
-        train(run_config(OWNER_SEED, widths, args.base_steps), w / "base", progress=False)
+        model, meta = load_checkpoint(args.base)
+        if args.base_steps:
+            continue_training(model, run_config(OWNER_SEED, meta["config"]["widths"], args.base_steps, 3e-4),
+                              OWNER_SEED)
+        save_checkpoint(base, model, arch=meta["arch"], config=meta["config"], extra=meta["extra"])
     base_model, base_meta = load_checkpoint(base)
-    extra = base_meta["extra"]
+    extra, widths = base_meta["extra"], base_meta["config"]["widths"]
     out["parameters"] = sum(p.numel() for p in base_model.parameters())
     log(f"owner's model: {out['parameters']} parameters")
     source = SfericSource(SamplerConfig())
@@ -265,6 +271,7 @@ def main() -> None:
                              cfg=SegmenterEmbedConfig(steps=args.fp_steps, lr=args.fp_lr, seed=reg.user(u).id),
                              force=True)
         log(f"issued {u}")
+    out["rounds"] = {c.user: c.params.get("rounds", 1) for c in reg.copies()}  # the last copy of each user
     nulls = []
     for i in range(args.calib_nulls + args.nulls):
         nb = w / "null-bases" / f"n{i}" / "model.safetensors"
@@ -325,13 +332,14 @@ def main() -> None:
     out["adaptive"] = adaptive
     log(f"adaptive {adaptive}")
 
-    print(f"\nsmall sferic CNN {widths}: {out['parameters']} parameters; base {args.base_steps} steps, nulls "
-          f"{args.null_steps} steps, fingerprint {args.fp_steps} steps, attacks {args.attack_steps} steps")
+    print(f"\nsferic CNN {widths}: {out['parameters']} parameters; owner's model {args.base} + {args.base_steps} "
+          f"private steps, nulls {args.null_steps} steps from scratch, fingerprint rounds of {args.fp_steps} steps, "
+          f"attacks {args.attack_steps} steps")
     print(f"attacks start from copy {target}")
-    print(f"{'model':28} {'F1':>6} {'named':>12} {'p(own) x users':>14}")
+    print(f"{'model':28} {'F1':>6} {'named':>12} {'p(own) x users':>14} {'rounds':>6}")
     for u in users:
         print(f"{'copy ' + u:28} {f1[u]:6.3f} {','.join(out['copies'][u]['named']) or '-':>12} "
-              f"{out['copies'][u]['p'].get(u, 1.0):14.2e}")
+              f"{out['copies'][u]['p'].get(u, 1.0):14.2e} {out['rounds'][u]:6}")
     print(f"{'owner (no fingerprint)':28} {f1['owner']:6.3f}")
     print(f"{'STA/LTA':28} {f1['stalta']:6.3f}")
     print(f"{target + ' encrypted, no key':28} {f1['encrypted']:6.3f}   ({rep.n_encrypted} parameters encrypted)")
