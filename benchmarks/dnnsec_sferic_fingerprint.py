@@ -22,10 +22,11 @@ loss, sampler and trainer (:func:`amt.sferic.train.train`):
    x ``--records`` records of 2 s, ``HELDOUT_SEED``; don't-care samples excluded) of the owner's model, every copy,
    STA/LTA (tuned on the validation sets) and the encrypted copy without its key.
 4. Attacks on the traced copy with the smallest p-value (a key holder who leaks it): fine-tuning on the public
-   generator at two learning rates,
-   global magnitude pruning 10-50 %, distillation of its decisions into a fresh model (same architecture), and
-   collusion (weights of 2 and 3 users' copies averaged). Each result is verified against the registry
-   (:func:`dnnsec.watermark.service.verify_model`): which users are named, and the copy's user's p-value.
+   generator at two learning rates, global magnitude pruning 10-50 %, distillation of its decisions into a fresh
+   model (same architecture), collusion (weights of 2 and 3 users' copies averaged; diffing: the element-wise
+   median of 3 copies, which keeps what they share and outvotes where one differs), and the fingerprint channel cut
+   off the head. Each result is verified against the registry (:func:`dnnsec.watermark.service.verify_model`):
+   which users are named, and the copy's user's p-value.
 5. The adaptive attacker without a key: ``--attack-steps`` steps of ``amt train``'s loop from the encrypted
    package's weights against the same steps from scratch.
 
@@ -115,7 +116,8 @@ def distill(teacher: torch.nn.Module, arch_config: dict, steps: int, seed: int, 
 
 
 def attack_models(copies: dict[str, Path], target: str, steps: int) -> dict[str, torch.nn.Module]:
-    """The leaked copy ``target`` fine-tuned (two learning rates), pruned, distilled, and averaged with others."""
+    """The leaked copy ``target`` fine-tuned (two learning rates), pruned, distilled, averaged with and diffed
+    against others' copies (colluders), and cut down to the detector (fingerprint channel removed)."""
     copy_cfg = load_checkpoint(copies[target])[1]["config"]
     attacks: dict[str, torch.nn.Module] = {}
     for lr in (1e-3, 1e-4):
@@ -133,7 +135,23 @@ def attack_models(copies: dict[str, Path], target: str, steps: int) -> dict[str,
         m = load_checkpoint(copies[target])[0]
         m.load_state_dict({n: sum(s[n] for s in states) / k for n in states[0]})
         attacks[f"average {'+'.join(group)}"] = m
+    if len(copies) >= 3:  # diffing: where the three copies differ, the median of the three values
+        group = [target, *others[:2]]
+        states = [load_checkpoint(copies[u])[0].state_dict() for u in group]
+        m = load_checkpoint(copies[target])[0]
+        m.load_state_dict({n: torch.stack([s[n] for s in states]).median(dim=0).values for n in states[0]})
+        attacks[f"median {'+'.join(group)}"] = m
+    attacks["fingerprint channel cut"] = cut_fingerprint_channels(load_checkpoint(copies[target])[0], copy_cfg)
     return attacks
+
+
+def cut_fingerprint_channels(model: torch.nn.Module, config: dict) -> torch.nn.Module:
+    """The detector alone: ``model`` rebuilt without the head's fingerprint channels (visible in its config)."""
+    plain = build_model(ARCH, {**config, "fingerprint_channels": 0})
+    state = model.state_dict()
+    state["head.weight"], state["head.bias"] = state["head.weight"][:1], state["head.bias"][:1]
+    plain.load_state_dict(state)
+    return plain.eval()
 
 
 def attack_registry_copy(registry: Path, target: str, steps: int, n_records: int) -> None:
@@ -321,7 +339,8 @@ def main() -> None:
     out["attacks"] = {}
     for name, m in attacks.items():
         path = save_checkpoint(w / "attacks" / f"{name.replace(' ', '_')}.safetensors", m, arch=ARCH,
-                               config=copy_cfg, extra={**extra, "watermark_domain": "sferic"})
+                               config={**copy_cfg, "fingerprint_channels": m.head.out_channels - 1},
+                               extra={**extra, "watermark_domain": "sferic"})
         out["attacks"][name] = {**evidence(path), "f1": heldout_f1(detector_of(m, extra), args.records)}
         log(f"{name}: {out['attacks'][name]}")
 
