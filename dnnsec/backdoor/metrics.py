@@ -32,20 +32,32 @@ def gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     return torch.outer(g, g)
 
 
-def ssim(clean: torch.Tensor, triggered: torch.Tensor, k1: float = 0.01, k2: float = 0.03) -> float:
-    """Mean SSIM (dimensionless, <= 1) of image batches (N, C, H, W) in [0, 1] (Wang et al. 2004)."""
-    x, y = clean.double(), triggered.double()
-    ch = x.shape[1]
-    win = gaussian_window().view(1, 1, 11, 11).repeat(ch, 1, 1, 1)
+def _ssim_map(a: torch.Tensor, b: torch.Tensor, k1: float, k2: float) -> torch.Tensor:
+    """SSIM map (float64) of image batches (N, C, H, W) or signal batches (N, C, T), each channel on its own."""
+    x, y = a.double(), b.double()
+    ch, g = x.shape[1], gaussian_window()
+    if x.ndim == 4:
+        win, conv = g.view(1, 1, *g.shape).repeat(ch, 1, 1, 1), F.conv2d
+    else:
+        win, conv = g.sum(0).view(1, 1, -1).repeat(ch, 1, 1), F.conv1d  # the separable 1-D Gaussian (sums to one)
 
     def filt(z: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(z, win, groups=ch)
+        return conv(z, win, groups=ch)
 
     mx, my = filt(x), filt(y)
     sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
     c1, c2 = k1**2, k2**2
-    smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return float(smap.mean())
+    return ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
+
+
+def ssim_maps(a: torch.Tensor, b: torch.Tensor, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
+    """SSIM (Wang et al. 2004) of each pair in [0, 1], images (N, C, H, W) or signals (N, C, T); returns (N,)."""
+    return _ssim_map(a, b, k1, k2).flatten(1).mean(1).float()
+
+
+def ssim(clean: torch.Tensor, triggered: torch.Tensor, k1: float = 0.01, k2: float = 0.03) -> float:
+    """Mean SSIM (dimensionless, <= 1) of image batches (N, C, H, W) in [0, 1] (Wang et al. 2004)."""
+    return float(_ssim_map(clean, triggered, k1, k2).mean())
 
 
 @torch.no_grad()

@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from dnnsec.backdoor.data import PixelSet
+from dnnsec.backdoor.metrics import predict
 from dnnsec.errors import DnnsecError
 
 
@@ -42,11 +43,9 @@ class PixelClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model((x - self.mean) / self.std)
 
-    @torch.no_grad()
     def predict(self, x: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         """Predicted class (int64, (N,)) of intensities ``x``."""
-        return torch.cat([self(x[i:i + batch_size]).argmax(1) for i in range(0, len(x), batch_size)]) \
-            if len(x) else torch.empty(0, dtype=torch.long)
+        return predict(self, x, batch_size)
 
     @classmethod
     def checked(cls, model: nn.Module, data: PixelSet, source: str) -> PixelClassifier:

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from dnnsec.backdoor.metrics import gaussian_window
+from dnnsec.backdoor.metrics import ssim_maps
 from dnnsec.errors import DnnsecError
 from dnnsec.fingerprint.dtd import Box, explainable_layers, relevance
 
@@ -52,25 +52,6 @@ def relevance_maps(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, box
         peak = r.flatten(1).amax(1).clamp_min(1e-12).view(-1, *([1] * (r.ndim - 1)))
         maps.append(r / peak)
     return torch.cat(maps)
-
-
-def ssim_maps(a: torch.Tensor, b: torch.Tensor, k1: float = 0.01, k2: float = 0.03) -> torch.Tensor:
-    """SSIM (Wang et al. 2004) of each pair of maps in [0, 1]: (N, 1, H, W) or (N, 1, T); returns (N,)."""
-    x, y = a.double(), b.double()
-    g = gaussian_window()
-    if x.ndim == 4:
-        def filt(z: torch.Tensor) -> torch.Tensor:
-            return F.conv2d(z, g.view(1, 1, *g.shape))
-    else:
-        g1 = g.sum(0).view(1, 1, -1)  # the separable 1-D Gaussian (sums to one)
-
-        def filt(z: torch.Tensor) -> torch.Tensor:
-            return F.conv1d(z, g1)
-    mx, my = filt(x), filt(y)
-    sxx, syy, sxy = filt(x * x) - mx**2, filt(y * y) - my**2, filt(x * y) - mx * my
-    c1, c2 = k1**2, k2**2
-    smap = ((2 * mx * my + c1) * (2 * sxy + c2)) / ((mx**2 + my**2 + c1) * (sxx + syy + c2))
-    return smap.flatten(1).mean(1).float()
 
 
 def cosine_maps(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
