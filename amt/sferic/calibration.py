@@ -7,8 +7,11 @@
   and drives repeats exactly every mains cycle (the Phoenix bench recording; :class:`amt.sferic.augment.ImpulseTrain`
   in training), sferics arrive at Poisson times. A candidate with other candidates at least ``min_repeats`` of
   ``-2T, -T, +T, +2T`` (T = 1/50 or 1/60 s, within 0.2 ms) is mains-locked and never becomes an event
-  (:func:`mains_locked`); for Poisson candidates at rate ``r`` this happens by chance with probability about
-  ``2 x 6 (2 r tol)^2`` (1e-3 at 20 candidates per second).
+  (:func:`mains_locked`). The times compared are the candidate's onset (first sample above the trigger-off level,
+  the seismologist's pick) and its probability peak, each against the same time of the others: a strong pulse
+  drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from cycle to cycle while its onset
+  stays within a sample or two (docs/results.md, issue 18 diagnosis). For Poisson candidates at rate ``r`` a
+  chance match has probability about ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates per second).
 * **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
   al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
   give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
@@ -42,20 +45,31 @@ def mains_locked(
     tol_s: float = REPEAT_TOLERANCE_S,
     min_repeats: int = 2,
 ) -> np.ndarray:
-    """Which candidates (peak sample ``positions``, increasing) repeat at whole mains periods (module notes)."""
+    """Which candidates repeat at whole mains periods (module notes).
+
+    Parameters
+    ----------
+    positions
+        Sample index of each candidate, increasing: shape ``(n,)``, or ``(n, m)`` with one column per timing
+        reference (onset, peak), each increasing; a candidate is mains-locked when any one reference repeats.
+    rate_hz
+        Sampling rate, Hz.
+    """
     pos = np.asarray(positions, dtype=np.float64)
-    out = np.zeros(pos.size, dtype=bool)
-    if pos.size < 2:
+    pos = pos.reshape(pos.shape[0], -1) if pos.ndim else pos.reshape(1, 1)
+    out = np.zeros(pos.shape[0], dtype=bool)
+    if pos.shape[0] < 2:
         return out
     tol = tol_s * rate_hz
-    for period in periods_s:
-        hits = np.zeros(pos.size, dtype=np.int64)
-        for k in (-2, -1, 1, 2):
-            target = pos + k * period * rate_hz
-            j = np.clip(np.searchsorted(pos, target), 1, pos.size - 1)
-            near = np.minimum(np.abs(pos[j] - target), np.abs(pos[j - 1] - target))
-            hits += near <= tol
-        out |= hits >= min_repeats
+    for ref in pos.T:
+        for period in periods_s:
+            hits = np.zeros(ref.size, dtype=np.int64)
+            for k in (-2, -1, 1, 2):
+                target = ref + k * period * rate_hz
+                j = np.clip(np.searchsorted(ref, target), 1, ref.size - 1)
+                near = np.minimum(np.abs(ref[j] - target), np.abs(ref[j - 1] - target))
+                hits += near <= tol
+            out |= hits >= min_repeats
     return out
 
 
@@ -64,8 +78,8 @@ def candidate_peaks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Candidate events ``[start, end)`` (every run above ``low``, gaps under ``min_gap`` merged) and their peaks.
 
-    With ``rate_hz`` given, mains-locked candidates (:func:`mains_locked`, on the samples of their peaks) are
-    dropped: they never become events.
+    With ``rate_hz`` given, mains-locked candidates (:func:`mains_locked`, on the samples of their onsets and of
+    their peaks) are dropped: they never become events.
     """
     r = hysteresis(prob, low, low, min_gap=min_gap)
     if not len(r):
@@ -75,7 +89,7 @@ def candidate_peaks(
     if rate_hz is None:
         return r, peaks
     where = np.array([a + int(np.nanargmax(p[a:b])) if np.isfinite(p[a:b]).any() else a for a, b in r])
-    keep = ~mains_locked(where, rate_hz)
+    keep = ~mains_locked(np.column_stack([r[:, 0], where]), rate_hz)
     return r[keep], peaks[keep]
 
 
