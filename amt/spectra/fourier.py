@@ -407,7 +407,7 @@ def compute_station_spectra(
     station: Station,
     config: SpectraConfig = SpectraConfig(),
     channels: Sequence[str] | None = None,
-    select_bins: Callable[[list[Spectra]], Sequence[np.ndarray]] | None = None,
+    select_bins: Callable[[list[Spectra]], Sequence[np.ndarray | None]] | None = None,
 ) -> dict[float, list[Spectra]]:
     """Spectra of every run, stacked per sample rate (e.g. all 24 kHz bursts together).
 
@@ -419,7 +419,7 @@ def compute_station_spectra(
         As :func:`compute_spectra`.
     select_bins
         Given the levels of one stream with no windows yet (rates, window lengths and bin frequencies only),
-        the indices of the bins to keep at each level (e.g. those a band plan uses); default: all.
+        the indices of the bins to keep at each level (e.g. those a band plan uses; None: all); default: all.
 
     Returns
     -------
@@ -446,7 +446,7 @@ def compute_station_spectra(
                 chosen = select_bins([_empty_level(station.station, names[0], rate, lev, config) for lev in kept])
                 bins = [None] * (kept[-1] + 1)
                 for lev, b in zip(kept, chosen, strict=True):
-                    bins[lev] = np.asarray(b, dtype=int)
+                    bins[lev] = None if b is None else np.asarray(b, dtype=int)
             top = kept[-1] + 1 if kept else 0  # levels past the last one stacked are not computed
             per_run = [
                 _compute_spectra(r, n, config, lay[:top], bins) for r, n, lay in zip(runs, names, layouts, strict=True)

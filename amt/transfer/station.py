@@ -71,16 +71,27 @@ def process_station(
     """
     spectra_config = spectra_config or SpectraConfig()
     config = config or EstimateConfig()
-    # single-site: only the bins the band plan uses are kept (the same estimate, in less memory); a remote keeps
-    # all, as its levels (and so its plan) may differ from the local ones
-    keep = None if remote is not None else (lambda levels: plan_bins(levels, config.per_decade, config.min_bin))
-    local = compute_station_spectra(station, spectra_config, select_bins=keep)
+    # only the bins the local band plan uses are kept, locally and at the remote's levels of the same stream (the
+    # plan is the local one): the same estimate in less memory
+    chosen: dict[float, list[np.ndarray]] = {}
+
+    def keep_local(levels: list[Spectra]) -> list[np.ndarray]:
+        chosen[levels[0].sample_rate_hz] = plan_bins(levels, config.per_decade, config.min_bin)
+        return chosen[levels[0].sample_rate_hz]
+
+    def keep_remote(levels: list[Spectra]) -> list[np.ndarray | None]:
+        bins = chosen.get(levels[0].sample_rate_hz, [])
+        return [bins[i] if i < len(bins) else None for i in range(len(levels))]
+
+    local = compute_station_spectra(station, spectra_config, select_bins=keep_local)
     if not local:
         raise SpectraError(
             f"{station.source or station.station}: no stream holds {spectra_config.min_windows} windows of "
             f"{spectra_config.window_length} samples"
         )
-    remote_levels = compute_station_spectra(remote, spectra_config) if remote is not None else None
+    remote_levels = None
+    if remote is not None:
+        remote_levels = compute_station_spectra(remote, spectra_config, select_bins=keep_remote)
     return estimate_station(station, local, remote_levels, config)
 
 

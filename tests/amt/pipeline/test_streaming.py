@@ -23,6 +23,7 @@ from amt.spectra.decimation import decimate_part, decimated_segments
 from amt.spectra.prewhiten import fit_prediction_error_filter, fit_prediction_error_filter_read
 from amt.transfer import process_station
 from amt.transfer.estimate import estimate_transfer_function
+from amt.transfer.station import estimate_station
 from tests.amt.survey.records import write_records
 
 TINY = 1000  # samples per part: every level of a 2 s record spans several parts
@@ -99,6 +100,15 @@ def test_band_plan_bins_give_the_estimate_of_all_bins(gappy) -> None:
     np.testing.assert_array_equal(a.frequency_hz, b.frequency_hz)
     np.testing.assert_array_equal(a.z, b.z)
     np.testing.assert_array_equal(a.z_var, b.z_var)
+
+
+def test_remote_reference_estimate_from_the_local_plans_bins_equals_all_bins(record, gappy) -> None:
+    local = amt.io.read(record)
+    kept = process_station(local, gappy)
+    full = estimate_station(local, compute_station_spectra(local), compute_station_spectra(gappy))
+    np.testing.assert_array_equal(kept.z, full.z)
+    np.testing.assert_array_equal(kept.z_var, full.z_var)
+    assert np.isfinite(full.z[:, 0, 1]).sum() >= 10
 
 
 def test_transfer_function_read_in_tiny_parts_equals_the_whole_record(record) -> None:
