@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tqdm import tqdm
 
 
 @click.command(
@@ -25,11 +24,9 @@ from tqdm import tqdm
 def report(directory: Path, out_dir: Path | None) -> None:
     """Draw the report of the station results in DIRECTORY."""
     from amt.report.results import load_results
-    from amt.report.write import write_station_report, write_survey_report
+    from amt.report.write import write_report
 
     out = out_dir if out_dir is not None else directory / "report"
     results = load_results(directory)
-    for res in tqdm(results, desc="amt report", unit="station", disable=None):
-        write_station_report(res, out)
-    written = write_survey_report(results, out)
-    click.echo(f"{out}: {len(results)} station report(s); survey summary {written['pdf']}")
+    written = write_report(results, out, progress=True)
+    click.echo(f"{out}: {len(results)} station report(s); survey summary {written['survey pdf']}")

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from tqdm.auto import tqdm
+
 from amt.report.results import StationResults
 from shared.atomic import atomic_paths, write_bytes_atomic
 
@@ -68,10 +70,13 @@ def write_survey_report(results: Sequence[StationResults], out_dir: str | Path) 
     return written
 
 
-def write_report(results: Sequence[StationResults], out_dir: str | Path) -> dict[str, Path]:
-    """Every station's report and the survey summary under ``out_dir``; returns ``"<station> <page>"`` -> path."""
+def write_report(results: Sequence[StationResults], out_dir: str | Path, progress: bool = False) -> dict[str, Path]:
+    """Every station's report and the survey summary under ``out_dir``; returns ``"<station> <page>"`` -> path.
+
+    ``progress`` shows a bar over the stations on stderr (where stderr is a terminal).
+    """
     written: dict[str, Path] = {}
-    for res in results:
+    for res in tqdm(results, desc="amt report", unit="station", disable=None if progress else True):
         written.update({f"{res.station} {k}": v for k, v in write_station_report(res, out_dir).items()})
     written.update({f"survey {k}": v for k, v in write_survey_report(results, out_dir).items()})
     return written
