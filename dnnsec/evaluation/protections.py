@@ -107,6 +107,11 @@ class Protection:
         """Further scores of ``suspect`` reported beside the retention (none by default)."""
         return {}
 
+    def assess(self, suspect: nn.Module, s: Setting) -> tuple[float, bool, dict[str, float]]:
+        """Retention, claim and extras of ``suspect`` together (protections whose three share one costly
+        evaluation, such as relevance maps or a rank test, compute it once)."""
+        return self.retention(suspect, s), bool(self.claimed(suspect, s)), self.extras(suspect, s)
+
     def not_applicable(self, attack: str) -> str | None:
         """The reason ``attack`` does not apply to this protection, or None."""
         return None
@@ -126,10 +131,12 @@ class IntrinsicProtection(Protection):
     def claimed(self, suspect: nn.Module, s: Setting) -> bool:
         return self.null.is_copy(self.retention(suspect, s), ALPHA)
 
-    def extras(self, suspect: nn.Module, s: Setting) -> dict[str, float]:
-        """The alternative similarity (cosine of the maps) and the p-value of the SSIM."""
+    def assess(self, suspect: nn.Module, s: Setting) -> tuple[float, bool, dict[str, float]]:
+        """The suspect's relevance maps computed once: SSIM (the retention), the claim, and as extras the
+        alternative similarity (cosine of the maps) and the SSIM's p-value."""
         sims = self.fingerprint.similarities(suspect)
-        return {"cosine": sims["cosine"], "p_value": self.null.p_value(sims["ssim"])}
+        return (sims["ssim"], bool(self.null.is_copy(sims["ssim"], ALPHA)),
+                {"cosine": sims["cosine"], "p_value": self.null.p_value(sims["ssim"])})
 
     def not_applicable(self, attack: str) -> str | None:
         return {"query modification": "verification is white-box on the owner's clean probes; an input filter in "
@@ -185,8 +192,10 @@ class AdditionalClassProtection(Protection):
     def claimed(self, suspect: nn.Module, s: Setting) -> bool:
         return self.p_value(suspect, s) < ALPHA
 
-    def extras(self, suspect: nn.Module, s: Setting) -> dict[str, float]:
-        return {"p_value": self.p_value(suspect, s)}
+    def assess(self, suspect: nn.Module, s: Setting) -> tuple[float, bool, dict[str, float]]:
+        """The rank test run once for the claim and the reported p-value."""
+        p = self.p_value(suspect, s)
+        return self.retention(suspect, s), p < ALPHA, {"p_value": p}
 
     def not_applicable(self, attack: str) -> str | None:
         return {"adaptive": "its adaptive attacks are overwriting and query modification (columns of their own)"

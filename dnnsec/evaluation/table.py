@@ -80,7 +80,7 @@ def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: lis
     protected = p.protect(copy.deepcopy(base), s)
     t_protect = time.perf_counter() - t0
     t0 = time.perf_counter()
-    retention, claimed = p.retention(protected, s), p.claimed(protected, s)
+    retention, claimed, _ = p.assess(protected, s)
     t_verify = time.perf_counter() - t0
     held = s.independent[s.n_null:]
     false = sum(p.claimed(m, s) for m in held)
@@ -94,8 +94,9 @@ def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: lis
             t0 = time.perf_counter()
             attacked = ATTACKS[name](protected, p, s)
             seconds = time.perf_counter() - t0
-            cell = Cell(p.name, name, None, p.retention(attacked, s), bool(p.claimed(attacked, s)),
-                        accuracy(attacked, s.test_x, s.test_y), seconds, p.extras(attacked, s))
+            retained, claimed_after, extras = p.assess(attacked, s)
+            cell = Cell(p.name, name, None, retained, claimed_after, accuracy(attacked, s.test_x, s.test_y),
+                        seconds, extras)
         cells.append(cell)
         if on_cell is not None:
             on_cell(cell)
