@@ -188,15 +188,7 @@ def detect_chunked(detector: SfericDetector, run: ChunkedRun, chunk: int | None 
         is long enough.
     """
     where = f"{run.source or run.station} run {run.run}"
-    missing = [c for c in detector.channels if c not in run.channels]
-    if missing:
-        raise RecordError(
-            f"{where}: missing magnetic channel(s) {missing}; the detector reads {list(detector.channels)}"
-        )
-    if abs(run.sample_rate_hz - detector.rate_hz) > 1e-6 * detector.rate_hz:
-        raise RecordError(
-            f"{where}: sampled at {run.sample_rate_hz:g} Hz; the sferic model reads {detector.rate_hz:g} Hz data"
-        )
+    detector.check_run(where, run.channels, run.sample_rate_hz)
     chunk = int(chunk or run.chunk_samples)
     gap = max(round(detector.min_gap_s * detector.rate_hz), 0)
     events: list[SfericEvent] = []

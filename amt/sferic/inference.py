@@ -17,6 +17,7 @@ probability that such a candidate is a sferic) where the checkpoint carries one,
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -170,6 +171,22 @@ class SfericDetector:
         return r[peaks >= self.event_threshold]
 
     # -- records -------------------------------------------------------------------------------------------
+    def check_run(self, where: str, channels: Iterable[str], rate_hz: float) -> None:
+        """Refuse a run (named ``where``) lacking a magnetic channel the model reads or sampled at another rate (Hz).
+
+        Raises
+        ------
+        RecordError
+            Naming the missing channels or the two rates.
+        """
+        missing = [c for c in self.channels if c not in set(channels)]
+        if missing:
+            raise RecordError(
+                f"{where}: missing magnetic channel(s) {missing}; the detector reads {list(self.channels)}"
+            )
+        if abs(rate_hz - self.rate_hz) > 1e-6 * self.rate_hz:
+            raise RecordError(f"{where}: sampled at {rate_hz:g} Hz; the sferic model reads {self.rate_hz:g} Hz data")
+
     def detect_run(self, run: StationRun, fast: bool = False) -> RunDetection:
         """Detect sferics on the good parts of ``run``; unusable parts are reported in ``notes``.
 
@@ -179,15 +196,7 @@ class SfericDetector:
             If the run lacks a magnetic channel the model reads, or its rate is not the model's.
         """
         where = f"{run.source or run.station} run {run.run}"
-        missing = [c for c in self.channels if c not in run.data]
-        if missing:
-            raise RecordError(
-                f"{where}: missing magnetic channel(s) {missing}; the detector reads {list(self.channels)}"
-            )
-        if abs(run.sample_rate_hz - self.rate_hz) > 1e-6 * self.rate_hz:
-            raise RecordError(
-                f"{where}: sampled at {run.sample_rate_hz:g} Hz; the sferic model reads {self.rate_hz:g} Hz data"
-            )
+        self.check_run(where, run.data, run.sample_rate_hz)
         out = RunDetection(run=run, probability=np.full(run.n_samples, np.nan, dtype=np.float32))
         out.notes.extend(str(d) for d in run.defects if d.channel in self.channels or d.channel == "all")
         for c in self.channels:
