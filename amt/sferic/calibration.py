@@ -11,7 +11,12 @@
   the seismologist's pick) and its probability peak, each against the same time of the others: a strong pulse
   drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from cycle to cycle while its onset
   stays within a sample or two (docs/results.md, issue 18 diagnosis). For Poisson candidates at rate ``r`` a
-  chance match has probability about ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates per second).
+  chance match has probability about ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates per second). Several
+  pulses per cycle merge into one candidate in some cycles and not in others, which moves onsets and peaks alike;
+  so a candidate is also mains-locked when its onset or peak, shifted by every one of ``-2T, -T, +T, +2T`` that
+  falls inside the record (at least two), lands inside another candidate (widened by the tolerance). By chance
+  that happens with probability about ``2 x 2 x D^4``, ``D`` the fraction of the record the candidates cover
+  (1e-4 at 20 candidates of 4 ms per second, 0.1 at 100).
 * **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
   al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
   give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
@@ -44,6 +49,7 @@ def mains_locked(
     periods_s: tuple[float, ...] = MAINS_PERIODS_S,
     tol_s: float = REPEAT_TOLERANCE_S,
     min_repeats: int = 2,
+    spans: np.ndarray | None = None,
 ) -> np.ndarray:
     """Which candidates repeat at whole mains periods (module notes).
 
@@ -54,6 +60,10 @@ def mains_locked(
         reference (onset, peak), each increasing; a candidate is mains-locked when any one reference repeats.
     rate_hz
         Sampling rate, Hz.
+    spans
+        ``(n, 2)`` candidate intervals ``[start, end)``, increasing: also veto a candidate whose reference times,
+        shifted by each whole period inside ``spans[0, 0] .. spans[-1, 1]`` (at least two), all land inside
+        another candidate.
     """
     pos = np.asarray(positions, dtype=np.float64)
     pos = pos.reshape(pos.shape[0], -1) if pos.ndim else pos.reshape(1, 1)
@@ -70,7 +80,23 @@ def mains_locked(
                 near = np.minimum(np.abs(ref[j] - target), np.abs(ref[j - 1] - target))
                 hits += near <= tol
             out |= hits >= min_repeats
+            if spans is not None:
+                out |= _covered(ref, np.asarray(spans, dtype=np.float64), period * rate_hz, tol)
     return out
+
+
+def _covered(ref: np.ndarray, spans: np.ndarray, period: float, tol: float) -> np.ndarray:
+    """Reference times whose every shift by -2..+2 periods (those inside the spans, >= 2) lands in another span."""
+    start, end = spans[:, 0] - tol, spans[:, 1] + tol
+    hits = np.zeros(ref.size, dtype=np.int64)
+    inside = np.zeros(ref.size, dtype=np.int64)
+    own = np.arange(ref.size)
+    for k in (-2, -1, 1, 2):
+        target = ref + k * period
+        j = np.searchsorted(start, target, side="right") - 1
+        hits += (j >= 0) & (j != own) & (target < end[np.maximum(j, 0)])
+        inside += (target >= spans[0, 0]) & (target < spans[-1, 1])
+    return (hits >= np.maximum(inside, 2)) & (inside >= 2)
 
 
 def candidate_peaks(
@@ -79,7 +105,7 @@ def candidate_peaks(
     """Candidate events ``[start, end)`` (every run above ``low``, gaps under ``min_gap`` merged) and their peaks.
 
     With ``rate_hz`` given, mains-locked candidates (:func:`mains_locked`, on the samples of their onsets and of
-    their peaks) are dropped: they never become events.
+    their peaks, and on their intervals) are dropped: they never become events.
     """
     r = hysteresis(prob, low, low, min_gap=min_gap)
     if not len(r):
@@ -89,7 +115,7 @@ def candidate_peaks(
     if rate_hz is None:
         return r, peaks
     where = np.array([a + int(np.nanargmax(p[a:b])) if np.isfinite(p[a:b]).any() else a for a, b in r])
-    keep = ~mains_locked(np.column_stack([r[:, 0], where]), rate_hz)
+    keep = ~mains_locked(np.column_stack([r[:, 0], where]), rate_hz, spans=r)
     return r[keep], peaks[keep]
 
 

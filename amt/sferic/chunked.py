@@ -226,7 +226,7 @@ def _events(detector: SfericDetector, run: ChunkedRun, a: int, rows: list) -> li
     r = np.array([row[:2] for row in rows], dtype=np.intp)
     peaks = np.array([row[2] for row in rows])
     if detector.reject_mains_locked:
-        keep = ~mains_locked(np.array([(row[0], row[3]) for row in rows]), detector.rate_hz)
+        keep = ~mains_locked(np.array([(row[0], row[3]) for row in rows]), detector.rate_hz, spans=r)
         rows, r, peaks = [row for row, k in zip(rows, keep, strict=True) if k], r[keep], peaks[keep]
     keep = peaks >= detector.event_threshold
     rows = [row for row, k in zip(rows, keep, strict=True) if k]
