@@ -105,47 +105,115 @@ class RegressionResult:
     cross_power: np.ndarray
 
 
-class _Design:
-    """The per-point products every weighted solve of one regression reuses (complex128 ``y``, ``X``, ``Q``).
+BLOCK_ROWS = 1 << 15
+"""Rows per block where a regression's products are formed a block at a time: temporaries of about 1 MiB."""
 
-    Row ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
+KEEP_ROWS = 1 << 17
+"""Regressions of at most this many points keep their per-point products (12 MiB at most), larger ones stream."""
+
+
+def row_blocks(n: int) -> list[slice]:
+    """Consecutive slices of at most :data:`BLOCK_ROWS` rows covering ``range(n)`` (one slice when ``n`` is 0)."""
+    return [slice(i, min(i + BLOCK_ROWS, n)) for i in range(0, max(n, 1), BLOCK_ROWS)]
+
+
+def as_complex(v: np.ndarray) -> np.ndarray:
+    """``v`` as a complex array without a copy when it already is one (single or double precision)."""
+    v = np.asarray(v)
+    return v if v.dtype in (np.complex64, np.complex128) else v.astype(complex)
+
+
+class _Design:
+    """The weighted sums over the data points that every weighted solve of one regression needs.
+
+    ``y``, ``X`` and ``Q`` are kept as given (single-precision spectra stay single precision, no complex128 copy);
+    every product is formed in complex128. Up to :data:`KEEP_ROWS` points the per-point products are kept: row
+    ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
     ``Q^H W X = sum_i w_i qx_i`` and ``Q^H W y = sum_i w_i qy_i`` are real-weighted sums over the rows (one BLAS
-    matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of
-    ``qx`` with the transposed inverse of the ``p x p`` matrix ``A``: no complex temporaries of ``n`` rows are
-    formed per weighted solve.
+    matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of ``qx``
+    with the transposed inverse of the ``p x p`` matrix ``A``. Larger regressions keep nothing of ``n`` rows: each
+    sum is taken a block of :data:`BLOCK_ROWS` rows at a time as ``(W Q)^H X`` (a BLAS matrix product per block),
+    and the hat diagonal as ``sum_k x_ik (conj(Q) A^-T)_ik``; the same sums in another order, equal to rounding.
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
-        n, p = x.shape
-        self.p = p
-        self.qx = (q.conj()[:, :, None] * x[:, None, :]).reshape(n, p * p)
-        self.qy = q.conj() * y[:, None]
-        self._qx_real = self.qx.view(np.float64)
-        self._qy_real = self.qy.view(np.float64)
+        self.n, self.p = x.shape
+        self.y, self.x, self.q = y, x, q
+        self.blocks = row_blocks(self.n)
+        self.qx = self.qy = None
+        if self.n <= KEEP_ROWS:
+            qc, xc = q.astype(complex).conj(), x.astype(complex)
+            self.qx = (qc[:, :, None] * xc[:, None, :]).reshape(self.n, self.p * self.p)
+            self.qy = qc * y.astype(complex)[:, None]
+
+    def _weighted(self, w: np.ndarray, with_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``Q^H W X`` ``(p, p)`` and, with ``with_y``, ``Q^H W y`` ``(p,)``."""
+        if self.qx is not None:
+            a = (w @ self.qx.view(np.float64)).view(complex).reshape(self.p, self.p)
+            return a, (w @ self.qy.view(np.float64)).view(complex) if with_y else None
+        a = np.zeros((self.p, self.p), complex)
+        b = np.zeros(self.p, complex) if with_y else None
+        for s in self.blocks:  # one long loop per column: broadcasting over p = 2 columns is ten times slower
+            xs = [self.x[s, k].astype(complex) for k in range(self.p)]
+            ys = self.y[s].astype(complex) if with_y else None
+            for j in range(self.p):
+                qw = np.conjugate(self.q[s, j]) * w[s]  # complex128
+                for k in range(self.p):
+                    a[j, k] += qw @ xs[k]
+                if with_y:
+                    b[j] += qw @ ys
+        return a, b
 
     def cross(self, w: np.ndarray) -> np.ndarray:
         """``Q^H W X``, ``(p, p)``."""
-        return (w @ self._qx_real).view(complex).reshape(self.p, self.p)
+        return self._weighted(w, False)[0]
 
     def solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
-        a = self.cross(w)
-        b = (w @ self._qy_real).view(complex)
+        a, b = self._weighted(w, True)
         try:
             coef = np.linalg.solve(a, b)
         except np.linalg.LinAlgError as exc:
             raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
         return coef, a
 
-    def hat_diagonal(self, w: np.ndarray, a: np.ndarray) -> np.ndarray:
-        """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``)."""
+    def hat_diagonal(self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``).
+
+        Written into ``out`` (``(n,)`` float64) when given.
+        """
         try:
             ainv = np.linalg.inv(a)
         except np.linalg.LinAlgError as exc:
             raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
-        h = np.abs(self.qx @ ainv.T.reshape(-1))
+        h = np.empty(self.n) if out is None else out
+        if self.qx is not None:
+            np.abs(self.qx @ ainv.T.reshape(-1), out=h)
+        else:
+            for s in self.blocks:
+                v = self.q[s].conj() @ ainv.T  # complex128
+                hs = v[:, 0] * self.x[s, 0]
+                for k in range(1, self.p):
+                    hs += v[:, k] * self.x[s, k]
+                np.abs(hs, out=h[s])
         h *= w
         return h
+
+    def residuals(self, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """``y - X c``, ``(n,)`` complex128 (into ``out`` when given)."""
+        r = np.empty(self.n, complex) if out is None else out
+        for s in self.blocks:
+            np.matmul(self.x[s].astype(complex), c, out=r[s])
+            np.subtract(self.y[s], r[s], out=r[s])
+        return r
+
+    def residual_magnitudes(self, c: np.ndarray, out: np.ndarray) -> np.ndarray:
+        """``|y - X c|``, written into the ``(n,)`` float64 ``out``."""
+        for s in self.blocks:
+            r = self.x[s].astype(complex) @ c
+            np.subtract(self.y[s], r, out=r)
+            np.abs(r, out=out[s])
+        return out
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
@@ -179,9 +247,12 @@ def median(v: np.ndarray) -> float:
     return float(np.mean(part[[k_lo - below, k_hi - below]])) if k_lo != k_hi else float(part[k_lo - below])
 
 
-def thomson_weight(u: np.ndarray, chi: float) -> np.ndarray:
-    """Thomson's redescending weight ``exp(exp(-chi^2)) exp(-exp(chi (u - chi)))`` (1 at ``u = 0``)."""
-    t = np.subtract(u, chi)
+def thomson_weight(u: np.ndarray, chi: float, out: np.ndarray | None = None) -> np.ndarray:
+    """Thomson's redescending weight ``exp(exp(-chi^2)) exp(-exp(chi (u - chi)))`` (1 at ``u = 0``).
+
+    Written into ``out`` when given (which may be ``u`` itself).
+    """
+    t = np.subtract(u, chi, out=out)
     t *= chi
     np.clip(t, -50, 50, out=t)
     np.exp(t, out=t)
@@ -218,15 +289,15 @@ def regress(
     RegressionResult
     """
     n, p = x.shape
-    y, x = np.asarray(y, dtype=complex), np.asarray(x, dtype=complex)
-    q = x if remote is None else np.asarray(remote, dtype=complex)
+    y, x = as_complex(y), as_complex(x)  # single precision stays so: the products widen block by block
+    q = x if remote is None else as_complex(remote)
     w0 = np.ones(n) if prior is None else np.asarray(prior, dtype=float)
     if np.count_nonzero(w0 > 0) <= p:
         raise RegressionError(f"{np.count_nonzero(w0 > 0)} data points in use for {p} unknowns")
     design = _Design(y, x, q)
     coef, a = design.solve(w0)
     if robust is None:
-        r = y - x @ coef
+        r = design.residuals(coef)
         return RegressionResult(coef, w0, r, _rayleigh_scale(r, w0), a)
 
     n_use = int(np.count_nonzero(w0 > 0))
@@ -235,18 +306,23 @@ def regress(
     chi_res = float(np.sqrt(-np.log(tail)))  # Rayleigh: P(u > chi) = exp(-chi^2)
     w_lev = np.ones(n)
     w_rob = np.ones(n)
-    sigma = _rayleigh_scale(y - x @ coef, w0)
+    # working arrays of n points, reused by every iteration (float64: |r| / sigma, the weights, the hat diagonal)
+    u, w, h = np.empty(n), np.empty(n), np.empty(n)
+    sigma = _scale_of_magnitudes(design.residual_magnitudes(coef, out=u), w0)
     unit_prior = bool(np.all(w0 == 1.0))
 
-    def times_prior(v: np.ndarray) -> np.ndarray:
-        return v if unit_prior else w0 * v  # 1 * v is v exactly: skip the pass
+    def times_prior(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if not unit_prior:
+            return np.multiply(w0, v, out=out)
+        if out is None:  # 1 * v is v exactly: skip the pass
+            return v
+        out[:] = v
+        return out
 
     def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        nonlocal w_lev, w_rob, sigma
+        nonlocal w_lev, w_rob, sigma, u, w, h
         for _ in range(robust.max_iterations):
-            r = x @ c
-            np.subtract(y, r, out=r)
-            u = np.abs(r)
+            design.residual_magnitudes(c, out=u)
             w_now = times_prior(w_lev)
             if stage == "huber":
                 sigma = _scale_of_magnitudes(u, w_now)
@@ -254,19 +330,21 @@ def regress(
                 break
             u /= sigma
             if stage == "huber":
-                w_rob = np.maximum(u, 1e-300)
+                np.maximum(u, 1e-300, out=w_rob)
                 np.divide(robust.huber_k, w_rob, out=w_rob)
                 np.minimum(w_rob, 1.0, out=w_rob)
             else:
-                w_rob = thomson_weight(u, chi_res)
-            w = w_now * w_rob
+                thomson_weight(u, chi_res, out=w_rob)
+            np.multiply(w_now, w_rob, out=w)
+            del w_now
             if robust.leverage:
                 n_eff = np.count_nonzero(w > 1e-12 * w.max())
-                h = design.hat_diagonal(w, design.cross(w))
+                design.hat_diagonal(w, design.cross(w), out=h)
                 h *= n_eff
                 h /= p
-                w_lev = w_lev * thomson_weight(h, chi_lev)
-                w = times_prior(w_lev) * w_rob
+                w_lev *= thomson_weight(h, chi_lev, out=h)
+                times_prior(w_lev, out=w)
+                w *= w_rob
             if np.count_nonzero(w > 0) <= p:
                 raise RegressionError("robust weighting left too few data points")
             c_new, aa = design.solve(w)
@@ -287,12 +365,12 @@ def regress(
         readmitted = _readmit_good_leverage(y, x, q, w0, w_lev, sigma, chi_res, robust)
         if readmitted is not None:
             w_lev, w_rob = readmitted, np.ones(n)
-            coef, a = design.solve(w0 * w_lev)
+            coef, a = design.solve(times_prior(w_lev, out=w))
             robust = dataclasses.replace(robust, leverage=False)  # the leverage weights are final from here
             coef, a, sigma = stages()
-    w = w0 * w_lev * w_rob
-    r = y - x @ coef
-    return RegressionResult(coef, w, r, sigma, a)
+    times_prior(w_lev, out=w)
+    w *= w_rob
+    return RegressionResult(coef, w, design.residuals(coef), sigma, a)
 
 
 def _readmit_good_leverage(
