@@ -38,7 +38,7 @@ from threadpoolctl import threadpool_limits
 
 from amt.mt.transfer_function import TransferFunction
 from amt.spectra import Band, Spectra, SpectraError, plan_bands
-from amt.transfer.regression import RegressionError, RobustConfig, regress
+from amt.transfer.regression import BLOCK_ROWS, RegressionError, RegressionResult, RobustConfig, regress, row_blocks
 from amt.transfer.uncertainty import jackknife_variance, parametric_variance
 
 INPUTS = ("hx", "hy")
@@ -123,7 +123,7 @@ def _estimate_band(
     outputs = OUTPUTS + (("hz",) if with_tipper else ())
     ys = {c: local.channel(c)[np.ix_(il, band.bins)] for c in outputs}
     inflation = local.variance_inflation(n_bins)
-    groups = np.repeat(np.arange(len(il)), n_bins)
+    groups = np.repeat(np.arange(len(il), dtype=np.int32), n_bins)
     x = h.reshape(-1, 2)
     q = ref.reshape(-1, 2) if ref is not None else x
     for _ in range(2):  # second pass only after coherence screening
@@ -133,21 +133,28 @@ def _estimate_band(
             empty.n_windows = n_win
             return empty
         prior = np.repeat(w_win, n_bins)
-        cross = (x.conj() * prior[:, None]).T @ x
+        cross = sum((x[s].conj() * prior[s][:, None]).T @ x[s] for s in row_blocks(len(prior)))
         sv = np.linalg.svd(cross, compute_uv=False)
         condition = float(sv[0] / sv[-1]) if sv[-1] > 0 else np.inf
         if condition > config.max_condition:
             empty.condition, empty.n_windows, empty.n_points = condition, n_win, n_win * n_bins
             empty.flag = f"H cross-power ill-conditioned (condition number {condition:.3g})"
             return empty
-        results = {}
+        final = config.min_coherence <= 0  # without screening this pass is the last: summarise and let go
+        results: dict[str, RegressionResult] = {}
+        summaries = {}
         try:
             for c in outputs:
-                results[c] = regress(ys[c].reshape(-1), x, None if ref is None else q, prior, config.robust)
+                res = regress(ys[c].reshape(-1), x, None if ref is None else q, prior, config.robust)
+                if final:  # the residuals and weights of n points go as soon as the output is summarised
+                    summaries[c] = _summarise(res, ys[c].reshape(-1), x, q, groups, inflation, c != "hz")
+                else:
+                    results[c] = res
+                del res
         except RegressionError as exc:
             empty.flag = str(exc)
             return empty
-        if config.min_coherence <= 0:
+        if final:
             break
         coh = np.min([_window_coherence(ys[c], (h @ results[c].coef)) for c in OUTPUTS], axis=0)
         reject = (coh < config.min_coherence) & (w_win > 0)
@@ -158,26 +165,53 @@ def _estimate_band(
         np.zeros((2, 2), complex), np.zeros((2, 2)), np.zeros((2, 2)), np.full((1, 2), np.nan + 0j),
         np.full((1, 2), np.nan), np.zeros(2), condition, n_win, int(np.count_nonzero(prior > 0)), "",
     )  # fmt: skip
-    power = np.sum(w_win[:, None, None] * np.abs(h) ** 2, axis=(0, 2))
+    rows = max(1, BLOCK_ROWS // n_bins)  # windows per block
+    power = sum(
+        np.sum(w_win[i : i + rows, None, None] * np.abs(h[i : i + rows]) ** 2, axis=(0, 2))
+        for i in range(0, len(w_win), rows)
+    )
     freqs = local.freqs_hz[band.bins]
     out.frequency_hz = float(np.exp(np.sum(power * np.log(freqs)) / np.sum(power)))
     for i, c in enumerate(outputs):
-        res = results[c]
-        y = ys[c].reshape(-1)
-        jk = jackknife_variance(y, x, q, res, groups)
-        par = parametric_variance(res, q, inflation)
+        coef, jk, par, coherence = summaries.get(c) or _summarise(
+            results.pop(c), ys[c].reshape(-1), x, q, groups, inflation, c != "hz"
+        )
         if c == "hz":
-            out.tip[0], out.tip_var[0] = res.coef, jk
+            out.tip[0], out.tip_var[0] = coef, jk
             continue
-        out.z[i], out.z_var[i], out.z_var_par[i] = res.coef, jk, par
-        yhat = x @ res.coef
-        w = res.weights
-        num = np.abs(np.sum(w * y.conj() * yhat)) ** 2
-        den = np.sum(w * np.abs(y) ** 2) * np.sum(w * np.abs(yhat) ** 2)
-        out.coherence[i] = np.sqrt(num / den) if den > 0 else np.nan
+        out.z[i], out.z_var[i], out.z_var_par[i], out.coherence[i] = coef, jk, par, coherence
     if np.any(~np.isfinite(out.z_var)):
         out.flag = "too few windows for a jackknife error"
     return out
+
+
+def _summarise(
+    res: RegressionResult,
+    y: np.ndarray,
+    x: np.ndarray,
+    q: np.ndarray,
+    groups: np.ndarray,
+    inflation: float,
+    with_coherence: bool,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """Coefficients, jackknife and parametric variances and weighted multiple coherence of one output.
+
+    The coherence ``|sum w y* yhat|^2 / (sum w |y|^2 sum w |yhat|^2)`` (NaN without ``with_coherence`` or power)
+    is summed a block of points at a time.
+    """
+    jk = jackknife_variance(y, x, q, res, groups)
+    par = parametric_variance(res, q, inflation)
+    if not with_coherence:
+        return res.coef, jk, par, np.nan
+    w = res.weights
+    cross, p_y, p_yhat = 0.0, 0.0, 0.0
+    for s in row_blocks(len(y)):
+        yhat = x[s] @ res.coef
+        cross += np.sum(w[s] * y[s].conj() * yhat)
+        p_y += np.sum(w[s] * np.abs(y[s]) ** 2)
+        p_yhat += np.sum(w[s] * np.abs(yhat) ** 2)
+    num, den = np.abs(cross) ** 2, p_y * p_yhat
+    return res.coef, jk, par, float(np.sqrt(num / den)) if den > 0 else np.nan
 
 
 def _estimate_target(

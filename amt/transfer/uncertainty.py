@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from amt.transfer.regression import RegressionResult
+from amt.transfer.regression import RegressionResult, row_blocks
 
 
 def parametric_variance(result: RegressionResult, remote_or_x: np.ndarray, inflation: float = 1.0) -> np.ndarray:
@@ -42,12 +42,14 @@ def parametric_variance(result: RegressionResult, remote_or_x: np.ndarray, infla
         Factor for correlation between data points (bins of one window).
     """
     w = result.weights
-    use = w > 0
-    n = int(np.count_nonzero(use))
     p = remote_or_x.shape[1]
-    q = remote_or_x[use]
-    g = (w[use] * np.abs(result.residuals[use]))[:, None] * q.conj()
-    meat = g.T @ g.conj()
+    n, meat = 0, np.zeros((p, p), complex)
+    for s in row_blocks(len(w)):  # a block at a time: no complex128 array of n points
+        use = w[s] > 0
+        n += int(np.count_nonzero(use))
+        q = remote_or_x[s][use]
+        g = (w[s][use] * np.abs(result.residuals[s][use]))[:, None] * q.conj()
+        meat += g.T @ g.conj()
     ainv = np.linalg.inv(result.cross_power)
     cov = ainv @ meat @ ainv.conj().T
     return np.real(np.diag(cov)) * n / max(n - p, 1) * inflation
@@ -88,11 +90,20 @@ def jackknife_variance(
     if n_labels < 3:
         return np.full(p, np.nan)
     merged = labels * min(max_groups, n_labels) // n_labels
+    del labels
     g_count = merged.max() + 1
-    qw = q[use].conj() * w[use][:, None]
-    outer = qw[:, :, None] * x[use][:, None, :]  # n, p, p
-    a_g = group_sums(merged, outer.reshape(-1, p * p), g_count).reshape(g_count, p, p)
-    b_g = group_sums(merged, qw * y[use][:, None], g_count)
+    a_g = np.zeros((g_count, p * p), complex)
+    b_g = np.zeros((g_count, p), complex)
+    start = 0
+    for s in row_blocks(len(w)):  # the group sums a block at a time: no complex128 array of n points
+        used = use[s]
+        stop = start + int(np.count_nonzero(used))
+        qw = q[s][used].conj() * w[s][used][:, None]
+        outer = qw[:, :, None] * x[s][used][:, None, :]  # rows, p, p
+        a_g += group_sums(merged[start:stop], outer.reshape(-1, p * p), g_count)
+        b_g += group_sums(merged[start:stop], qw * y[s][used][:, None], g_count)
+        start = stop
+    a_g = a_g.reshape(g_count, p, p)
     a_all, b_all = a_g.sum(0), b_g.sum(0)
     a_del, b_del = a_all[None] - a_g, b_all[None] - b_g
     det = np.abs(np.linalg.det(a_del))
