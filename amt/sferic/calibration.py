@@ -7,16 +7,17 @@
   and drives repeats exactly every mains cycle (the Phoenix bench recording; :class:`amt.sferic.augment.ImpulseTrain`
   in training), sferics arrive at Poisson times. A candidate with other candidates at least ``min_repeats`` of
   ``-2T, -T, +T, +2T`` (T = 1/50 or 1/60 s, within 0.2 ms) is mains-locked and never becomes an event
-  (:func:`mains_locked`). The times compared are the candidate's onset (first sample above the trigger-off level,
-  the seismologist's pick) and its probability peak, each against the same time of the others: a strong pulse
-  drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from cycle to cycle while its onset
-  stays within a sample or two (docs/results.md, issue 18 diagnosis). For Poisson candidates at rate ``r`` a
-  chance match has probability about ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates per second). Several
-  pulses per cycle merge into one candidate in some cycles and not in others, which moves onsets and peaks alike;
-  so a candidate is also mains-locked when its onset or peak, shifted by every one of ``-2T, -T, +T, +2T`` that
-  falls inside the record (at least two), lands inside another candidate (widened by the tolerance). By chance
-  that happens with probability about ``2 x 2 x D^4``, ``D`` the fraction of the record the candidates cover
-  (1e-4 at 20 candidates of 4 ms per second, 0.1 at 100).
+  (:func:`mains_locked`), provided one of the candidates it repeats with repeats too (members of a train all do;
+  a chance triple of Poisson candidates does not). The times compared are the candidate's onset (first sample
+  above the trigger-off level, the seismologist's pick) and its probability peak, each against the same time of
+  the others: a strong pulse drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from
+  cycle to cycle while its onset stays within a sample or two (docs/results.md, issue 18 diagnosis). For Poisson
+  candidates at rate ``r`` a chance match has probability below ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates
+  per second). Several pulses per cycle merge into one candidate in some cycles and not in others, which moves
+  onsets and peaks alike; so a candidate is also mains-locked when its onset or peak, shifted by every one of
+  ``-2T, -T, +T, +2T`` that falls inside the record (at least two), lands inside another candidate (widened by the
+  tolerance). By chance that happens with probability about ``2 x 2 x D^4``, ``D`` the fraction of the record the
+  candidates cover (1e-4 at 20 candidates of 4 ms per second, 0.1 at 100).
 * **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
   al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
   give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
@@ -74,12 +75,17 @@ def mains_locked(
     for ref in pos.T:
         for period in periods_s:
             hits = np.zeros(ref.size, dtype=np.int64)
+            partners = []
             for k in (-2, -1, 1, 2):
                 target = ref + k * period * rate_hz
                 j = np.clip(np.searchsorted(ref, target), 1, ref.size - 1)
-                near = np.minimum(np.abs(ref[j] - target), np.abs(ref[j - 1] - target))
-                hits += near <= tol
-            out |= hits >= min_repeats
+                j = np.where(np.abs(ref[j] - target) <= np.abs(ref[j - 1] - target), j, j - 1)
+                match = np.abs(ref[j] - target) <= tol
+                hits += match
+                partners.append((j, match))
+            repeats = hits >= min_repeats
+            # a train's members all repeat; a chance triple of Poisson candidates does not (its partners repeat once)
+            out |= repeats & np.any([m & repeats[j] for j, m in partners], axis=0)
             if spans is not None:
                 out |= _covered(ref, np.asarray(spans, dtype=np.float64), period * rate_hz, tol)
     return out
@@ -94,8 +100,9 @@ def _covered(ref: np.ndarray, spans: np.ndarray, period: float, tol: float) -> n
     for k in (-2, -1, 1, 2):
         target = ref + k * period
         j = np.searchsorted(start, target, side="right") - 1
-        hits += (j >= 0) & (j != own) & (target < end[np.maximum(j, 0)])
-        inside += (target >= spans[0, 0]) & (target < spans[-1, 1])
+        within = (target >= spans[0, 0]) & (target < spans[-1, 1])
+        hits += within & (j >= 0) & (j != own) & (target < end[np.maximum(j, 0)])
+        inside += within
     return (hits >= np.maximum(inside, 2)) & (inside >= 2)
 
 
