@@ -145,24 +145,42 @@ class _Design:
             qc, xc = q.astype(complex).conj(), x.astype(complex)
             self.qx = (qc[:, :, None] * xc[:, None, :]).reshape(self.n, self.p * self.p)
             self.qy = qc * y.astype(complex)[:, None]
+            return
+        # streamed: the real and imaginary parts as rows, in the inputs' own precision (float32 from complex64)
+        p2 = 2 * self.p
+        self._rows = np.empty((p2 + 2, self.n), x.real.dtype)
+        self._rows[0:p2:2], self._rows[1:p2:2], self._rows[p2], self._rows[p2 + 1] = x.real.T, x.imag.T, y.real, y.imag
+        self._q_rows = None
+        self._fx = np.empty((p2 + 2, BLOCK_ROWS))
+        if q is not x:
+            self._q_rows = np.empty((p2, self.n), q.real.dtype)
+            self._q_rows[0::2], self._q_rows[1::2] = q.real.T, q.imag.T
+            self._fq = np.empty((p2, BLOCK_ROWS))
+
+    def _floats(self, s: slice) -> tuple[np.ndarray, np.ndarray]:
+        """Rows ``Re x_0, Im x_0, ..., Re x_p-1, Im x_p-1, Re y, Im y`` of one block and the ``2p`` rows of
+        ``q`` alike, float64 ``(2p + 2, rows)`` and ``(2p, rows)`` (buffers reused by the next block)."""
+        rows, p2 = s.stop - s.start, 2 * self.p
+        fx = self._fx[:, :rows]
+        fx[...] = self._rows[:, s]
+        if self._q_rows is None:
+            return fx, fx[:p2]
+        fq = self._fq[:, :rows]
+        fq[...] = self._q_rows[:, s]
+        return fx, fq
 
     def _weighted(self, w: np.ndarray, with_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
         """``Q^H W X`` ``(p, p)`` and, with ``with_y``, ``Q^H W y`` ``(p,)``."""
         if self.qx is not None:
             a = (w @ self.qx.view(np.float64)).view(complex).reshape(self.p, self.p)
             return a, (w @ self.qy.view(np.float64)).view(complex) if with_y else None
-        a = np.zeros((self.p, self.p), complex)
-        b = np.zeros(self.p, complex) if with_y else None
-        for s in self.blocks:  # one long loop per column: broadcasting over p = 2 columns is ten times slower
-            xs = [self.x[s, k].astype(complex) for k in range(self.p)]
-            ys = self.y[s].astype(complex) if with_y else None
-            for j in range(self.p):
-                qw = np.conjugate(self.q[s, j]) * w[s]  # complex128
-                for k in range(self.p):
-                    a[j, k] += qw @ xs[k]
-                if with_y:
-                    b[j] += qw @ ys
-        return a, b
+        # real and imaginary parts: g[2j + e, 2k + f] = sum_i w_i (re, im)_e(q_ij) (re, im)_f(x_ik), y as column p
+        g = 0.0
+        for s in self.blocks:
+            fx, fq = self._floats(s)
+            g = g + (fq * w[s]) @ fx.T
+        a = _conj_product(g[:, : 2 * self.p])
+        return a, _conj_product(g[:, 2 * self.p :])[:, 0] if with_y else None
 
     def cross(self, w: np.ndarray) -> np.ndarray:
         """``Q^H W X``, ``(p, p)``."""
@@ -190,12 +208,17 @@ class _Design:
         if self.qx is not None:
             np.abs(self.qx @ ainv.T.reshape(-1), out=h)
         else:
+            # h_i = sum_k x_ik t_ik with t = A^-1 conj(q_i): rows of lm give (Re t_k, -Im t_k), then (Im t_k, Re t_k)
+            lm = _hat_rows(ainv)
+            p2 = 2 * self.p
             for s in self.blocks:
-                v = self.q[s].conj() @ ainv.T  # complex128
-                hs = v[:, 0] * self.x[s, 0]
-                for k in range(1, self.p):
-                    hs += v[:, k] * self.x[s, k]
-                np.abs(hs, out=h[s])
+                fx, fq = self._floats(s)
+                t = lm @ fq
+                t[:p2] *= fx[:p2]
+                t[p2:] *= fx[:p2]
+                parts = t.reshape(2, p2, -1).sum(axis=1)  # Re and Im of h_i
+                parts *= parts
+                np.sqrt(np.add(parts[0], parts[1], out=h[s]), out=h[s])
         h *= w
         return h
 
@@ -209,11 +232,38 @@ class _Design:
 
     def residual_magnitudes(self, c: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``|y - X c|``, written into the ``(n,)`` float64 ``out``."""
+        if self.qx is not None:
+            r = self.x.astype(complex) @ c
+            np.subtract(self.y, r, out=r)
+            return np.abs(r, out=out)
+        cm = np.zeros((2, 2 * self.p))  # rows: Re and Im of X c from the rows of _floats
+        cm[0, 0::2], cm[0, 1::2], cm[1, 0::2], cm[1, 1::2] = c.real, -c.imag, c.imag, c.real
+        p2 = 2 * self.p
         for s in self.blocks:
-            r = self.x[s].astype(complex) @ c
-            np.subtract(self.y[s], r, out=r)
-            np.abs(r, out=out[s])
+            fx, _ = self._floats(s)
+            xc = cm @ fx[:p2]
+            np.subtract(fx[p2:], xc, out=xc)
+            xc *= xc
+            np.sqrt(np.add(xc[0], xc[1], out=out[s]), out=out[s])
         return out
+
+
+def _conj_product(g: np.ndarray) -> np.ndarray:
+    """``sum w conj(q_j) v_k`` ``(p, m)`` from the real sums ``g[2j + e, 2k + f]`` of ``(re, im)`` parts."""
+    return (g[0::2, 0::2] + g[1::2, 1::2]) + 1j * (g[0::2, 1::2] - g[1::2, 0::2])
+
+
+def _hat_rows(m: np.ndarray) -> np.ndarray:
+    """``(4p, 2p)`` real rows that map the ``(Re, Im)`` rows of ``q`` to those of ``t = m conj(q)``, arranged so
+    that ``sum_k x_k t_k`` has real part ``sum(fx * rows[:2p])`` and imaginary part ``sum(fx * rows[2p:])``."""
+    p = m.shape[0]
+    out = np.zeros((4 * p, 2 * p))
+    mr, mi = m.real, m.imag
+    out[0 : 2 * p : 2, 0::2], out[0 : 2 * p : 2, 1::2] = mr, mi  # Re t_k = Mr qr + Mi qi
+    out[1 : 2 * p : 2, 0::2], out[1 : 2 * p : 2, 1::2] = -mi, mr  # -Im t_k
+    out[2 * p :: 2, 0::2], out[2 * p :: 2, 1::2] = mi, -mr  # Im t_k = Mi qr - Mr qi
+    out[2 * p + 1 :: 2, 0::2], out[2 * p + 1 :: 2, 1::2] = mr, mi  # Re t_k
+    return out
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
