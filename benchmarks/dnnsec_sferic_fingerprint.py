@@ -50,7 +50,7 @@ from torch.nn import functional as F
 
 from amt.sferic.evaluation.heldout import HELDOUT_SEED, grid, records
 from amt.sferic.evaluation.scoring import Scorer
-from amt.sferic.inference import SfericDetector
+from amt.sferic.inference import DEFAULT_WEIGHTS, SfericDetector
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from amt.sferic.train import ARCH, RunConfig, train
 from benchmarks.amt_sferic_results import tune_stalta
@@ -62,7 +62,12 @@ from dnnsec.protect.advparams import binary_segmenter_decisions
 from dnnsec.watermark.adapter import SegmenterHead
 from dnnsec.watermark.bases import get_domain
 from dnnsec.watermark.registry import Registry
-from dnnsec.watermark.segmenter import SegmenterEmbedConfig, issue_segmenter_copy, make_segmenter_null
+from dnnsec.watermark.segmenter import (
+    CHANNELS_KEY,
+    SegmenterEmbedConfig,
+    issue_segmenter_copy,
+    make_segmenter_null,
+)
 from dnnsec.watermark.service import calibrate_registry, owner_key, registry_evidence, verify_model
 from shared.architectures import build_model
 from shared.checkpoint import load_checkpoint, save_checkpoint
@@ -74,7 +79,6 @@ from shared.trainer import Trainer
 
 #: Seeds: the owner's private training run, null models, the public windows (none is a reserved seed).
 OWNER_SEED, NULL_SEED, WINDOW_SEED = 424_242, 515_000, 61_021
-SHIPPED = Path(__file__).resolve().parents[1] / "amt" / "sferic" / "weights" / "default.safetensors"
 POS_WEIGHT = 10.0
 
 
@@ -147,7 +151,7 @@ def attack_models(copies: dict[str, Path], target: str, steps: int) -> dict[str,
 
 def cut_fingerprint_channels(model: torch.nn.Module, config: dict) -> torch.nn.Module:
     """The detector alone: ``model`` rebuilt without the head's fingerprint channels (visible in its config)."""
-    plain = build_model(ARCH, {**config, "fingerprint_channels": 0})
+    plain = build_model(ARCH, {**config, CHANNELS_KEY: 0})
     state = model.state_dict()
     state["head.weight"], state["head.bias"] = state["head.weight"][:1], state["head.bias"][:1]
     plain.load_state_dict(state)
@@ -217,7 +221,7 @@ def main() -> None:
     ap.add_argument("--users", type=int, default=5)
     ap.add_argument("--nulls", type=int, default=5)
     ap.add_argument("--calib-nulls", type=int, default=2)
-    ap.add_argument("--base", type=Path, default=SHIPPED, help="the owner's model before private fine-tuning")
+    ap.add_argument("--base", type=Path, default=DEFAULT_WEIGHTS, help="the owner's model before private fine-tuning")
     ap.add_argument("--base-steps", type=int, default=0, help="private fine-tuning steps of --base (lr 3e-4)")
     ap.add_argument("--null-steps", type=int, default=600)
     ap.add_argument("--fp-steps", type=int, default=SegmenterEmbedConfig.steps)
@@ -254,12 +258,10 @@ def main() -> None:
         print(f"[{time.perf_counter() - t0:7.0f} s] {msg}", flush=True)
         (w / "results.json").write_text(json.dumps(out, indent=1))
 
-    base = w / "base" / "model.safetensors"
-    if not base.is_file():
+    base = args.base if not args.base_steps else w / f"base-{args.base_steps}" / "model.safetensors"
+    if not base.is_file():  # the private fine-tune, cached by its step count
         model, meta = load_checkpoint(args.base)
-        if args.base_steps:
-            continue_training(model, run_config(OWNER_SEED, meta["config"]["widths"], args.base_steps, 3e-4),
-                              OWNER_SEED)
+        continue_training(model, run_config(OWNER_SEED, meta["config"]["widths"], args.base_steps, 3e-4), OWNER_SEED)
         save_checkpoint(base, model, arch=meta["arch"], config=meta["config"], extra=meta["extra"])
     base_model, base_meta = load_checkpoint(base)
     extra, widths = base_meta["extra"], base_meta["config"]["widths"]
@@ -292,7 +294,7 @@ def main() -> None:
     out["rounds"] = {c.user: c.params.get("rounds", 1) for c in reg.copies()}  # the last copy of each user
     nulls = []
     for i in range(args.calib_nulls + args.nulls):
-        nb = w / "null-bases" / f"n{i}" / "model.safetensors"
+        nb = w / "null-bases" / f"n{i}-{args.null_steps}-{'-'.join(map(str, widths))}" / "model.safetensors"
         if not nb.is_file():
             train(run_config(NULL_SEED + i, widths, args.null_steps), nb.parent, progress=False)
         null = w / "nulls" / f"null-{i:03d}.safetensors"
@@ -339,7 +341,7 @@ def main() -> None:
     out["attacks"] = {}
     for name, m in attacks.items():
         path = save_checkpoint(w / "attacks" / f"{name.replace(' ', '_')}.safetensors", m, arch=ARCH,
-                               config={**copy_cfg, "fingerprint_channels": m.head.out_channels - 1},
+                               config={**copy_cfg, CHANNELS_KEY: m.head.out_channels - 1},
                                extra={**extra, "watermark_domain": "sferic"})
         out["attacks"][name] = {**evidence(path), "f1": heldout_f1(detector_of(m, extra), args.records)}
         log(f"{name}: {out['attacks'][name]}")

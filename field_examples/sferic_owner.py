@@ -69,6 +69,7 @@ def clean_windows(model: Path, n: int, out: Path) -> Path:
 @click.option("--steps", default=SegmenterEmbedConfig.steps, show_default=True, help="Fingerprint fine-tuning steps.")
 @click.option("--lr", default=SegmenterEmbedConfig.lr, show_default=True, help="Fingerprint peak learning rate.")
 @click.option("--issue-p", default=SegmenterEmbedConfig.issue_p, show_default=True,
+              type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="A copy is issued only when its own keys outrank the other users' at this rank-test p-value "
                    "(fine-tuning runs further rounds until they do; few keys need a larger bar).")
 @click.option("--n-params", default=30, show_default=True, help="Most parameters AdvParams encrypts.")

@@ -179,7 +179,8 @@ class SfericDetector:
         RecordError
             Naming the missing channels or the two rates.
         """
-        missing = [c for c in self.channels if c not in set(channels)]
+        have = set(channels)
+        missing = [c for c in self.channels if c not in have]
         if missing:
             raise RecordError(
                 f"{where}: missing magnetic channel(s) {missing}; the detector reads {list(self.channels)}"

@@ -108,9 +108,10 @@ class Protection:
         return {}
 
     def assess(self, suspect: nn.Module, s: Setting) -> tuple[float, bool, dict[str, float]]:
-        """Retention, claim and extras of ``suspect`` together (protections whose three share one costly
-        evaluation, such as relevance maps or a rank test, compute it once)."""
-        return self.retention(suspect, s), bool(self.claimed(suspect, s)), self.extras(suspect, s)
+        """Retention, claim and extras of ``suspect``, each evaluated once (a subclass that overrides ``claimed``
+        overrides this too, so that what the claim and the extras share is computed once)."""
+        r = self.retention(suspect, s)
+        return r, r >= CLAIM_RETENTION, self.extras(suspect, s)
 
     def not_applicable(self, attack: str) -> str | None:
         """The reason ``attack`` does not apply to this protection, or None."""

@@ -138,13 +138,13 @@ def embed_segmenter_fingerprint(model: nn.Module, clean_x: torch.Tensor, own_key
     """
     adapter = adapter or SegmenterHead()
     student = adapter.widen(copy.deepcopy(model))
-    fine_tune_round(student, model, clean_x, own_keys, other_keys, decoys, cfg, 0, adapter, progress)
+    _fine_tune_round(student, model, clean_x, own_keys, other_keys, decoys, cfg, 0, adapter, progress)
     return student
 
 
-def fine_tune_round(student: nn.Module, model: nn.Module, clean_x: torch.Tensor, own_keys: torch.Tensor,
-                    other_keys: torch.Tensor | None, decoys: torch.Tensor | None, cfg: SegmenterEmbedConfig,
-                    round_: int, adapter: SegmenterHead, progress: bool = False) -> None:
+def _fine_tune_round(student: nn.Module, model: nn.Module, clean_x: torch.Tensor, own_keys: torch.Tensor,
+                     other_keys: torch.Tensor | None, decoys: torch.Tensor | None, cfg: SegmenterEmbedConfig,
+                     round_: int, adapter: SegmenterHead, progress: bool = False) -> None:
     """One round of ``cfg.steps`` fine-tuning steps of the widened ``student`` (in place, left in eval mode).
 
     Warm-up and cosine decay restart every round; round ``round_`` draws its own batches. The decision channel is
@@ -182,7 +182,7 @@ def fine_tune_round(student: nn.Module, model: nn.Module, clean_x: torch.Tensor,
     student.eval()
 
 
-def own_key_p(copy_: nn.Module, key_sets: list[torch.Tensor], adapter: SegmenterHead) -> float:
+def _own_key_p(copy_: nn.Module, key_sets: list[torch.Tensor], adapter: SegmenterHead) -> float:
     """Bonferroni rank-test p-value of the first key set against the other sets (at least one more).
 
     The statistic of verification (:func:`dnnsec.watermark.verify.model_evidence`), applied by the owner before a
@@ -244,10 +244,10 @@ def issue_segmenter_copy(reg: Registry, model_path: str | Path, user_name: str, 
                          f"{n_own} keys against {n_rest} can give: no copy could be issued")
     adapter = SegmenterHead()
     copy_ = embed_segmenter_fingerprint(model, clean, sets[user.id], negatives, decoys, cfg, adapter, progress)
-    rounds, p_own = 1, own_key_p(copy_, ranked, adapter)
+    rounds, p_own = 1, _own_key_p(copy_, ranked, adapter)
     while p_own > cfg.issue_p and rounds < cfg.max_rounds:
-        fine_tune_round(copy_, model, clean, sets[user.id], negatives, decoys, cfg, rounds, adapter, progress)
-        rounds, p_own = rounds + 1, own_key_p(copy_, ranked, adapter)
+        _fine_tune_round(copy_, model, clean, sets[user.id], negatives, decoys, cfg, rounds, adapter, progress)
+        rounds, p_own = rounds + 1, _own_key_p(copy_, ranked, adapter)
     if p_own > cfg.issue_p:
         raise ModelError(f"{model_path}: the copy for {user_name!r} did not learn its keys in {rounds} x {cfg.steps} "
                          f"steps at lr {cfg.lr:g} (rank-test p {p_own:.2g} > {cfg.issue_p:g}); nothing was issued: "
@@ -281,5 +281,5 @@ def make_segmenter_null(model_path: str | Path, out: str | Path, data: str | Pat
     return save_checkpoint(out, null, arch=meta["arch"], config=fingerprinted_config(meta["config"]), extra=extra)
 
 
-__all__ = ["DOMAIN", "SegmenterEmbedConfig", "embed_segmenter_fingerprint", "fine_tune_round", "fingerprinted_config",
-           "issue_segmenter_copy", "make_segmenter_null", "own_key_p"]
+__all__ = ["DOMAIN", "SegmenterEmbedConfig", "embed_segmenter_fingerprint", "fingerprinted_config",
+           "issue_segmenter_copy", "make_segmenter_null"]
