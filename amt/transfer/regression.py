@@ -34,6 +34,7 @@ Rousseeuw, P. J. and van Zomeren, B. C. (1990), J. Am. Stat. Assoc. 85, 633-639 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -174,11 +175,15 @@ class _Design:
         if self.qx is not None:
             a = (w @ self.qx.view(np.float64)).view(complex).reshape(self.p, self.p)
             return a, (w @ self.qy.view(np.float64)).view(complex) if with_y else None
-        # real and imaginary parts: g[2j + e, 2k + f] = sum_i w_i (re, im)_e(q_ij) (re, im)_f(x_ik), y as column p
         g = 0.0
         for s in self.blocks:
             fx, fq = self._floats(s)
             g = g + (fq * w[s]) @ fx.T
+        return self._from_real_sums(g, with_y)
+
+    def _from_real_sums(self, g: np.ndarray, with_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """``Q^H W X`` and ``Q^H W y`` from ``g[2j + e, 2k + f] = sum_i w_i (re, im)_e(q_ij) (re, im)_f(x_ik)``
+        (``y`` as column ``p``)."""
         a = _conj_product(g[:, : 2 * self.p])
         return a, _conj_product(g[:, 2 * self.p :])[:, 0] if with_y else None
 
@@ -188,39 +193,66 @@ class _Design:
 
     def solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
-        a, b = self._weighted(w, True)
-        try:
-            coef = np.linalg.solve(a, b)
-        except np.linalg.LinAlgError as exc:
-            raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
-        return coef, a
+        return _solved(*self._weighted(w, True))
 
     def hat_diagonal(self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``).
 
         Written into ``out`` (``(n,)`` float64) when given.
         """
-        try:
-            ainv = np.linalg.inv(a)
-        except np.linalg.LinAlgError as exc:
-            raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
         h = np.empty(self.n) if out is None else out
         if self.qx is not None:
-            np.abs(self.qx @ ainv.T.reshape(-1), out=h)
-        else:
-            # h_i = sum_k x_ik t_ik with t = A^-1 conj(q_i): rows of lm give (Re t_k, -Im t_k), then (Im t_k, Re t_k)
-            lm = _hat_rows(ainv)
-            p2 = 2 * self.p
-            for s in self.blocks:
-                fx, fq = self._floats(s)
-                t = lm @ fq
-                t[:p2] *= fx[:p2]
-                t[p2:] *= fx[:p2]
-                parts = t.reshape(2, p2, -1).sum(axis=1)  # Re and Im of h_i
-                parts *= parts
-                np.sqrt(np.add(parts[0], parts[1], out=h[s]), out=h[s])
-        h *= w
+            np.abs(self.qx @ _inverse(a).T.reshape(-1), out=h)
+            h *= w
+            return h
+        self._hat_pass(w, a, h, None)
         return h
+
+    def reweighted_solve(
+        self, w: np.ndarray, a: np.ndarray, h: np.ndarray, reweight: Callable[[slice], None]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The hat diagonal of the weights ``w`` (``a`` their ``Q^H W X``) into ``h``, new weights from it, and the
+        solve with those.
+
+        ``reweight(s)`` writes the new weights ``w[s]`` from ``h[s]`` in place, point by point; streamed, the hat
+        diagonal and the sums of the new solve take one pass over the data.
+
+        Raises
+        ------
+        RegressionError
+            If no more than ``p`` points keep a positive weight.
+        """
+        if self.qx is not None:
+            self.hat_diagonal(w, a, out=h)
+            reweight(slice(0, self.n))
+            _check_in_use(w, self.p)
+            return self.solve(w)
+        g = self._hat_pass(w, a, h, reweight)
+        _check_in_use(w, self.p)
+        return _solved(*self._from_real_sums(g, True))
+
+    def _hat_pass(
+        self, w: np.ndarray, a: np.ndarray, h: np.ndarray, reweight: Callable[[slice], None] | None
+    ) -> np.ndarray | None:
+        """Streamed hat diagonal into ``h``; with ``reweight``, also the real sums of the reweighted solve."""
+        # h_i = sum_k x_ik t_ik with t = A^-1 conj(q_i); the rows of lm give (Re t_k, -Im t_k) from those of q
+        lm = _hat_rows(_inverse(a))
+        p2, g = 2 * self.p, 0.0
+        for s in self.blocks:
+            fx, fq = self._floats(s)
+            t = lm @ fq
+            re = t * fx[:p2]
+            im = fx[1:p2:2] * t[0::2]
+            im -= fx[0:p2:2] * t[1::2]
+            hr, hi = re.sum(axis=0), im.sum(axis=0)
+            hr *= hr
+            hi *= hi
+            hs = np.sqrt(np.add(hr, hi, out=h[s]), out=h[s])
+            hs *= w[s]
+            if reweight is not None:
+                reweight(s)
+                g = g + (fq * w[s]) @ fx.T
+        return g if reweight is not None else None
 
     def residuals(self, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         """``y - X c``, ``(n,)`` complex128 (into ``out`` when given)."""
@@ -254,16 +286,35 @@ def _conj_product(g: np.ndarray) -> np.ndarray:
 
 
 def _hat_rows(m: np.ndarray) -> np.ndarray:
-    """``(4p, 2p)`` real rows that map the ``(Re, Im)`` rows of ``q`` to those of ``t = m conj(q)``, arranged so
-    that ``sum_k x_k t_k`` has real part ``sum(fx * rows[:2p])`` and imaginary part ``sum(fx * rows[2p:])``."""
+    """``(2p, 2p)`` real rows that map the ``(Re, Im)`` rows of ``q`` to the rows ``Re t_k, -Im t_k`` of
+    ``t = m conj(q)``: ``sum_k x_k t_k`` then has real part ``sum_k Re x_k Re t_k + Im x_k (-Im t_k)``."""
     p = m.shape[0]
-    out = np.zeros((4 * p, 2 * p))
-    mr, mi = m.real, m.imag
-    out[0 : 2 * p : 2, 0::2], out[0 : 2 * p : 2, 1::2] = mr, mi  # Re t_k = Mr qr + Mi qi
-    out[1 : 2 * p : 2, 0::2], out[1 : 2 * p : 2, 1::2] = -mi, mr  # -Im t_k
-    out[2 * p :: 2, 0::2], out[2 * p :: 2, 1::2] = mi, -mr  # Im t_k = Mi qr - Mr qi
-    out[2 * p + 1 :: 2, 0::2], out[2 * p + 1 :: 2, 1::2] = mr, mi  # Re t_k
+    out = np.zeros((2 * p, 2 * p))
+    out[0::2, 0::2], out[0::2, 1::2] = m.real, m.imag  # Re t_k = Mr qr + Mi qi
+    out[1::2, 0::2], out[1::2, 1::2] = -m.imag, m.real  # -Im t_k = -(Mi qr - Mr qi)
     return out
+
+
+def _inverse(a: np.ndarray) -> np.ndarray:
+    """``a^-1``, or :class:`RegressionError` when the weighted cross-power is singular."""
+    try:
+        return np.linalg.inv(a)
+    except np.linalg.LinAlgError as exc:
+        raise RegressionError("weighted input cross-power is singular (weights left one polarisation?)") from exc
+
+
+def _solved(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(a^-1 b, a)``, or :class:`RegressionError` when ``a`` is singular."""
+    try:
+        return np.linalg.solve(a, b), a
+    except np.linalg.LinAlgError as exc:
+        raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
+
+
+def _check_in_use(w: np.ndarray, p: int) -> None:
+    """:class:`RegressionError` unless more than ``p`` weights are positive."""
+    if np.count_nonzero(w > 0) <= p:
+        raise RegressionError("robust weighting left too few data points")
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
@@ -361,12 +412,15 @@ def regress(
     sigma = _scale_of_magnitudes(design.residual_magnitudes(coef, out=u), w0)
     unit_prior = bool(np.all(w0 == 1.0))
 
-    def times_prior(v: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    def times_prior(v: np.ndarray, out: np.ndarray | None = None, at: slice = slice(None)) -> np.ndarray:
+        """``w0 v`` (points ``at``), into ``out[at]`` when given."""
+        if out is not None:
+            out = out[at]
         if not unit_prior:
-            return np.multiply(w0, v, out=out)
+            return np.multiply(w0[at], v[at], out=out)
         if out is None:  # 1 * v is v exactly: skip the pass
-            return v
-        out[:] = v
+            return v[at]
+        out[...] = v[at]
         return out
 
     def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
@@ -389,15 +443,19 @@ def regress(
             del w_now
             if robust.leverage:
                 n_eff = np.count_nonzero(w > 1e-12 * w.max())
-                design.hat_diagonal(w, design.cross(w), out=h)
-                h *= n_eff
-                h /= p
-                w_lev *= thomson_weight(h, chi_lev, out=h)
-                times_prior(w_lev, out=w)
-                w *= w_rob
-            if np.count_nonzero(w > 0) <= p:
-                raise RegressionError("robust weighting left too few data points")
-            c_new, aa = design.solve(w)
+
+                def reweight(s: slice, n_eff: int = n_eff) -> None:  # point by point: leverage weights from h
+                    hs = h[s]
+                    hs *= n_eff
+                    hs /= p
+                    w_lev[s] *= thomson_weight(hs, chi_lev, out=hs)
+                    times_prior(w_lev, out=w, at=s)
+                    w[s] *= w_rob[s]
+
+                c_new, aa = design.reweighted_solve(w, design.cross(w), h, reweight)
+            else:
+                _check_in_use(w, p)
+                c_new, aa = design.solve(w)
             change = np.max(np.abs(c_new - c)) / max(np.max(np.abs(c_new)), 1e-300)
             c = c_new
             if change < robust.tolerance:
