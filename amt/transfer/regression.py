@@ -407,8 +407,10 @@ def regress(
     chi_res = float(np.sqrt(-np.log(tail)))  # Rayleigh: P(u > chi) = exp(-chi^2)
     w_lev = np.ones(n)
     w_rob = np.ones(n)
-    # working arrays of n points, reused by every iteration (float64: |r| / sigma, the weights, the hat diagonal)
-    u, w, h = np.empty(n), np.empty(n), np.empty(n)
+    # working arrays of n points, reused by every iteration (float64): |r| / sigma, then the hat diagonal in the
+    # same array (|r| is spent once the robust weights are made from it), and the weights
+    u, w = np.empty(n), np.empty(n)
+    h = u
     sigma = _scale_of_magnitudes(design.residual_magnitudes(coef, out=u), w0)
     unit_prior = bool(np.all(w0 == 1.0))
 

@@ -1,0 +1,109 @@
+"""Working memory and CPU time of the robust band estimator alone, products kept against streamed, in one run.
+
+The record is the benchmark record of :mod:`benchmarks.amt_pipeline` (:func:`~benchmarks.amt_pipeline.make_record`,
+``--minutes`` long); its spectra are computed once with the band plan's bins (as :func:`amt.transfer.process_station`
+keeps them) and are not counted. Then :func:`amt.transfer.estimate_station` runs on them under each setting of
+:data:`amt.transfer.regression.KEEP_ROWS`:
+
+* ``kept``: every regression keeps its per-point products ``conj(q) x^T`` and ``conj(q) y`` (96 bytes a point), as
+  the estimator did for every band before it streamed;
+* ``streamed``: the default, regressions above ``KEEP_ROWS`` points sum their products a block of
+  :data:`~amt.transfer.regression.BLOCK_ROWS` points at a time;
+* ``streamed-all``: every regression streams.
+
+Reported per setting: the estimator's CPU seconds (best of ``--repeats``, without tracing), its peak of traced
+allocations (``tracemalloc``, a separate run: what the estimator allocates beyond the spectra it is given), the
+largest difference of Z and of its jackknife variance from the ``kept`` run (relative), and the largest band.
+
+Usage::
+
+    python -m benchmarks.amt_transfer_memory --minutes 2
+    python -m benchmarks.amt_transfer_memory --minutes 10 --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+import numpy as np
+
+SETTINGS = {"kept": 1 << 62, "streamed": None, "streamed-all": 0}
+
+
+class _Site:
+    """The station fields :func:`amt.transfer.estimate_station` reads besides the spectra."""
+
+    latitude_deg = longitude_deg = elevation_m = declination_deg = 0.0
+
+    def __init__(self, name: str) -> None:
+        self.station = name
+
+
+def _spectra(minutes: float, seed_seconds: float) -> tuple[str, dict]:
+    """The benchmark record's spectra with the band plan's bins (the record in a temporary MTH5 file)."""
+    from amt.io.mth5_file import open_mth5_chunked
+    from amt.spectra import SpectraConfig, compute_station_spectra, plan_bins
+    from amt.transfer import EstimateConfig
+    from benchmarks.amt_pipeline import make_record
+
+    cfg = EstimateConfig()
+    with tempfile.TemporaryDirectory() as tmp:
+        record = make_record(Path(tmp) / "LONG.h5", minutes, seed_seconds)
+        with open_mth5_chunked(record) as station:
+            keep = lambda levels: plan_bins(levels, cfg.per_decade, cfg.min_bin)  # noqa: E731
+            return station.station, compute_station_spectra(station, SpectraConfig(), select_bins=keep)
+
+
+def main() -> None:
+    import amt.transfer.regression as regression
+    from amt.spectra import plan_bands
+    from amt.transfer import EstimateConfig, estimate_station
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--minutes", type=float, default=2.0)
+    parser.add_argument("--seed-seconds", type=float, default=20.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    a = parser.parse_args()
+    name, local = _spectra(a.minutes, a.seed_seconds)
+    site = _Site(name)
+    cfg = EstimateConfig()
+    largest = max(levels[b.level].n_windows * len(b.bins) for levels in local.values()
+                  for b in plan_bands(levels, None, cfg.per_decade, cfg.min_bin))  # fmt: skip
+    default = regression.KEEP_ROWS
+    cpu = {k: np.inf for k in SETTINGS}
+    tfs = {}
+    for _ in range(a.repeats):  # settings interleaved, so that a change of machine load touches them alike
+        for key, keep in SETTINGS.items():
+            regression.KEEP_ROWS = default if keep is None else keep
+            t = time.process_time()
+            tfs[key] = estimate_station(site, local)
+            cpu[key] = min(cpu[key], time.process_time() - t)
+    peak = {}
+    for key, keep in SETTINGS.items():
+        regression.KEEP_ROWS = default if keep is None else keep
+        tracemalloc.start()
+        estimate_station(site, local)
+        peak[key] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    regression.KEEP_ROWS = default
+
+    def rel(x: np.ndarray, y: np.ndarray) -> float:
+        ok = np.isfinite(y) & (y != 0)
+        return float(np.max(np.abs(x[ok] - y[ok]) / np.abs(y[ok]))) if ok.any() else 0.0
+
+    print(f"{a.minutes:g} minutes at 24 kHz; largest band {largest:,} points (windows x bins; "
+          f"KEEP_ROWS {default:,}, BLOCK_ROWS {regression.BLOCK_ROWS:,})")  # fmt: skip
+    print("| setting | CPU s | x kept | traced peak (MiB) | x kept | Z rel. diff | var(Z) rel. diff |")
+    print("|---|---|---|---|---|---|---|")
+    for key in SETTINGS:
+        tf, ref = tfs[key], tfs["kept"]
+        ratios = f"{cpu[key] / cpu['kept']:.2f} | {peak[key]:.1f} | {peak[key] / peak['kept']:.2f}"
+        print(f"| {key} | {cpu[key]:.2f} | {ratios} | {rel(tf.z, ref.z):.1e} | {rel(tf.z_var, ref.z_var):.1e} |")
+
+
+if __name__ == "__main__":
+    main()
