@@ -63,6 +63,7 @@ class ChunkedRun:
     defects: list[Defect] = field(default_factory=list)
     source: str | None = None
     chunk_samples: int = CHUNK_SAMPLES
+    _segments: dict[tuple[str, ...], list[tuple[int, int]]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def of(cls, run: StationRun, chunk_samples: int = CHUNK_SAMPLES) -> ChunkedRun:
@@ -95,8 +96,15 @@ class ChunkedRun:
 
     def good_segments(self, min_samples: int = 1, channels: Iterable[str] | None = None) -> list[tuple[int, int]]:
         """Half-open ranges ``[i0, i1)`` of at least ``min_samples`` valid samples (as
-        :meth:`amt.record.StationRun.good_segments`), read ``chunk_samples`` at a time."""
+        :meth:`amt.record.StationRun.good_segments`), read ``chunk_samples`` at a time once per set of channels
+        (the estimators ask again for each configuration)."""
         names = tuple(channels) if channels is not None else self.channels
+        if names not in self._segments:
+            self._segments[names] = self._all_segments(names)
+        return [(a, b) for a, b in self._segments[names] if b - a >= min_samples]
+
+    def _all_segments(self, names: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Every maximal run of samples where ``names`` are finite and no defect applies."""
         cuts = [
             (max(self.index_of(d.start), 0), min(self.index_of(d.end), self.n_samples))
             for d in self.defects
@@ -117,4 +125,4 @@ class ChunkedRun:
                     pairs[-1][1] = b
                 else:
                     pairs.append([a, b])
-        return [(a, b) for a, b in pairs if b - a >= min_samples]
+        return [(a, b) for a, b in pairs]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import h5py
@@ -283,9 +283,23 @@ def open_mth5_chunked(path: str | Path) -> Iterator[Station | None]:
             channels = tuple(c for c in CHANNELS if c in datasets)
             chunked.append(
                 ChunkedRun(name, rh.run, rh.sample_rate_hz, rh.start, rh.n_samples, channels, rh.meta,
-                           lambda c, lo, hi, d=datasets: d[c][lo:hi], rh.defects, str(path))
+                           _slice_reader(path, rh.run, datasets), rh.defects, str(path))
             )  # fmt: skip
         yield Station(name, chunked, source=str(path), **md.station_location(header, str(path)))
+
+
+def _slice_reader(path: str | Path, run: str, datasets: dict) -> Callable[[str, int, int], np.ndarray]:
+    """``read(channel, lo, hi)`` of one run's h5py datasets; damage found while reading is a :class:`RecordError`
+    naming the file, run, channel and samples."""
+
+    def read(c: str, lo: int, hi: int) -> np.ndarray:
+        try:
+            return datasets[c][lo:hi]
+        except _DAMAGE as exc:
+            raise RecordError(f"{path}: run {run} channel {c}: samples {lo:,}-{hi:,} unreadable "
+                              f"({type(exc).__name__}: {str(exc)[:200]})") from exc
+
+    return read
 
 
 def read_mth5_head(path: str | Path, seconds: float) -> StationRun | None:

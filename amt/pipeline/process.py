@@ -49,7 +49,8 @@ class ProcessResult:
     Attributes
     ----------
     record
-        The record as read.
+        The record as read: for an MTH5 file we wrote, runs read as h5py slices whose file closed when
+        :func:`process_record` returned (metadata only; read samples with :func:`amt.io.read`).
     transfer_function
         The main estimate: the compensated one (modes ``"compensated"``, ``"both"``) or the conventional one.
     conventional
@@ -124,15 +125,15 @@ def process_record(
     if mode == "conventional" and (detections is not None or dead_band_hz is not None):
         raise ValueError("detections and dead-band edges are used only by the compensated estimate")
     step = on_step or (lambda: None)
-    events: SfericEventTable | Callable[[], SfericEventTable] | None = None
-    if mode != "conventional":
-        events = read_events_csv(detections) if detections is not None else _detected(record, detector)
+    events = read_events_csv(detections) if detections is not None else None
     with _opened(record) as station, _opened(remote) as rem:
         step()
         if mode == "conventional":
             conventional = process_station(station, rem)
             step()
             return ProcessResult(station, conventional, conventional, mode)
+        if events is None:
+            events = _detected(station, detector)
         result = compensate(station, events, rem, dead_band_hz)  # the conventional estimate from the same spectra
         step()
         return ProcessResult(station, result.compensated, result.conventional, mode, result, [_report(result)])
@@ -159,13 +160,18 @@ def read_magnetic(path: str | Path) -> Station:
     """The record's magnetic channels in memory (the detector reads H only): an MTH5 file we wrote reads only those
     datasets; other formats are read whole (:func:`amt.io.read`)."""
     with _opened(path) as station:
-        if not any(isinstance(r, ChunkedRun) for r in station.runs):
-            return station
-        runs = []
-        for r in station.runs:
-            data = {c: r.read(c, 0, r.n_samples) for c in r.channels if c in MAGNETIC}
-            runs.append(StationRun(r.station, r.run, r.sample_rate_hz, r.start, data, r.meta, r.defects, r.source))
-        return replace(station, runs=runs)
+        return _magnetic(station)
+
+
+def _magnetic(station: Station) -> Station:
+    """``station`` itself where it is in memory; its magnetic channels read into memory where it is read in parts."""
+    if not any(isinstance(r, ChunkedRun) for r in station.runs):
+        return station
+    runs = []
+    for r in station.runs:
+        data = {c: r.read(c, 0, r.n_samples) for c in r.channels if c in MAGNETIC}
+        runs.append(StationRun(r.station, r.run, r.sample_rate_hz, r.start, data, r.meta, r.defects, r.source))
+    return replace(station, runs=runs)
 
 
 def detect_record(record: str | Path, detector: SfericDetector | None = None) -> SfericEventTable:
@@ -180,16 +186,30 @@ def detect_record(record: str | Path, detector: SfericDetector | None = None) ->
     amt.deadband.DeadBandError
         If no run has the detector's rate.
     """
-    cnn = detector if detector is not None else _shipped_cnn()
-    if cnn is not None:
-        with _opened(record) as station:
-            runs = station.runs_at(cnn.rate_hz)
-            if runs and all(isinstance(r, ChunkedRun) for r in runs):
-                from amt.sferic.chunked import detect_chunked
+    with _opened(record) as station:
+        return detect_station(station, detector)
 
-                parts = [SfericEventTable.from_events(detect_chunked(cnn, r), "cnn") for r in runs]
-                return SfericEventTable.concatenate(parts, "cnn")
-    return detect_events(read_magnetic(record), "auto" if cnn is not None else "stalta", detector=cnn)
+
+def detect_station(station: Station, detector: SfericDetector | None = None) -> SfericEventTable:
+    """:func:`detect_record` of a record already open (:func:`_opened`): runs read in parts are detected a part at
+    a time, a record in memory as it is; nothing is read where no run has the detector's rate.
+
+    Raises
+    ------
+    amt.deadband.DeadBandError
+        If no run has the detector's rate.
+    """
+    cnn = detector if detector is not None else _shipped_cnn()
+    if cnn is not None and any(isinstance(r, ChunkedRun) for r in station.runs):
+        runs = station.runs_at(cnn.rate_hz)
+        if not runs:
+            where = station.source or station.station
+            raise DeadBandError(f"{where}: no run at the detector's rate {cnn.rate_hz:g} Hz")
+        from amt.sferic.chunked import detect_chunked
+
+        parts = [SfericEventTable.from_events(detect_chunked(cnn, r), "cnn") for r in runs]
+        return SfericEventTable.concatenate(parts, "cnn")
+    return detect_events(_magnetic(station), "auto" if cnn is not None else "stalta", detector=cnn)
 
 
 def _shipped_cnn() -> SfericDetector | None:
@@ -202,11 +222,11 @@ def _shipped_cnn() -> SfericDetector | None:
         return None
 
 
-def _detected(record: str | Path, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
-    """:func:`detect_record`, or where no run has the detector's rate a function raising that
+def _detected(station: Station, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
+    """:func:`detect_station`, or where no run has the detector's rate a function raising that
     :class:`~amt.deadband.DeadBandError` (what :func:`amt.deadband.compensate` takes as "no sferic estimate")."""
     try:
-        return detect_record(record, detector)
+        return detect_station(station, detector)
     except DeadBandError as exc:
         error = exc
 

@@ -171,3 +171,25 @@ def test_detect_record_streams_mth5_and_finds_the_events_of_the_whole_record(rec
     assert a.source == b.source == "cnn" and len(a) == len(b) > 0
     for key in ("start_s", "end_s", "peak_s", "probability", "azimuth_deg"):
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+
+
+def test_a_record_that_cannot_be_streamed_is_read_once_by_the_compensated_process(record, tmp_path, monkeypatch):
+    npz = amt.io.write(amt.io.read(record), tmp_path / "rec.npz")
+    calls = []
+    real = amt.io.read
+    monkeypatch.setattr(amt.io, "read", lambda *a, **k: calls.append(a) or real(*a, **k))
+    result = process_record(npz, mode="compensated")
+    assert len(calls) == 1 and result.compensation is not None
+
+
+def test_damage_found_while_reading_a_slice_names_the_file_run_channel_and_samples() -> None:
+    from amt.io.mth5_file import _slice_reader
+    from amt.record import RecordError
+
+    class Broken:
+        def __getitem__(self, key):
+            raise OSError("Can't read data (inflate() failed)")
+
+    read = _slice_reader("site.h5", "001", {"hx": Broken()})
+    with pytest.raises(RecordError, match=r"site\.h5: run 001 channel hx: samples 10-20 unreadable \(OSError: Can't"):
+        read("hx", 10, 20)
