@@ -101,7 +101,7 @@ def coefficient_floor_mib(minutes: float, rate_hz: float = 24000.0, channels: in
     reweighted robust estimator (:mod:`amt.transfer`), which revisits every window of a band, cannot do without.
     Returns the total over all bands and the largest single band (what band-by-band estimation would hold).
     """
-    from amt.spectra import Spectra, SpectraConfig, plan_bands
+    from amt.spectra import Spectra, SpectraConfig, plan_bands, plan_bins
     from amt.spectra.windows import window_starts
 
     cfg = SpectraConfig()
@@ -115,13 +115,9 @@ def coefficient_floor_mib(minutes: float, rate_hz: float = 24000.0, channels: in
         levels.append(Spectra("F", "1", ("ex",), rate, level, cfg.window_length, freqs,
                               np.zeros((0, 1, len(freqs)), np.complex64), np.zeros(0)))
         starts.append(len(w))
-    used: dict[int, set[int]] = {}
-    bands = plan_bands(levels)
-    for band in bands:
-        used.setdefault(band.level, set()).update(band.bins.tolist())
     mib = channels * np.dtype(np.complex64).itemsize / 2**20
-    total = sum(starts[lv] * len(b) for lv, b in used.items()) * mib
-    return total, max(starts[b.level] * len(b.bins) for b in bands) * mib
+    total = sum(starts[lv] * len(b) for lv, b in enumerate(plan_bins(levels))) * mib
+    return total, max(starts[b.level] * len(b.bins) for b in plan_bands(levels)) * mib
 
 
 def compensated_coefficients_mib(minutes: float, rate_hz: float = 24000.0, channels: int = 5) -> float:

@@ -141,9 +141,7 @@ def test_compensated_estimate_read_in_tiny_parts_equals_the_whole_record(record)
             run.chunk_samples = TINY
         parts = compensate(chunked, events)
     for a, b in ((parts.compensated, whole.compensated), (parts.conventional, whole.conventional)):
-        assert list(a.diagnostics["estimator"] if "estimator" in a.diagnostics else []) == list(
-            b.diagnostics["estimator"] if "estimator" in b.diagnostics else []
-        )
+        assert list(a.diagnostics.get("estimator", [])) == list(b.diagnostics.get("estimator", []))
         assert _rel(a.z, b.z) < 1e-9
         assert _rel(a.z_var, b.z_var) < 1e-9
 
