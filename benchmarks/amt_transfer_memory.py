@@ -13,7 +13,8 @@ keeps them) and are not counted. Then :func:`amt.transfer.estimate_station` runs
 
 Reported per setting: the estimator's CPU seconds (best of ``--repeats``, without tracing), its peak of traced
 allocations (``tracemalloc``, a separate run: what the estimator allocates beyond the spectra it is given), the
-largest difference of Z and of its jackknife variance from the ``kept`` run (relative), and the largest band.
+largest difference of Z and of its jackknife variance from the ``kept`` run (relative) and of Z in units of its
+jackknife standard error, and the largest band.
 
 Usage::
 
@@ -95,14 +96,18 @@ def main() -> None:
         ok = np.isfinite(y) & (y != 0)
         return float(np.max(np.abs(x[ok] - y[ok]) / np.abs(y[ok]))) if ok.any() else 0.0
 
+    def sigmas(tf, ref) -> np.ndarray:
+        return np.abs(tf.z - ref.z) / np.sqrt(ref.z_var)
+
     print(f"{a.minutes:g} minutes at 24 kHz; largest band {largest:,} points (windows x bins; "
           f"KEEP_ROWS {default:,}, BLOCK_ROWS {regression.BLOCK_ROWS:,})")  # fmt: skip
-    print("| setting | CPU s | x kept | traced peak (MiB) | x kept | Z rel. diff | var(Z) rel. diff |")
-    print("|---|---|---|---|---|---|---|")
+    print("| setting | CPU s | x kept | traced peak (MiB) | x kept | Z rel. diff | var(Z) rel. diff | Z diff / std |")
+    print("|---|---|---|---|---|---|---|---|")
     for key in SETTINGS:
         tf, ref = tfs[key], tfs["kept"]
         ratios = f"{cpu[key] / cpu['kept']:.2f} | {peak[key]:.1f} | {peak[key] / peak['kept']:.2f}"
-        print(f"| {key} | {cpu[key]:.2f} | {ratios} | {rel(tf.z, ref.z):.1e} | {rel(tf.z_var, ref.z_var):.1e} |")
+        diffs = f"{rel(tf.z, ref.z):.1e} | {rel(tf.z_var, ref.z_var):.1e} | {np.nanmax(sigmas(tf, ref)):.1e}"
+        print(f"| {key} | {cpu[key]:.2f} | {ratios} | {diffs} |")
 
 
 if __name__ == "__main__":
