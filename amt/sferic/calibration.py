@@ -11,7 +11,7 @@
   a chance triple of Poisson candidates does not). The times compared are the candidate's onset (first sample
   above the trigger-off level, the seismologist's pick) and its probability peak, each against the same time of
   the others: a strong pulse drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from
-  cycle to cycle while its onset stays within a sample or two (docs/results.md, issue 18 diagnosis). For Poisson
+  cycle to cycle while its onset stays within a sample or two (docs/results.md#sferic-detection). For Poisson
   candidates at rate ``r`` a chance match has probability below ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates
   per second). Several pulses per cycle merge into one candidate in some cycles and not in others, which moves
   onsets and peaks alike; so a candidate is also mains-locked when its onset or peak, shifted by every one of
