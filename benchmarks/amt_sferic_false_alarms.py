@@ -119,8 +119,10 @@ def candidate_table(det: SfericDetector, recs: list[SynthRecord]) -> dict[str, f
 
 @click.command()
 @path_option("--weights", "weights", multiple=True, help="Checkpoint(s) to diagnose (default: the shipped weights).")
-@click.option("--records", default=12, show_default=True, help="Sferic-free records per component.")
-@click.option("--seconds", default=15.0, show_default=True, help="Length of each record, s.")
+@click.option("--records", default=12, show_default=True, type=click.IntRange(min=1),
+              help="Sferic-free records per component.")
+@click.option("--seconds", default=15.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Length of each record, s.")
 def main(weights: tuple[Path, ...], records: int, seconds: float) -> None:
     """Print per noise component and checkpoint the candidates per minute above 0.5/0.9/0.95/0.99 and the trigger.
 

@@ -3,21 +3,22 @@
 * **Candidates.** Every run of the probability trace above the trigger-off level is a candidate event; its score is
   the trace's peak inside it (:func:`candidate_peaks`). An event trigger ``t`` keeps the candidates whose peak is at
   least ``t``, exactly what :meth:`amt.sferic.inference.SfericDetector.events_in` does.
-* **Mains-locked repetition veto** (a second stage on a candidate's timing): interference from rectifiers, fences
-  and drives repeats exactly every mains cycle (the Phoenix bench recording; :class:`amt.sferic.augment.ImpulseTrain`
-  in training), sferics arrive at Poisson times. A candidate with other candidates at least ``min_repeats`` of
-  ``-2T, -T, +T, +2T`` (T = 1/50 or 1/60 s, within 0.2 ms) is mains-locked and never becomes an event
-  (:func:`mains_locked`), provided one of the candidates it repeats with repeats too (members of a train all do;
-  a chance triple of Poisson candidates does not). The times compared are the candidate's onset (first sample
-  above the trigger-off level, the seismologist's pick) and its probability peak, each against the same time of
-  the others: a strong pulse drives the trace to a plateau near 1 whose arg-max wanders by milliseconds from
-  cycle to cycle while its onset stays within a sample or two (docs/results.md#sferic-detection). For Poisson
-  candidates at rate ``r`` a chance match has probability below ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20 candidates
-  per second). Several pulses per cycle merge into one candidate in some cycles and not in others, which moves
-  onsets and peaks alike; so a candidate is also mains-locked when its onset or peak, shifted by every one of
-  ``-2T, -T, +T, +2T`` that falls inside the record (at least two), lands inside another candidate (widened by the
-  tolerance). By chance that happens with probability about ``2 x 2 x D^4``, ``D`` the fraction of the record the
-  candidates cover (1e-4 at 20 candidates of 4 ms per second, 0.1 at 100).
+* **Mains-locked repetition veto** (a second stage on a candidate's timing): interference from rectifiers, fences and
+  drives repeats exactly every mains cycle (the Phoenix bench recording; :class:`amt.sferic.augment.ImpulseTrain` in
+  training), sferics arrive at Poisson times. A candidate with other candidates at least ``min_repeats`` of ``-2T, -T,
+  +T, +2T`` (T = 1/50 or 1/60 s, within 0.2 ms) is mains-locked and never becomes an event (:func:`mains_locked`),
+  provided one of the candidates it repeats with repeats too (members of a train all do; an unevenly spaced chance
+  triple of Poisson candidates does not, an evenly spaced one does and is vetoed). The times compared are the
+  candidate's onset (first sample above the trigger-off level, the seismologist's pick) and its probability peak, each
+  against the same time of the others: a strong pulse drives the trace to a plateau near 1 whose arg-max wanders by
+  milliseconds from cycle to cycle while its onset stays within a sample or two (docs/results.md#sferic-detection).
+  For Poisson candidates at rate ``r`` a chance match has probability below ``2 x 2 x 6 (2 r tol)^2`` (2e-3 at 20
+  candidates per second). Several pulses per cycle merge into one candidate in some cycles and not in others, which
+  moves onsets and peaks alike; so a candidate is also mains-locked when its onset or peak, shifted by every one of
+  ``-2T, -T, +T, +2T`` that falls inside the candidates' extent (first start to last end; at least two), lands inside
+  another candidate (widened by the tolerance). By chance that happens with probability about ``2 x 2 x D^4`` inside
+  the extent, ``D`` the fraction of it the candidates cover (1e-4 at 20 candidates of 4 ms per second, 0.1 at 100),
+  and about ``D^2`` for candidates within two periods of its ends (two shifts only).
 * **Trigger for a false-alarm rate.** Like a seismic network sets its STA/LTA trigger on quiet records (Withers et
   al., 1998, BSSA 88, 95), the trigger is the lowest level at which sferic-free records of the *training* families
   give at most ``rate_per_min`` false events per minute (:func:`trigger_for_false_alarm_rate`).
@@ -67,7 +68,7 @@ def mains_locked(
         another candidate.
     """
     pos = np.asarray(positions, dtype=np.float64)
-    pos = pos.reshape(pos.shape[0], -1) if pos.ndim else pos.reshape(1, 1)
+    pos = pos.reshape(-1, 1) if pos.ndim < 2 else pos
     out = np.zeros(pos.shape[0], dtype=bool)
     if pos.shape[0] < 2:
         return out
@@ -122,8 +123,14 @@ def candidate_peaks(
     if rate_hz is None:
         return r, peaks
     where = np.array([a + int(np.nanargmax(p[a:b])) if np.isfinite(p[a:b]).any() else a for a, b in r])
-    keep = ~mains_locked(np.column_stack([r[:, 0], where]), rate_hz, spans=r)
+    keep = ~locked_candidates(r, where, rate_hz)
     return r[keep], peaks[keep]
+
+
+def locked_candidates(spans: np.ndarray, peaks_at: np.ndarray, rate_hz: float) -> np.ndarray:
+    """:func:`mains_locked` of candidates ``[start, end)`` (``spans``, ``(n, 2)`` sample indices) on their onsets
+    (the starts), on their peaks (sample indices ``peaks_at``) and on their intervals."""
+    return mains_locked(np.column_stack([spans[:, 0], peaks_at]), rate_hz, spans=spans)
 
 
 def trigger_for_false_alarm_rate(noise_peaks: np.ndarray, minutes: float, rate_per_min: float, low: float) -> float:

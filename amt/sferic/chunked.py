@@ -30,7 +30,7 @@ import torch
 
 from amt.io.chunked import ChunkedRun
 from amt.record import RecordError
-from amt.sferic.calibration import mains_locked
+from amt.sferic.calibration import locked_candidates
 from amt.sferic.catalogue import SfericEvent
 from amt.sferic.events import runs
 from amt.sferic.preprocess import _sos, horizontal_power
@@ -226,7 +226,7 @@ def _events(detector: SfericDetector, run: ChunkedRun, a: int, rows: list) -> li
     r = np.array([row[:2] for row in rows], dtype=np.intp)
     peaks = np.array([row[2] for row in rows])
     if detector.reject_mains_locked:
-        keep = ~mains_locked(np.array([(row[0], row[3]) for row in rows]), detector.rate_hz, spans=r)
+        keep = ~locked_candidates(r, np.array([row[3] for row in rows]), detector.rate_hz)
         rows, r, peaks = [row for row, k in zip(rows, keep, strict=True) if k], r[keep], peaks[keep]
     keep = peaks >= detector.event_threshold
     rows = [row for row, k in zip(rows, keep, strict=True) if k]

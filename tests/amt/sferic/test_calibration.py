@@ -86,6 +86,12 @@ def test_event_counts_use_a_5_ms_tolerance_and_score_only_sferics_at_or_above_0_
     assert late == {"hits": 0, "misses": 1, "false": 1}
 
 
+def test_no_or_one_candidate_is_never_mains_locked():
+    assert mains_locked(np.zeros(0), 24e3).shape == (0,)
+    assert mains_locked(np.zeros((0, 2)), 24e3).shape == (0,)
+    assert not mains_locked(np.array([5.0]), 24e3).any()
+
+
 def test_mains_locked_candidates_are_vetoed_and_poisson_ones_kept():
     rate = 24_000.0
     rng = np.random.default_rng(3)
