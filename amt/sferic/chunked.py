@@ -34,6 +34,7 @@ from amt.sferic.calibration import locked_candidates
 from amt.sferic.catalogue import SfericEvent
 from amt.sferic.events import runs
 from amt.sferic.preprocess import _sos, horizontal_power
+from amt.sferic.stitch import BATCH, chunk_plan, kept
 
 if TYPE_CHECKING:
     from amt.sferic.inference import SfericDetector
@@ -145,14 +146,8 @@ def _probabilities(
 ) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
     """``(lo, probability, high-passed samples)`` of consecutive stretches of the segment, in order: the windows
     and batches of :func:`amt.sferic.stitch.predict_proba`."""
-    from amt.sferic.stitch import _round_up
-
     model = detector.model
-    k = model.multiple
-    margin = _round_up(max(detector.margin, 0), k)
-    window = _round_up(max(detector.window, 2 * margin + k), k)
-    step = window - 2 * margin
-    starts = np.arange(0, n, step) if n + margin > window else np.zeros(1, dtype=np.int64)
+    window, margin, starts = chunk_plan(n, model.multiple, detector.window, detector.margin)
     if len(starts) == 1:  # one window: the whole (short) segment, as predict_proba reads it
         x = hp.get(0, n)
         padded = np.zeros((x.shape[0], n + margin), dtype=np.float32)
@@ -160,9 +155,8 @@ def _probabilities(
         with torch.no_grad():
             yield 0, torch.sigmoid(model(torch.from_numpy(padded)[None]))[0, :n].numpy(), x
         return
-    batch = 4  # predict_proba's batch, as the detector calls it
-    for b in range(0, len(starts), batch):
-        group = starts[b : b + batch]
+    for b in range(0, len(starts), BATCH):
+        group = starts[b : b + BATCH]
         first, last = int(group[0]), min(int(group[-1]) + window, n)
         x = hp.get(first, last)
         inp = np.zeros((len(group), x.shape[0], window), dtype=np.float32)
@@ -172,8 +166,7 @@ def _probabilities(
         with torch.no_grad():
             prob = torch.sigmoid(model(torch.from_numpy(inp))).numpy()
         for s, p in zip(group, prob, strict=True):
-            lo = 0 if s == 0 else margin
-            hi = min(window - margin, n - s)
+            lo, hi = kept(int(s), n, window, margin)
             yield int(s) + lo, p[lo:hi], x[:, s + lo - first : s + hi - first]
 
 

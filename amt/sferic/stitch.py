@@ -14,14 +14,32 @@ import torch
 
 from amt.sferic.model import SfericUNet
 
+#: Chunks per forward pass (the whole-segment pass and :mod:`amt.sferic.chunked` alike).
+BATCH = 4
+
 
 def _round_up(n: int, k: int) -> int:
     return -(-n // k) * k
 
 
+def chunk_plan(n: int, k: int, window: int, margin: int) -> tuple[int, int, np.ndarray]:
+    """``(window, margin, starts)`` for a segment of ``n`` samples and a network of pooling factor ``k``: window and
+    margin rounded up to multiples of ``k``, and the chunk starts (a single start where the segment and its
+    margin fit one window)."""
+    margin = _round_up(max(margin, 0), k)
+    window = _round_up(max(window, 2 * margin + k), k)
+    starts = np.arange(0, n, window - 2 * margin) if n + margin > window else np.zeros(1, dtype=np.int64)
+    return window, margin, starts
+
+
+def kept(start: int, n: int, window: int, margin: int) -> tuple[int, int]:
+    """The part ``[lo, hi)`` of the chunk starting at ``start`` that is kept (relative to ``start``)."""
+    return (0 if start == 0 else margin), min(window - margin, n - start)
+
+
 @torch.no_grad()
 def predict_proba(
-    model: SfericUNet, x: np.ndarray, window: int = 32768, margin: int = 512, batch: int = 4
+    model: SfericUNet, x: np.ndarray, window: int = 32768, margin: int = 512, batch: int = BATCH
 ) -> np.ndarray:
     """Per-sample sferic probability of a normalised segment.
 
@@ -42,12 +60,8 @@ def predict_proba(
         ``(n,)`` float32 probabilities.
     """
     model.eval()
-    k = model.multiple
-    margin = _round_up(max(margin, 0), k)
-    window = _round_up(max(window, 2 * margin + k), k)
     n = x.shape[1]
-    step = window - 2 * margin
-    starts = np.arange(0, n, step) if n + margin > window else np.zeros(1, dtype=np.int64)
+    window, margin, starts = chunk_plan(n, model.multiple, window, margin)
     length = max(int(starts[-1]) + window, n + margin) if len(starts) > 1 else n + margin
     padded = np.zeros((x.shape[0], length), dtype=np.float32)  # zeros after the end, as in every chunk
     padded[:, :n] = x
@@ -59,7 +73,6 @@ def predict_proba(
         inp = torch.from_numpy(np.stack([padded[:, s : s + window] for s in chunk_starts]))
         prob = torch.sigmoid(model(inp)).numpy()
         for s, p in zip(chunk_starts, prob, strict=True):
-            lo = 0 if s == 0 else margin
-            hi = min(window - margin, n - s)
+            lo, hi = kept(int(s), n, window, margin)
             out[s + lo : s + hi] = p[lo:hi]
     return out
