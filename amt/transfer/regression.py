@@ -132,9 +132,12 @@ class _Design:
     ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
     ``Q^H W X = sum_i w_i qx_i`` and ``Q^H W y = sum_i w_i qy_i`` are real-weighted sums over the rows (one BLAS
     matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of ``qx``
-    with the transposed inverse of the ``p x p`` matrix ``A``. Larger regressions keep nothing of ``n`` rows: each
-    sum is taken a block of :data:`BLOCK_ROWS` rows at a time as ``(W Q)^H X`` (a BLAS matrix product per block),
-    and the hat diagonal as ``sum_k x_ik (conj(Q) A^-T)_ik``; the same sums in another order, equal to rounding.
+    with the transposed inverse of the ``p x p`` matrix ``A``. Larger regressions keep no products: the real and
+    imaginary parts of ``X``, ``y`` (and ``Q``) are kept as rows in the inputs' precision (24 bytes a point for
+    single-site complex64 spectra), widened to float64 a block of :data:`BLOCK_ROWS` points at a time, and every
+    sum is a real BLAS matrix product per block, ``(rows of Q) W (rows of [X y])^T``, from which the complex sums
+    follow (:func:`_conj_product`); the hat diagonal is ``sum_k x_ik t_ik`` with ``t_i = A^-1 conj(q_i)``. The same
+    sums in another order: equal to rounding (tests/amt/transfer/test_fast_regression.py).
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
