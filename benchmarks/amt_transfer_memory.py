@@ -14,7 +14,11 @@ keeps them) and are not counted. Then :func:`amt.transfer.estimate_station` runs
 Reported per setting: the estimator's CPU seconds (best of ``--repeats``, without tracing), its peak of traced
 allocations (``tracemalloc``, a separate run: what the estimator allocates beyond the spectra it is given), the
 largest difference of Z and of its jackknife variance from the ``kept`` run (relative) and of Z in units of its
-jackknife standard error, and the largest band.
+jackknife standard error, and the largest band. Last, the sensitivity of the band that streaming moved most: its
+kept regressions rerun with E alone scaled by ``1 + eps``, ``eps`` from 1e-15 to 1e-11 (far below the
+single-precision spectra's resolution), and the largest relative move of Z: the robust estimator's cut-offs (the
+readmission threshold ``w < 1/2``, the stopping tolerance) make an estimate move by far more than its input where
+a decision sits within rounding of its threshold (:mod:`tests.amt.transfer.test_fast_regression`).
 
 Usage::
 
@@ -108,6 +112,34 @@ def main() -> None:
         ratios = f"{cpu[key] / cpu['kept']:.2f} | {peak[key]:.1f} | {peak[key] / peak['kept']:.2f}"
         diffs = f"{rel(tf.z, ref.z):.1e} | {rel(tf.z_var, ref.z_var):.1e} | {np.nanmax(sigmas(tf, ref)):.1e}"
         print(f"| {key} | {cpu[key]:.2f} | {ratios} | {diffs} |")
+    regression.KEEP_ROWS = SETTINGS["kept"]
+    _sensitivity(local, tfs["kept"], tfs["streamed-all"], sigmas(tfs["streamed-all"], tfs["kept"]))
+    regression.KEEP_ROWS = default
+
+
+def _sensitivity(local: dict, kept, streamed, sigmas: np.ndarray) -> None:
+    """Print how far the kept estimate of the band streaming moved most moves when E is scaled by ``1 + eps``."""
+    from amt.spectra import plan_bands
+    from amt.transfer import EstimateConfig
+    from amt.transfer.regression import regress
+
+    i, r, c = np.unravel_index(np.nanargmax(sigmas), sigmas.shape)
+    cfg = EstimateConfig()
+    levels = local[kept.diagnostics["sample_rate_hz"][i]]
+    band = next(b for b in plan_bands(levels, None, cfg.per_decade, cfg.min_bin)
+                if np.isclose(b.target_hz, kept.diagnostics["target_hz"][i]))  # fmt: skip
+    s = levels[band.level]
+    h = np.stack([s.channel(ch)[:, band.bins] for ch in ("hx", "hy")], axis=-1).reshape(-1, 2)
+    y = s.channel(("ex", "ey")[r])[:, band.bins].reshape(-1).astype(complex)
+    prior = np.repeat(s.window_weight, len(band.bins))
+    z0 = regress(y, h, None, prior).coef[c]
+    moves = [abs(regress(y * (1 + eps), h, None, prior).coef[c] - z0) / abs(z0)
+             for eps in np.geomspace(1e-15, 1e-11, 12)]  # fmt: skip
+    z_kept, z_streamed = kept.z[i, r, c], streamed.z[i, r, c]
+    print(f"band {kept.frequency_hz[i]:.1f} Hz ({h.shape[0]:,} points), Z{'xy'[r]}{'xy'[c]}: streamed-all moves it "
+          f"by {abs(z_streamed - z_kept) / abs(z_kept):.1e} relative ({sigmas[i, r, c]:.2f} of its jackknife "
+          f"standard error); E scaled by 1 + eps (eps 1e-15..1e-11) moves the kept estimate by up to "
+          f"{max(moves):.1e}")  # fmt: skip
 
 
 if __name__ == "__main__":
