@@ -61,6 +61,24 @@ def atomic_paths(*targets: str | Path, mode: int | None = None) -> Iterator[list
             tmp.unlink(missing_ok=True)
 
 
+def remove_stale_parts(target: str | Path) -> list[Path]:
+    """Delete the temporary files that :func:`atomic_paths` writes beside ``target`` (``.<stem>.*.part<suffix>``,
+    and any written through one of them by a nested atomic writer) and that a process killed mid-write left behind.
+
+    Call it only where no other process may be writing ``target`` at the time (e.g. after the one job that writes
+    it has finished). Returns the paths deleted.
+    """
+    final = Path(target)
+    if not final.parent.is_dir():
+        return []
+    stale = [q for q in final.parent.iterdir()
+             if q.name.startswith(".") and q.name.lstrip(".").startswith(f"{final.stem}.") and ".part" in q.name
+             and q.name.endswith(final.suffix)]
+    for q in stale:
+        q.unlink(missing_ok=True)
+    return stale
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | Path, mode: int | None = None) -> Iterator[Path]:
     """:func:`atomic_paths` for one target: yield its temporary path.

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+from shared.atomic import remove_stale_parts
+
 #: Bytes read at a time while hashing a record.
 HASH_CHUNK = 1 << 20
 
@@ -128,4 +130,6 @@ def run_station(record: str, out_dir: str, settings: SurveySettings) -> StationO
     finally:
         if torch_threads is not None:
             torch.set_num_threads(torch_threads)
+    for path in written.values():  # a worker killed while writing this station (Dask then reran it) left these
+        remove_stale_parts(path)
     return StationOutcome(str(record), result.station, {k: str(v) for k, v in written.items()}, tuple(result.notes))
