@@ -73,6 +73,8 @@ def main() -> None:
     parser.add_argument("--seed-seconds", type=float, default=20.0)
     parser.add_argument("--repeats", type=int, default=3)
     a = parser.parse_args()
+    if a.repeats < 1 or a.minutes <= 0:
+        parser.error("--repeats must be >= 1 and --minutes > 0")
     name, local = _spectra(a.minutes, a.seed_seconds)
     site = _Site(name)
     cfg = EstimateConfig()
