@@ -1,147 +1,156 @@
-"""Working memory and CPU time of the robust band estimator alone, products kept against streamed, in one run.
+"""CPU time and working memory of the robust band estimator alone, this tree against a baseline tree, in one run.
 
 The record is the benchmark record of :mod:`benchmarks.amt_pipeline` (:func:`~benchmarks.amt_pipeline.make_record`,
-``--minutes`` long); its spectra are computed once with the band plan's bins (as :func:`amt.transfer.process_station`
-keeps them) and are not counted. Then :func:`amt.transfer.estimate_station` runs on them under each setting of
-:data:`amt.transfer.regression.KEEP_ROWS`:
+``--minutes`` long), written once. Each measurement is a fresh process (this tree, or ``--baseline DIR``, a checkout
+or ``git archive`` of another commit, first on ``PYTHONPATH``) that computes the record's spectra with the band
+plan's bins (as :func:`amt.transfer.process_station` keeps them; not counted) and then runs
+:func:`amt.transfer.estimate_station` on them: its CPU seconds (``time.process_time``) and, in a second call, its
+peak of traced allocations (``tracemalloc``: what the estimator allocates beyond the spectra it is given; numba's
+compiled loops allocate nothing per point). The two trees alternate ``--repeats`` times, so that a change of the
+machine's load touches both alike; the best CPU time of each is reported.
 
-* ``kept``: every regression keeps its per-point products ``conj(q) x^T`` and ``conj(q) y`` (96 bytes a point), as
-  the estimator did for every band before it streamed;
-* ``streamed``: the default, regressions above ``KEEP_ROWS`` points sum their products a block of
-  :data:`~amt.transfer.regression.BLOCK_ROWS` points at a time;
-* ``streamed-all``: every regression streams.
+Before the first measurement a small regression compiles (or loads from numba's cache) the estimator's compiled
+loops (:mod:`amt.transfer.kernels`) in a process of its own, reported as the ``compile`` row: CPU seconds of that
+process with an empty cache (``NUMBA_CACHE_DIR`` a fresh folder) less those of the same process with the cache
+filled: the cost of a machine's first run.
 
-Reported per setting: the estimator's CPU seconds (best of ``--repeats``, without tracing), its peak of traced
-allocations (``tracemalloc``, a separate run: what the estimator allocates beyond the spectra it is given), the
-largest difference of Z and of its jackknife variance from the ``kept`` run (relative) and of Z in units of its
-jackknife standard error, and the largest band. Last, the sensitivity of the band that streaming moved most: its
-kept regressions rerun with E alone scaled by ``1 + eps``, ``eps`` from 1e-15 to 1e-11 (far below the
-single-precision spectra's resolution), and the largest relative move of Z: the robust estimator's cut-offs (the
-readmission threshold ``w < 1/2``, the stopping tolerance) make an estimate move by far more than its input where
-a decision sits within rounding of its threshold (:mod:`tests.amt.transfer.test_fast_regression`).
+Reported against the baseline: the largest difference of Z relative to the largest ``|Z|`` of its frequency, the
+largest relative difference of its jackknife variance, and that of Z in units of its jackknife standard error. The
+robust estimator's cut-offs (the readmission threshold ``w < 1/2``, the stopping tolerance 1e-3) make an estimate
+move by far more than its input where a decision sits within rounding of its threshold
+(:mod:`tests.amt.transfer.test_fast_regression`), so two trees that sum the same products in another order can
+differ by more than rounding on a few frequencies.
 
 Usage::
 
     python -m benchmarks.amt_transfer_memory --minutes 2
+    python -m benchmarks.amt_transfer_memory --minutes 2 --baseline /tmp/base   # e.g. git archive of an old commit
     python -m benchmarks.amt_transfer_memory --minutes 10 --repeats 1
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
-import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 
-SETTINGS = {"kept": 1 << 62, "streamed": None, "streamed-all": 0}
-
-
-class _Site:
-    """The station fields :func:`amt.transfer.estimate_station` reads besides the spectra."""
-
+#: One measurement: spectra of the record (argv[1]), the estimator timed and traced, Z and its variances saved to
+#: argv[2] (npz); prints CPU seconds and traced peak (MiB) as JSON.
+CHILD = """
+import json, sys, time, tracemalloc
+import numpy as np
+from amt.io.mth5_file import open_mth5_chunked
+from amt.spectra import SpectraConfig, compute_station_spectra, plan_bands, plan_bins
+from amt.transfer import EstimateConfig, estimate_station
+class Site:
     latitude_deg = longitude_deg = elevation_m = declination_deg = 0.0
+cfg = EstimateConfig()
+with open_mth5_chunked(sys.argv[1]) as station:
+    keep = lambda levels: plan_bins(levels, cfg.per_decade, cfg.min_bin)
+    local = compute_station_spectra(station, SpectraConfig(), select_bins=keep)
+    site = Site()
+    site.station = station.station
+largest = max(levels[b.level].n_windows * len(b.bins) for levels in local.values()
+              for b in plan_bands(levels, None, cfg.per_decade, cfg.min_bin))
+t = time.process_time()
+tf = estimate_station(site, local)
+cpu = time.process_time() - t
+tracemalloc.start()
+estimate_station(site, local)
+peak = tracemalloc.get_traced_memory()[1] / 2**20
+tracemalloc.stop()
+np.savez(sys.argv[2], z=tf.z, z_var=tf.z_var)
+print(json.dumps({"cpu": cpu, "peak": peak, "largest": int(largest)}))
+"""
 
-    def __init__(self, name: str) -> None:
-        self.station = name
+#: A small regression of each kind (single-site, remote reference) and a jackknife: compiles the kernels.
+COMPILE = """
+import numpy as np
+from amt.transfer.regression import regress
+from amt.transfer.uncertainty import jackknife_variance
+rng = np.random.default_rng(0)
+x = (rng.standard_normal((500, 2)) + 1j * rng.standard_normal((500, 2))).astype(np.complex64)
+y = (x @ np.array([1 + 1j, 2])).astype(np.complex64)
+for q in (None, x.copy()):
+    res = regress(y, x, q)
+    jackknife_variance(y, x, x if q is None else q, res, np.arange(500) // 5)
+"""
 
 
-def _spectra(minutes: float, seed_seconds: float) -> tuple[str, dict]:
-    """The benchmark record's spectra with the band plan's bins (the record in a temporary MTH5 file)."""
-    from amt.io.mth5_file import open_mth5_chunked
-    from amt.spectra import SpectraConfig, compute_station_spectra, plan_bins
-    from amt.transfer import EstimateConfig
-    from benchmarks.amt_pipeline import make_record
+HERE = Path(__file__).resolve().parents[1]
+"""This tree (the repository holding this benchmark)."""
 
-    cfg = EstimateConfig()
-    with tempfile.TemporaryDirectory() as tmp:
-        record = make_record(Path(tmp) / "LONG.h5", minutes, seed_seconds)
-        with open_mth5_chunked(record) as station:
-            keep = lambda levels: plan_bins(levels, cfg.per_decade, cfg.min_bin)  # noqa: E731
-            return station.station, compute_station_spectra(station, SpectraConfig(), select_bins=keep)
+
+def _run(code: str, args: list[str], tree: Path | None, env: dict | None = None) -> tuple[dict, float]:
+    """Output (JSON, when the code prints it) and CPU seconds of a fresh process running ``code`` with ``tree``
+    (default: this tree) first on ``PYTHONPATH``, started outside either tree."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", **(env or {})}
+    env["PYTHONPATH"] = os.pathsep.join([str(tree or HERE), env.get("PYTHONPATH", "")])
+    before = os.times()
+    out = subprocess.run([sys.executable, "-c", code, *args], env=env, check=True, capture_output=True, text=True,
+                         cwd=tempfile.gettempdir())  # fmt: skip
+    after = os.times()
+    cpu = (after.children_user - before.children_user) + (after.children_system - before.children_system)
+    return (json.loads(out.stdout) if out.stdout.strip() else {}), cpu
 
 
 def main() -> None:
-    import amt.transfer.regression as regression
-    from amt.spectra import plan_bands
-    from amt.transfer import EstimateConfig, estimate_station
+    from benchmarks.amt_pipeline import make_record
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--minutes", type=float, default=2.0)
     parser.add_argument("--seed-seconds", type=float, default=20.0)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--baseline", type=Path, help="Another tree (holding amt/ and shared/) to compare with.")
     a = parser.parse_args()
     if a.repeats < 1 or a.minutes <= 0:
         parser.error("--repeats must be >= 1 and --minutes > 0")
-    name, local = _spectra(a.minutes, a.seed_seconds)
-    site = _Site(name)
-    cfg = EstimateConfig()
-    largest = max(levels[b.level].n_windows * len(b.bins) for levels in local.values()
-                  for b in plan_bands(levels, None, cfg.per_decade, cfg.min_bin))  # fmt: skip
-    default = regression.KEEP_ROWS
-    cpu = {k: np.inf for k in SETTINGS}
-    tfs = {}
-    for _ in range(a.repeats):  # settings interleaved, so that a change of machine load touches them alike
-        for key, keep in SETTINGS.items():
-            regression.KEEP_ROWS = default if keep is None else keep
-            t = time.process_time()
-            tfs[key] = estimate_station(site, local)
-            cpu[key] = min(cpu[key], time.process_time() - t)
-    peak = {}
-    for key, keep in SETTINGS.items():
-        regression.KEEP_ROWS = default if keep is None else keep
-        tracemalloc.start()
-        estimate_station(site, local)
-        peak[key] = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-    regression.KEEP_ROWS = default
-
-    def rel(x: np.ndarray, y: np.ndarray) -> float:
-        ok = np.isfinite(y) & (y != 0)
-        return float(np.max(np.abs(x[ok] - y[ok]) / np.abs(y[ok]))) if ok.any() else 0.0
-
-    def sigmas(tf, ref) -> np.ndarray:
-        return np.abs(tf.z - ref.z) / np.sqrt(ref.z_var)
-
-    print(f"{a.minutes:g} minutes at 24 kHz; largest band {largest:,} points (windows x bins; "
-          f"KEEP_ROWS {default:,}, BLOCK_ROWS {regression.BLOCK_ROWS:,})")  # fmt: skip
-    print("| setting | CPU s | x kept | traced peak (MiB) | x kept | Z rel. diff | var(Z) rel. diff | Z diff / std |")
-    print("|---|---|---|---|---|---|---|---|")
-    for key in SETTINGS:
-        tf, ref = tfs[key], tfs["kept"]
-        ratios = f"{cpu[key] / cpu['kept']:.2f} | {peak[key]:.1f} | {peak[key] / peak['kept']:.2f}"
-        diffs = f"{rel(tf.z, ref.z):.1e} | {rel(tf.z_var, ref.z_var):.1e} | {np.nanmax(sigmas(tf, ref)):.1e}"
-        print(f"| {key} | {cpu[key]:.2f} | {ratios} | {diffs} |")
-    regression.KEEP_ROWS = SETTINGS["kept"]
-    _sensitivity(local, tfs["kept"], tfs["streamed-all"], sigmas(tfs["streamed-all"], tfs["kept"]))
-    regression.KEEP_ROWS = default
+    if a.baseline is not None and not (a.baseline / "amt" / "transfer").is_dir():
+        parser.error(f"--baseline {a.baseline}: no amt/transfer there")
+    trees = {"this tree": None} if a.baseline is None else {"baseline": a.baseline, "this tree": None}
+    with tempfile.TemporaryDirectory(prefix="amt_transfer_memory_") as tmp:
+        record = make_record(Path(tmp) / "LONG.h5", a.minutes, a.seed_seconds)
+        _, cold = _run(COMPILE, [], None, {"NUMBA_CACHE_DIR": f"{tmp}/numba_cache"})
+        _run(COMPILE, [], None)  # the default cache warm for the measurements
+        _, warm = _run(COMPILE, [], None)
+        best: dict[str, dict] = {}
+        for _ in range(a.repeats):
+            for name, tree in trees.items():
+                out, _ = _run(CHILD, [str(record), f"{tmp}/{name}.npz"], tree)
+                if name not in best or out["cpu"] < best[name]["cpu"]:
+                    best[name] = out
+        z = {name: np.load(f"{tmp}/{name}.npz") for name in trees}
+        z = {name: (f["z"], f["z_var"]) for name, f in z.items()}
+    largest = best["this tree"]["largest"]
+    print(f"{a.minutes:g} minutes at 24 kHz; largest band {largest:,} points (windows x bins); CPU best of "
+          f"{a.repeats}")  # fmt: skip
+    print("| estimator | CPU s | x baseline | traced peak (MiB) | Z diff / largest abs(Z) | var(Z) rel. diff | "
+          "Z diff / std |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
+    ref = best.get("baseline", best["this tree"])
+    for name in trees:
+        row = best[name]
+        diffs = "- | - | -"
+        if name != "baseline" and "baseline" in trees:
+            (zn, vn), (zb, vb) = z[name], z["baseline"]
+            scale = np.abs(zb).max(axis=(1, 2), keepdims=True)  # the frequency's largest |Z|
+            diffs = (f"{np.nanmax(np.abs(zn - zb) / scale):.1e} | {_rel(vn, vb):.1e} | "
+                     f"{np.nanmax(np.abs(zn - zb) / np.sqrt(vb)):.1e}")  # fmt: skip
+        print(f"| {name} | {row['cpu']:.2f} | {row['cpu'] / ref['cpu']:.2f} | {row['peak']:.1f} | {diffs} |")
+    print(f"| compiling this tree's kernels (a machine's first run: a small regression with an empty numba cache "
+          f"{cold:.2f} s less with the cache {warm:.2f} s) | {cold - warm:.2f} | - | - | - | - | - |")  # fmt: skip
 
 
-def _sensitivity(local: dict, kept, streamed, sigmas: np.ndarray) -> None:
-    """Print how far the kept estimate of the band streaming moved most moves when E is scaled by ``1 + eps``."""
-    from amt.spectra import plan_bands
-    from amt.transfer import EstimateConfig
-    from amt.transfer.regression import regress
-
-    i, r, c = np.unravel_index(np.nanargmax(sigmas), sigmas.shape)
-    cfg = EstimateConfig()
-    levels = local[kept.diagnostics["sample_rate_hz"][i]]
-    band = next(b for b in plan_bands(levels, None, cfg.per_decade, cfg.min_bin)
-                if np.isclose(b.target_hz, kept.diagnostics["target_hz"][i]))  # fmt: skip
-    s = levels[band.level]
-    h = np.stack([s.channel(ch)[:, band.bins] for ch in ("hx", "hy")], axis=-1).reshape(-1, 2)
-    y = s.channel(("ex", "ey")[r])[:, band.bins].reshape(-1).astype(complex)
-    prior = np.repeat(s.window_weight, len(band.bins))
-    z0 = regress(y, h, None, prior).coef[c]
-    moves = [abs(regress(y * (1 + eps), h, None, prior).coef[c] - z0) / abs(z0)
-             for eps in np.geomspace(1e-15, 1e-11, 12)]  # fmt: skip
-    z_kept, z_streamed = kept.z[i, r, c], streamed.z[i, r, c]
-    print(f"band {kept.frequency_hz[i]:.1f} Hz ({h.shape[0]:,} points), Z{'xy'[r]}{'xy'[c]}: streamed-all moves it "
-          f"by {abs(z_streamed - z_kept) / abs(z_kept):.1e} relative ({sigmas[i, r, c]:.2f} of its jackknife "
-          f"standard error); E scaled by 1 + eps (eps 1e-15..1e-11) moves the kept estimate by up to "
-          f"{max(moves):.1e}")  # fmt: skip
+def _rel(x: np.ndarray, y: np.ndarray) -> float:
+    """Largest ``|x - y| / |y|`` over the finite nonzero ``y``."""
+    ok = np.isfinite(y) & (y != 0)
+    return float(np.max(np.abs(x[ok] - y[ok]) / np.abs(y[ok]))) if ok.any() else 0.0
 
 
 if __name__ == "__main__":

@@ -34,13 +34,13 @@ Rousseeuw, P. J. and van Zomeren, B. C. (1990), J. Am. Stat. Assoc. 85, 633-639 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.special
 
 from amt.errors import AmtError
+from amt.transfer import kernels
 
 
 class RegressionError(AmtError):
@@ -107,10 +107,7 @@ class RegressionResult:
 
 
 BLOCK_ROWS = 1 << 15
-"""Rows per block where a regression's products are formed a block at a time: temporaries of about 1 MiB."""
-
-KEEP_ROWS = 1 << 17
-"""Regressions of at most this many points keep their per-point products (12 MiB at most), larger ones stream."""
+"""Rows per block where the band estimator forms products a block at a time: temporaries of about 1 MiB."""
 
 
 def row_blocks(n: int) -> list[slice]:
@@ -119,183 +116,67 @@ def row_blocks(n: int) -> list[slice]:
 
 
 def as_complex(v: np.ndarray) -> np.ndarray:
-    """``v`` as a complex array without a copy when it already is one (single or double precision)."""
+    """``v`` as a C-contiguous complex array without a copy when it already is one (single or double precision)."""
     v = np.asarray(v)
-    return v if v.dtype in (np.complex64, np.complex128) else v.astype(complex)
+    return np.ascontiguousarray(v if v.dtype in (np.complex64, np.complex128) else v.astype(complex))
 
 
 class _Design:
-    """The weighted sums over the data points that every weighted solve of one regression needs.
+    """The data of one regression and the passes over its points that every weighted solve needs.
 
-    ``y``, ``X`` and ``Q`` are kept as given (single-precision spectra stay single precision, no complex128 copy);
-    every product is formed in complex128. Up to :data:`KEEP_ROWS` points the per-point products are kept: row
-    ``i`` of ``qx`` is ``conj(q_i) x_i^T`` flattened and row ``i`` of ``qy`` is ``conj(q_i) y_i``, so that
-    ``Q^H W X = sum_i w_i qx_i`` and ``Q^H W y = sum_i w_i qy_i`` are real-weighted sums over the rows (one BLAS
-    matrix-vector product on the real view), and the hat diagonal ``x_i^T A^-1 conj(q_i)`` is the product of ``qx``
-    with the transposed inverse of the ``p x p`` matrix ``A``. Larger regressions keep no products: the real and
-    imaginary parts of ``X``, ``y`` (and ``Q``) are kept as rows in the inputs' precision (24 bytes a point for
-    single-site complex64 spectra), widened to float64 a block of :data:`BLOCK_ROWS` points at a time, and every
-    sum is a real BLAS matrix product per block, ``(rows of Q) W (rows of [X y])^T``, from which the complex sums
-    follow (:func:`_conj_product`); the hat diagonal is ``sum_k x_ik t_ik`` with ``t_i = A^-1 conj(q_i)``. The same
-    sums in another order: equal to rounding (tests/amt/transfer/test_fast_regression.py).
+    ``y``, ``X`` and ``Q`` are kept as rows of their real and imaginary parts in their own precision
+    (:func:`amt.transfer.kernels.rows`: 24 bytes a point for single-site complex64 spectra); every product is
+    formed in double precision point by point in a compiled loop (:mod:`amt.transfer.kernels`):
+    ``Q^H W X = sum_i w_i conj(q_i) x_i^T`` and ``Q^H W y``, the residual magnitudes ``|y_i - x_i^T c|`` and the hat
+    diagonal ``|x_i^T A^-1 conj(q_i)| w_i``. The same sums as the formulas, in another order: equal to rounding
+    (tests/amt/transfer/test_fast_regression.py).
     """
 
     def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
         self.n, self.p = x.shape
-        self.y, self.x, self.q = y, x, q
-        self.blocks = row_blocks(self.n)
-        self.qx = self.qy = None
-        if self.n <= KEEP_ROWS:
-            qc, xc = q.astype(complex).conj(), x.astype(complex)
-            self.qx = (qc[:, :, None] * xc[:, None, :]).reshape(self.n, self.p * self.p)
-            self.qy = qc * y.astype(complex)[:, None]
-            return
-        # streamed: the real and imaginary parts as rows, in the inputs' own precision (float32 from complex64)
-        p2 = 2 * self.p
-        self._rows = np.empty((p2 + 2, self.n), x.real.dtype)
-        self._rows[0:p2:2], self._rows[1:p2:2], self._rows[p2], self._rows[p2 + 1] = x.real.T, x.imag.T, y.real, y.imag
-        self._q_rows = None
-        self._fx = np.empty((p2 + 2, BLOCK_ROWS))
-        if q is not x:
-            self._q_rows = np.empty((p2, self.n), q.real.dtype)
-            self._q_rows[0::2], self._q_rows[1::2] = q.real.T, q.imag.T
-            self._fq = np.empty((p2, BLOCK_ROWS))
-
-    def _floats(self, s: slice) -> tuple[np.ndarray, np.ndarray]:
-        """Rows ``Re x_0, Im x_0, ..., Re x_p-1, Im x_p-1, Re y, Im y`` of one block and the ``2p`` rows of
-        ``q`` alike, float64 ``(2p + 2, rows)`` and ``(2p, rows)`` (buffers reused by the next block)."""
-        rows, p2 = s.stop - s.start, 2 * self.p
-        fx = self._fx[:, :rows]
-        fx[...] = self._rows[:, s]
-        if self._q_rows is None:
-            return fx, fx[:p2]
-        fq = self._fq[:, :rows]
-        fq[...] = self._q_rows[:, s]
-        return fx, fq
-
-    def _weighted(self, w: np.ndarray, with_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``Q^H W X`` ``(p, p)`` and, with ``with_y``, ``Q^H W y`` ``(p,)``."""
-        if self.qx is not None:
-            a = (w @ self.qx.view(np.float64)).view(complex).reshape(self.p, self.p)
-            return a, (w @ self.qy.view(np.float64)).view(complex) if with_y else None
-        g = 0.0
-        for s in self.blocks:
-            fx, fq = self._floats(s)
-            g = g + (fq * w[s]) @ fx.T
-        return self._from_real_sums(g, with_y)
-
-    def _from_real_sums(self, g: np.ndarray, with_y: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        """``Q^H W X`` and ``Q^H W y`` from ``g[2j + e, 2k + f] = sum_i w_i (re, im)_e(q_ij) (re, im)_f(x_ik)``
-        (``y`` as column ``p``)."""
-        a = _conj_product(g[:, : 2 * self.p])
-        return a, _conj_product(g[:, 2 * self.p :])[:, 0] if with_y else None
+        self.d, self.dq = kernels.rows(y, x, None if q is x else q)
 
     def cross(self, w: np.ndarray) -> np.ndarray:
         """``Q^H W X``, ``(p, p)``."""
-        return self._weighted(w, False)[0]
+        return kernels.weighted_sums(w, self.d, self.dq)[0]
 
     def solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
-        return _solved(*self._weighted(w, True))
+        return _solved(*kernels.weighted_sums(w, self.d, self.dq))
 
-    def hat_diagonal(self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``).
-
-        Written into ``out`` (``(n,)`` float64) when given.
-        """
-        h = np.empty(self.n) if out is None else out
-        if self.qx is not None:
-            np.abs(self.qx @ _inverse(a).T.reshape(-1), out=h)
-            h *= w
-            return h
-        self._hat_pass(w, a, h, None)
-        return h
-
-    def reweighted_solve(
-        self, w: np.ndarray, a: np.ndarray, h: np.ndarray, reweight: Callable[[slice], None]
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """The hat diagonal of the weights ``w`` (``a`` their ``Q^H W X``) into ``h``, new weights from it, and the
-        solve with those.
-
-        ``reweight(s)`` writes the new weights ``w[s]`` from ``h[s]`` in place, point by point; streamed, the hat
-        diagonal and the sums of the new solve take one pass over the data.
+    def checked_solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`solve`, refused unless more than ``p`` weights are positive.
 
         Raises
         ------
         RegressionError
             If no more than ``p`` points keep a positive weight.
         """
-        if self.qx is not None:
-            self.hat_diagonal(w, a, out=h)
-            reweight(slice(0, self.n))
-            _check_in_use(w, self.p)
-            return self.solve(w)
-        g = self._hat_pass(w, a, h, reweight)
-        _check_in_use(w, self.p)
-        return _solved(*self._from_real_sums(g, True))
+        _check_count(kernels.counts(w, 0.0)[0], self.p)
+        return self.solve(w)
 
-    def _hat_pass(
-        self, w: np.ndarray, a: np.ndarray, h: np.ndarray, reweight: Callable[[slice], None] | None
-    ) -> np.ndarray | None:
-        """Streamed hat diagonal into ``h``; with ``reweight``, also the real sums of the reweighted solve."""
-        # h_i = sum_k x_ik t_ik with t = A^-1 conj(q_i); the rows of lm give (Re t_k, -Im t_k) from those of q
-        lm = _hat_rows(_inverse(a))
-        p2, g = 2 * self.p, 0.0
-        for s in self.blocks:
-            fx, fq = self._floats(s)
-            t = lm @ fq
-            re = t * fx[:p2]
-            im = fx[1:p2:2] * t[0::2]
-            im -= fx[0:p2:2] * t[1::2]
-            hr, hi = re.sum(axis=0), im.sum(axis=0)
-            hr *= hr
-            hi *= hi
-            hs = np.sqrt(np.add(hr, hi, out=h[s]), out=h[s])
-            hs *= w[s]
-            if reweight is not None:
-                reweight(s)
-                g = g + (fq * w[s]) @ fx.T
-        return g if reweight is not None else None
+    def hat_diagonal(
+        self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0
+    ) -> np.ndarray:
+        """``|h_i|`` with ``H = X (Q^H W X)^-1 Q^H W`` (the hat matrix; Hermitian projection when ``Q = X``), times
+        ``scale``.
 
-    def residuals(self, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """``y - X c``, ``(n,)`` complex128 (into ``out`` when given)."""
-        r = np.empty(self.n, complex) if out is None else out
-        for s in self.blocks:
-            np.matmul(self.x[s].astype(complex), c, out=r[s])
-            np.subtract(self.y[s], r[s], out=r[s])
+        Written into ``out`` (``(n,)`` float64) when given.
+        """
+        h = np.empty(self.n) if out is None else out
+        kernels.hat_diagonal(self.d, self.dq, _inverse(a), w, scale, h)
+        return h
+
+    def residuals(self, c: np.ndarray) -> np.ndarray:
+        """``y - X c``, ``(n,)`` complex128."""
+        r = np.empty(self.n, complex)
+        kernels.residuals(self.d, c, r)
         return r
 
     def residual_magnitudes(self, c: np.ndarray, out: np.ndarray) -> np.ndarray:
         """``|y - X c|``, written into the ``(n,)`` float64 ``out``."""
-        if self.qx is not None:
-            r = self.x.astype(complex) @ c
-            np.subtract(self.y, r, out=r)
-            return np.abs(r, out=out)
-        cm = np.zeros((2, 2 * self.p))  # rows: Re and Im of X c from the rows of _floats
-        cm[0, 0::2], cm[0, 1::2], cm[1, 0::2], cm[1, 1::2] = c.real, -c.imag, c.imag, c.real
-        p2 = 2 * self.p
-        for s in self.blocks:
-            fx, _ = self._floats(s)
-            xc = cm @ fx[:p2]
-            np.subtract(fx[p2:], xc, out=xc)
-            xc *= xc
-            np.sqrt(np.add(xc[0], xc[1], out=out[s]), out=out[s])
+        kernels.residual_magnitudes(self.d, c, out)
         return out
-
-
-def _conj_product(g: np.ndarray) -> np.ndarray:
-    """``sum w conj(q_j) v_k`` ``(p, m)`` from the real sums ``g[2j + e, 2k + f]`` of ``(re, im)`` parts."""
-    return (g[0::2, 0::2] + g[1::2, 1::2]) + 1j * (g[0::2, 1::2] - g[1::2, 0::2])
-
-
-def _hat_rows(m: np.ndarray) -> np.ndarray:
-    """``(2p, 2p)`` real rows that map the ``(Re, Im)`` rows of ``q`` to the rows ``Re t_k, -Im t_k`` of
-    ``t = m conj(q)``: ``sum_k x_k t_k`` then has real part ``sum_k Re x_k Re t_k + Im x_k (-Im t_k)``."""
-    p = m.shape[0]
-    out = np.zeros((2 * p, 2 * p))
-    out[0::2, 0::2], out[0::2, 1::2] = m.real, m.imag  # Re t_k = Mr qr + Mi qi
-    out[1::2, 0::2], out[1::2, 1::2] = -m.imag, m.real  # -Im t_k = -(Mi qr - Mr qi)
-    return out
 
 
 def _inverse(a: np.ndarray) -> np.ndarray:
@@ -314,20 +195,19 @@ def _solved(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
 
 
-def _check_in_use(w: np.ndarray, p: int) -> None:
-    """:class:`RegressionError` unless more than ``p`` weights are positive."""
-    if np.count_nonzero(w > 0) <= p:
+def _check_count(positive: int, p: int) -> None:
+    """:class:`RegressionError` unless more than ``p`` weights are positive (``positive`` of them)."""
+    if positive <= p:
         raise RegressionError("robust weighting left too few data points")
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
     """``sigma`` from the median of ``|r|`` over points in use (Rayleigh median is ``sigma sqrt(ln 2)``)."""
-    return _scale_of_magnitudes(np.abs(r), w)
+    return _scale(np.abs(r)[w > 0])
 
 
-def _scale_of_magnitudes(mag: np.ndarray, w: np.ndarray) -> float:
-    """:func:`_rayleigh_scale` from the residual magnitudes ``|r|``."""
-    mag = mag[w > 0]  # a copy: the median may reorder it
+def _scale(mag: np.ndarray) -> float:
+    """:func:`_rayleigh_scale` from the residual magnitudes ``|r|`` of the points in use (reordered)."""
     return float(median(mag) / np.sqrt(np.log(2.0))) if mag.size else 0.0
 
 
@@ -393,9 +273,11 @@ def regress(
     RegressionResult
     """
     n, p = x.shape
-    y, x = as_complex(y), as_complex(x)  # single precision stays so: the products widen block by block
+    if p != 2:
+        raise RegressionError(f"{p} input channels: the estimator regresses on two (Hx, Hy)")
+    y, x = as_complex(y), as_complex(x)  # single precision stays so: the products are formed in double
     q = x if remote is None else as_complex(remote)
-    w0 = np.ones(n) if prior is None else np.asarray(prior, dtype=float)
+    w0 = np.ones(n) if prior is None else np.ascontiguousarray(prior, dtype=float)
     if np.count_nonzero(w0 > 0) <= p:
         raise RegressionError(f"{np.count_nonzero(w0 > 0)} data points in use for {p} unknowns")
     design = _Design(y, x, q)
@@ -411,56 +293,36 @@ def regress(
     w_lev = np.ones(n)
     w_rob = np.ones(n)
     # working arrays of n points, reused by every iteration (float64): |r| / sigma, then the hat diagonal in the
-    # same array (|r| is spent once the robust weights are made from it), and the weights
-    u, w = np.empty(n), np.empty(n)
-    h = u
-    sigma = _scale_of_magnitudes(design.residual_magnitudes(coef, out=u), w0)
-    unit_prior = bool(np.all(w0 == 1.0))
-
-    def times_prior(v: np.ndarray, out: np.ndarray | None = None, at: slice = slice(None)) -> np.ndarray:
-        """``w0 v`` (points ``at``), into ``out[at]`` when given."""
-        if out is not None:
-            out = out[at]
-        if not unit_prior:
-            return np.multiply(w0[at], v[at], out=out)
-        if out is None:  # 1 * v is v exactly: skip the pass
-            return v[at]
-        out[...] = v[at]
-        return out
+    # same array (|r| is spent once the robust weights are made from it), the weights, and |r| of the points in
+    # use (the median's copy)
+    u, w, in_use = np.empty(n), np.empty(n), np.empty(n)
+    sigma = _scale(in_use[: kernels.pack_in_use(design.residual_magnitudes(coef, u), w0, w_lev, in_use)])
 
     def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
-        nonlocal w_lev, w_rob, sigma, u, w, h
+        nonlocal sigma
+        huber = stage == "huber"
         for _ in range(robust.max_iterations):
-            design.residual_magnitudes(c, out=u)
-            w_now = times_prior(w_lev)
-            if stage == "huber":
-                sigma = _scale_of_magnitudes(u, w_now)
+            design.residual_magnitudes(c, u)
+            if huber:  # the scale over the points in use, w0 w_lev > 0
+                sigma = _scale(in_use[: kernels.pack_in_use(u, w0, w_lev, in_use)])
             if sigma <= 0:
                 break
-            u /= sigma
-            if stage == "huber":
+            np.divide(u, sigma, out=u)
+            if huber:
                 np.maximum(u, 1e-300, out=w_rob)
                 np.divide(robust.huber_k, w_rob, out=w_rob)
                 np.minimum(w_rob, 1.0, out=w_rob)
             else:
                 thomson_weight(u, chi_res, out=w_rob)
-            np.multiply(w_now, w_rob, out=w)
-            del w_now
-            if robust.leverage:
-                n_eff = np.count_nonzero(w > 1e-12 * w.max())
-
-                def reweight(s: slice, n_eff: int = n_eff) -> None:  # point by point: leverage weights from h
-                    hs = h[s]
-                    hs *= n_eff
-                    hs /= p
-                    w_lev[s] *= thomson_weight(hs, chi_lev, out=hs)
-                    times_prior(w_lev, out=w, at=s)
-                    w[s] *= w_rob[s]
-
-                c_new, aa = design.reweighted_solve(w, design.cross(w), h, reweight)
-            else:
-                _check_in_use(w, p)
-                c_new, aa = design.solve(w)
+            np.multiply(w0, w_lev, out=w)
+            np.multiply(w, w_rob, out=w)
+            if robust.leverage:  # the hat diagonal into u as n_eff h / p, w_lev times its Thomson weight
+                n_eff = kernels.counts(w, 1e-12 * w.max())[1]
+                thomson_weight(design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p), chi_lev, out=u)
+                np.multiply(w_lev, u, out=w_lev)
+                np.multiply(w0, w_lev, out=w)
+                np.multiply(w, w_rob, out=w)
+            c_new, aa = design.checked_solve(w)
             change = np.max(np.abs(c_new - c)) / max(np.max(np.abs(c_new)), 1e-300)
             c = c_new
             if change < robust.tolerance:
@@ -477,11 +339,11 @@ def regress(
     if robust.leverage and robust.readmit:
         readmitted = _readmit_good_leverage(y, x, q, w0, w_lev, sigma, chi_res, robust)
         if readmitted is not None:
-            w_lev, w_rob = readmitted, np.ones(n)
-            coef, a = design.solve(times_prior(w_lev, out=w))
+            w_lev[:], w_rob[:] = readmitted, 1.0
+            coef, a = design.solve(np.multiply(w0, w_lev, out=w))
             robust = dataclasses.replace(robust, leverage=False)  # the leverage weights are final from here
             coef, a, sigma = stages()
-    times_prior(w_lev, out=w)
+    np.multiply(w0, w_lev, out=w)
     w *= w_rob
     return RegressionResult(coef, w, design.residuals(coef), sigma, a)
 

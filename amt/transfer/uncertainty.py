@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from amt.transfer import kernels
 from amt.transfer.regression import RegressionResult, row_blocks
 
 
@@ -92,18 +93,10 @@ def jackknife_variance(
     merged = labels * min(max_groups, n_labels) // n_labels
     del labels
     g_count = merged.max() + 1
-    a_g = np.zeros((g_count, p * p), complex)
-    b_g = np.zeros((g_count, p), complex)
-    start = 0
-    for s in row_blocks(len(w)):  # the group sums a block at a time: no complex128 array of n points
-        used = use[s]
-        stop = start + int(np.count_nonzero(used))
-        qw = q[s][used].conj() * w[s][used][:, None]
-        outer = qw[:, :, None] * x[s][used][:, None, :]  # rows, p, p
-        a_g += group_sums(merged[start:stop], outer.reshape(-1, p * p), g_count)
-        b_g += group_sums(merged[start:stop], qw * y[s][used][:, None], g_count)
-        start = stop
-    a_g = a_g.reshape(g_count, p, p)
+    d, dq = kernels.rows(y, x, None if q is x else q)  # the group sums in one compiled pass over the points
+    sums = kernels.group_sums(merged, w, d, dq, g_count)
+    z = sums[:, 0::2] + 1j * sums[:, 1::2]
+    a_g, b_g = z[:, :4].reshape(g_count, p, p), z[:, 4:]
     a_all, b_all = a_g.sum(0), b_g.sum(0)
     a_del, b_del = a_all[None] - a_g, b_all[None] - b_g
     det = np.abs(np.linalg.det(a_del))

@@ -12,10 +12,10 @@ turns the tipper band of the reference itself from estimated into "robust weight
 decision sits within rounding of its threshold (seeds 2, 5 and 7); every building block is compared on every kind
 of data.
 
-Regressions of more than :data:`~amt.transfer.regression.KEEP_ROWS` points keep no per-point products and sum
-them a block at a time from the real and imaginary parts (memory bounded by the block); the tests below shrink both
-limits so that the small records here take that path, through several blocks, and compare it with the kept
-products and with the reference.
+The fast code keeps the data as rows of their real and imaginary parts in their own precision and forms every
+product in double precision in compiled loops (:mod:`amt.transfer.kernels`), summing a block of
+:data:`~amt.transfer.kernels.SUM_BLOCK` points at a time; the tests below run regressions of several blocks, with
+single- and double-precision data.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import pytest
 import scipy.special
 
 import amt.transfer.estimate as estimate_module
-import amt.transfer.regression as regression_module
 from amt.spectra import SpectraConfig, compute_spectra
 from amt.synth.gaussian_runs import impulsive_sources, make_run, sources, spike_windows
 from amt.transfer import EstimateConfig, estimate_transfer_function
@@ -202,53 +201,39 @@ def _impulsive(seed: int):
     return make_run(h, RATE, rho_yx_ohm_m=300.0, rng=rng, e_noise=0.1, h_noise=0.01)[0]
 
 
-def _stream(monkeypatch, block_rows: int = 100) -> None:
-    """Make every regression stream its products, in blocks of ``block_rows`` points."""
-    monkeypatch.setattr(regression_module, "KEEP_ROWS", 0)
-    monkeypatch.setattr(regression_module, "BLOCK_ROWS", block_rows)
-    monkeypatch.setattr(estimate_module, "BLOCK_ROWS", block_rows)
-
-
-@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
 @pytest.mark.parametrize("remote", [False, True], ids=["single_site", "remote_reference"])
-def test_streamed_products_equal_the_kept_ones(remote, dtype, monkeypatch) -> None:
+def test_single_precision_rows_equal_the_widened_data(remote) -> None:
+    """complex64 data kept as float32 rows, every product formed in double precision, over several blocks of
+    points: the same sums, residuals and hat diagonal as the data widened to complex128 and the direct formulas."""
     rng = np.random.default_rng(5)
-    n = 5000
-    x = _complex(rng, n, 2).astype(dtype)
-    q = (x + 0.3 * _complex(rng, n, 2)).astype(dtype) if remote else x
-    y = (x @ np.array([1 + 2j, -0.5 + 1j]) + 0.2 * _complex(rng, n)).astype(dtype)
+    n = 5000  # five blocks of SUM_BLOCK points
+    x = _complex(rng, n, 2)
+    q = (x + 0.3 * _complex(rng, n, 2)).astype(np.complex64) if remote else x
+    y = (x @ np.array([1 + 2j, -0.5 + 1j]) + 0.2 * _complex(rng, n)).astype(np.complex64)
     w = rng.uniform(0, 1, n) * (rng.uniform(size=n) > 0.1)
-    kept = _Design(y, x, q)
-    _stream(monkeypatch, 777)
-    streamed = _Design(y, x, q)
-    assert kept.qx is not None and streamed.qx is None and len(streamed.blocks) == 7
-    a, (coef, _) = kept.cross(w), kept.solve(w)
-    np.testing.assert_allclose(streamed.cross(w), a, rtol=1e-12)
-    np.testing.assert_allclose(streamed.solve(w)[0], coef, rtol=1e-12)
-    np.testing.assert_allclose(streamed.hat_diagonal(w, a), kept.hat_diagonal(w, a), rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(streamed.residual_magnitudes(coef, np.empty(n)), np.abs(kept.residuals(coef)),
-                               rtol=1e-12)  # fmt: skip
-
-    threshold = np.median(kept.hat_diagonal(w, a))
-
-    def halve_large(s: slice, w_new: np.ndarray, h: np.ndarray) -> None:  # any point-by-point reweighting
-        w_new[s] *= np.where(h[s] > threshold, 0.5, 1.0)
-
-    got_w, got_h = w.copy(), np.empty(n)
-    got = streamed.reweighted_solve(got_w, a, got_h, lambda s: halve_large(s, got_w, got_h))[0]
-    want_w, want_h = w.copy(), np.empty(n)
-    want = kept.reweighted_solve(want_w, a, want_h, lambda s: halve_large(s, want_w, want_h))[0]
-    np.testing.assert_allclose(got_h, want_h, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(got, want, rtol=1e-12)
+    single = _Design(y, x, q)
+    assert single.d.dtype == np.float32
+    y2, x2, q2 = y.astype(complex), x.astype(complex), q.astype(complex)
+    coef_ref, a_ref = _ref_solve(y2, x2, q2, w)
+    coef, a = single.solve(w)
+    np.testing.assert_allclose(a, a_ref, rtol=1e-12)
+    np.testing.assert_allclose(coef, coef_ref, rtol=1e-12)
+    np.testing.assert_allclose(single.residuals(coef), y2 - x2 @ coef, rtol=1e-12)
+    np.testing.assert_allclose(single.residual_magnitudes(coef, np.empty(n)), np.abs(y2 - x2 @ coef), rtol=1e-12)
+    np.testing.assert_allclose(single.hat_diagonal(w, a), _ref_hat(x2, q2, w, a_ref), rtol=1e-10, atol=1e-15)
 
 
-@pytest.mark.parametrize("streamed", [False, True], ids=["kept", "streamed"])
+def test_regression_needs_two_inputs() -> None:
+    rng = np.random.default_rng(6)
+    x = _complex(rng, 50, 3)
+    with pytest.raises(RegressionError, match="3 input channels"):
+        regress(x[:, 0], x)
+
+
 @pytest.mark.parametrize("make", [_spiked, _impulsive], ids=["spikes_on_H", "impulsive_readmitted"])
 @pytest.mark.parametrize("seed", [2, 5, 7])
-def test_whole_estimate_equals_the_reference_to_1e9(make, seed, streamed, monkeypatch) -> None:
+def test_whole_estimate_equals_the_reference_to_1e9(make, seed, monkeypatch) -> None:
     levels = compute_spectra(make(seed), SpectraConfig(max_levels=1))
-    if streamed:
-        _stream(monkeypatch)
     fast = estimate_transfer_function(levels, frequencies_hz=FREQS)
     monkeypatch.setattr(estimate_module, "regress", _ref_regress)
     monkeypatch.setattr(estimate_module, "jackknife_variance", _ref_jackknife)
