@@ -16,6 +16,12 @@ Steps, each in a fresh process (the installed ``amt`` command), so that its CPU 
   and ``detect``: the compensated run's detection alone (the shipped CNN reading the record a part at a time):
   what each phase holds, against the whole run's peak.
 
+With ``--baseline DIR`` every step but the floor also runs with that tree (a checkout or ``git archive`` of another
+commit) first on ``PYTHONPATH``, right before this tree's run of it: old and new code side by side on one record and
+one machine. Before the steps, a small regression compiles (or loads from numba's cache) the robust estimator's
+compiled loops (:mod:`amt.transfer.kernels`), whose first compilation on a machine no step then pays
+(:mod:`benchmarks.amt_transfer_memory` reports it).
+
 Reported per step: CPU seconds (user + system of the child), its ratio to the floor's, wall seconds, and peak
 resident memory (``ru_maxrss`` of the child, which includes the interpreter and its imports; the child is started
 by a small launcher process, :data:`LAUNCH`, so that it does not inherit this process's pages). Targets
@@ -26,6 +32,7 @@ Usage::
 
     python -m benchmarks.amt_pipeline                  # 10 minutes
     python -m benchmarks.amt_pipeline --minutes 1      # a quick look
+    python -m benchmarks.amt_pipeline --minutes 2 --steps floor,conventional --baseline /tmp/base
 """
 
 from __future__ import annotations
@@ -154,12 +161,31 @@ with tempfile.TemporaryFile() as err:
 """
 
 
-def measure(args: list[str]) -> tuple[float, float, float]:
-    """CPU seconds, wall seconds and peak RSS (MiB) of a process running ``args`` (started by :data:`LAUNCH`); the
-    times are NaN if it failed."""
+HERE = Path(__file__).resolve().parents[1]
+"""This tree (the repository holding this benchmark)."""
+
+#: Compiles (or loads from numba's cache) the robust estimator's compiled loops, so that no step pays for that.
+WARM = """
+import numpy as np
+from amt.transfer.regression import regress
+from amt.transfer.uncertainty import jackknife_variance
+rng = np.random.default_rng(0)
+x = (rng.standard_normal((500, 2)) + 1j * rng.standard_normal((500, 2))).astype(np.complex64)
+for q in (None, x.copy()):
+    res = regress((x @ np.array([1 + 1j, 2])).astype(np.complex64), x, q)
+    jackknife_variance(x[:, 0], x, x if q is None else q, res, np.arange(500) // 5)
+"""
+
+
+def measure(args: list[str], tree: Path | None = None) -> tuple[float, float, float]:
+    """CPU seconds, wall seconds and peak RSS (MiB) of a process running ``args`` (started by :data:`LAUNCH`) with
+    ``tree`` first on ``PYTHONPATH`` (a checkout of another commit; default: none added); the times are NaN if it
+    failed."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(tree), env.get("PYTHONPATH", "")])
     out = json.loads(subprocess.run([sys.executable, "-c", LAUNCH, *args], env=env, check=True,
-                                    capture_output=True, text=True).stdout)
+                                    capture_output=True, text=True, cwd=tempfile.gettempdir()).stdout)
     if out["code"] != 0:  # e.g. killed for memory on a long record: reported, and the other steps still run
         print(f"{' '.join(args[:2])} failed (exit {out['code']}): {out['err']}", file=sys.stderr)
         return float("nan"), float("nan"), out["rss"]
@@ -172,7 +198,12 @@ def main() -> None:
     ap.add_argument("--seed-seconds", type=float, default=20.0, help="Synthesised seconds repeated (default 20).")
     ap.add_argument("--steps", default="floor,conventional,compensated,spectra,detect",
                     help="Steps to run, comma-separated (default: all).")
+    ap.add_argument("--baseline", type=Path,
+                    help="Another tree (e.g. a git archive of an older commit): each step but the floor also runs "
+                         "with it first on PYTHONPATH, right before this tree's run.")
     a = ap.parse_args()
+    if a.baseline is not None and not (a.baseline / "amt").is_dir():
+        ap.error(f"--baseline {a.baseline}: no amt/ there")
     with tempfile.TemporaryDirectory(prefix="amt_pipeline_") as tmp:
         record = make_record(Path(tmp) / "LONG.h5", a.minutes, a.seed_seconds)
         amt = str(Path(sys.executable).parent / "amt")
@@ -183,7 +214,12 @@ def main() -> None:
             "spectra": [sys.executable, "-c", SPECTRA, str(record)],
             "detect": [sys.executable, "-c", DETECT, str(record)],
         }
-        rows = {name: measure(commands[name]) for name in a.steps.split(",")}
+        measure([sys.executable, "-c", WARM], HERE)
+        rows = {}
+        for name in a.steps.split(","):
+            if a.baseline is not None and name != "floor":
+                rows[f"{name} (baseline)"] = measure(commands[name], a.baseline)
+            rows[name] = measure(commands[name], HERE)
     floor = rows.get("floor", (float("nan"),))[0]
     for m in sorted({a.minutes, 10.0, 60.0}):
         total, band = coefficient_floor_mib(m)
