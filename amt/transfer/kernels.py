@@ -78,11 +78,39 @@ def residuals(d: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
 def pack_in_use(values: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, out: np.ndarray) -> int:
     """The ``values`` of the points with ``w0 w_lev > 0``, packed into the front of ``out``; returns their count."""
     k = 0
-    for i in range(values.size):
-        if w0[i] * w_lev[i] > 0:
-            out[k] = values[i]
-            k += 1
+    for i in range(values.size):  # branch-free: every value stored, the count moved only for those in use
+        out[k] = values[i]
+        k += w0[i] * w_lev[i] > 0
     return k
+
+
+@njit(**_JIT)
+def bracket_in_use(
+    values: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, lo: float, hi: float, out: np.ndarray
+) -> tuple[int, int, int, bool]:
+    """Over the points with ``w0 w_lev > 0``: their count, how many values are below ``lo``, the values in
+    ``[lo, hi]`` packed into the front of ``out`` and their count, and whether any value is NaN."""
+    m = below = inside = 0
+    nan = False
+    for i in range(values.size):  # branch-free (the comparisons are unpredictable): counts moved by the tests
+        v = values[i]
+        use = w0[i] * w_lev[i] > 0
+        m += use
+        below += use and v < lo
+        out[inside] = v
+        inside += use and lo <= v <= hi
+        nan |= use and v != v
+    return m, below, inside, nan
+
+
+@njit(**_JIT)
+def thomson_exponent(u: np.ndarray, chi: float, out: np.ndarray) -> np.ndarray:
+    """``out = chi (u - chi)`` clipped to +-50 (NaN kept), the exponent of Thomson's weight."""
+    for i in range(u.size):
+        t = (u[i] - chi) * chi
+        t = t if not t < -50.0 else -50.0
+        out[i] = t if not t > 50.0 else 50.0
+    return out
 
 
 @njit(**_JIT)
@@ -95,15 +123,43 @@ def counts(w: np.ndarray, threshold: float) -> tuple[int, int]:
     return positive, above
 
 
+@njit(**_JIT)
+def huber_weights(
+    u: np.ndarray, sigma: float, k: float, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray
+) -> None:
+    """``u /= sigma``, Huber's weight ``w_rob = min(1, k / max(u, 1e-300))`` (NaN kept, as NumPy's ``maximum`` and
+    ``minimum``) and ``w = w0 w_lev w_rob``."""
+    for i in range(u.size):
+        v = u[i] / sigma
+        u[i] = v
+        r = k / (v if not v < 1e-300 else 1e-300)
+        r = r if not r > 1.0 else 1.0
+        w_rob[i] = r
+        w[i] = w0[i] * w_lev[i] * r
+
+
+@njit(**_JIT)
+def combine(w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray) -> None:
+    """``w = w0 w_lev w_rob``."""
+    for i in range(w.size):
+        w[i] = w0[i] * w_lev[i] * w_rob[i]
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
-def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Q^H W X`` ``(2, 2)`` and ``Q^H W y`` ``(2,)`` (complex128) from the rows ``d`` and ``dq``."""
+def _sums(
+    w: np.ndarray, d: np.ndarray, dq: np.ndarray, reweight: bool, factor: np.ndarray, w0: np.ndarray,
+    w_lev: np.ndarray, w_rob: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """The loop of :func:`weighted_sums` and :func:`reweighted_sums`."""
     n = d.shape[1]
     a = np.zeros(12)  # Re, Im of A00, A01, A10, A11, b0, b1
     for start in range(0, n, SUM_BLOCK):
         s00r = s00i = s01r = s01i = s10r = s10i = s11r = s11i = b0r = b0i = b1r = b1i = 0.0
         for j in range(min(SUM_BLOCK, n - start)):
             i = uintp(start + j)  # unsigned: no negative-index wraparound, so that the loop vectorises
+            if reweight:
+                w_lev[i] *= factor[i]
+                w[i] = w0[i] * w_lev[i] * w_rob[i]
             wi = w[i]
             # conj(q_j) w = (qr, -qi) w; times x_k: (qr xr + qi xi) + i (qr xi - qi xr)
             q0r, q0i = wi * np.float64(dq[0, i]), wi * np.float64(dq[1, i])
@@ -127,6 +183,22 @@ def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray) -> tuple[np.ndar
             a[k] += s
     z = a[0::2] + 1j * a[1::2]
     return z[:4].copy().reshape(2, 2), z[4:].copy()
+
+
+@njit(**_JIT)
+def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``Q^H W X`` ``(2, 2)`` and ``Q^H W y`` ``(2,)`` (complex128) from the rows ``d`` and ``dq``."""
+    return _sums(w, d, dq, False, w, w, w, w)
+
+
+@njit(**_JIT)
+def reweighted_sums(
+    factor: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray, d: np.ndarray,
+    dq: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """``w_lev *= factor`` and ``w = w0 w_lev w_rob`` written in place, and :func:`weighted_sums` of the new ``w``,
+    in one pass."""
+    return _sums(w, d, dq, True, factor, w0, w_lev, w_rob)
 
 
 @njit(**_JIT)

@@ -155,6 +155,21 @@ class _Design:
         _check_count(kernels.counts(w, 0.0)[0], self.p)
         return self.solve(w)
 
+    def reweighted_solve(
+        self, factor: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``w_lev *= factor``, the weights ``w = w0 w_lev w_rob`` written into ``w``, and the coefficients and
+        ``Q^H W X`` of those (one pass over the points for the weights and the sums).
+
+        Raises
+        ------
+        RegressionError
+            If no more than ``p`` points keep a positive weight.
+        """
+        a, b = kernels.reweighted_sums(factor, w0, w_lev, w_rob, w, self.d, self.dq)
+        _check_count(kernels.counts(w, 0.0)[0], self.p)
+        return _solved(a, b)
+
     def hat_diagonal(
         self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0
     ) -> np.ndarray:
@@ -211,24 +226,42 @@ def _scale(mag: np.ndarray) -> float:
     return float(median(mag) / np.sqrt(np.log(2.0))) if mag.size else 0.0
 
 
-def median(v: np.ndarray) -> float:
-    """``np.median`` of a 1-D array, bit for bit, by partitioning only the values near it; ``v`` may be reordered.
+def _scale_in_use(mag: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, work: np.ndarray) -> float:
+    """:func:`_rayleigh_scale` from the residual magnitudes ``|r|`` of the points with ``w0 w_lev > 0`` (``work``:
+    ``(n,)`` float64 scratch)."""
+    m = median_in_use(mag, w0, w_lev, work)
+    return 0.0 if m is None else float(m / np.sqrt(np.log(2.0)))
 
-    A strided sample of about 1024 values brackets the middle (its 45 % and 55 % quantiles); when the two middle
-    order statistics of ``v`` lie inside the bracket (checked by counting), only the values inside it are
-    partitioned (about a tenth of them), else, and for NaN or short arrays, the whole array is.
+
+def median(v: np.ndarray) -> float:
+    """``np.median`` of a 1-D array, bit for bit (:func:`median_in_use` with every point in use)."""
+    ones = np.ones(v.size)
+    m = median_in_use(v, ones, ones, np.empty(v.size))
+    return np.nan if m is None else m
+
+
+def median_in_use(v: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, work: np.ndarray) -> float | None:
+    """``np.median`` of the values ``v`` of the points with ``w0 w_lev > 0``, bit for bit, by partitioning only
+    the values near it (None when no point is in use; ``work``: ``(n,)`` float64 scratch).
+
+    A strided sample of about 1024 of the values in use brackets the middle (its 45 % and 55 % quantiles); one
+    compiled pass (:func:`amt.transfer.kernels.bracket_in_use`) counts the values in use and those below the
+    bracket and packs those inside it; when the two middle order statistics lie inside the bracket, only the
+    values inside it are partitioned (about a tenth of them), else, and for NaN or fewer than 4096 values, all the
+    values in use are.
     """
-    n = v.size
-    if n < 4096 or np.isnan(v.sum()):
-        return float(np.median(v, overwrite_input=True))
-    k_lo, k_hi = (n - 1) // 2, n // 2  # ranks of the two middle values (equal when n is odd)
-    lo, hi = np.quantile(v[:: n // 1024], [0.45, 0.55])
-    below = int(np.count_nonzero(v < lo))
-    inside = v[(v >= lo) & (v <= hi)]
-    if not below <= k_lo or not below + inside.size > k_hi:
-        return float(np.median(v, overwrite_input=True))
-    part = np.partition(inside, [k_lo - below, k_hi - below])
-    return float(np.mean(part[[k_lo - below, k_hi - below]])) if k_lo != k_hi else float(part[k_lo - below])
+    stride = max(v.size // 1024, 1)
+    sample = v[::stride][w0[::stride] * w_lev[::stride] > 0]
+    if sample.size >= 256:
+        lo, hi = np.quantile(sample, [0.45, 0.55])
+        m, below, inside, nan = kernels.bracket_in_use(v, w0, w_lev, lo, hi, work)
+        k_lo, k_hi = (m - 1) // 2, m // 2  # ranks of the two middle values (equal when m is odd)
+        if m >= 4096 and not nan and below <= k_lo and below + inside > k_hi:
+            part = np.partition(work[:inside], [k_lo - below, k_hi - below])
+            lo_v, hi_v = part[k_lo - below], part[k_hi - below]
+            return float(np.mean([lo_v, hi_v])) if k_lo != k_hi else float(lo_v)
+    m = kernels.pack_in_use(v, w0, w_lev, work)
+    return float(np.median(work[:m], overwrite_input=True)) if m else None
 
 
 def thomson_weight(u: np.ndarray, chi: float, out: np.ndarray | None = None) -> np.ndarray:
@@ -236,9 +269,7 @@ def thomson_weight(u: np.ndarray, chi: float, out: np.ndarray | None = None) -> 
 
     Written into ``out`` when given (which may be ``u`` itself).
     """
-    t = np.subtract(u, chi, out=out)
-    t *= chi
-    np.clip(t, -50, 50, out=t)
+    t = kernels.thomson_exponent(u, chi, np.empty(u.shape) if out is None else out)  # chi (u - chi), clipped
     np.exp(t, out=t)
     np.negative(t, out=t)
     np.exp(t, out=t)
@@ -295,8 +326,8 @@ def regress(
     # working arrays of n points, reused by every iteration (float64): |r| / sigma, then the hat diagonal in the
     # same array (|r| is spent once the robust weights are made from it), the weights, and |r| of the points in
     # use (the median's copy)
-    u, w, in_use = np.empty(n), np.empty(n), np.empty(n)
-    sigma = _scale(in_use[: kernels.pack_in_use(design.residual_magnitudes(coef, u), w0, w_lev, in_use)])
+    u, w, work = np.empty(n), np.empty(n), np.empty(n)
+    sigma = _scale_in_use(design.residual_magnitudes(coef, u), w0, w_lev, work)
 
     def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         nonlocal sigma
@@ -304,25 +335,21 @@ def regress(
         for _ in range(robust.max_iterations):
             design.residual_magnitudes(c, u)
             if huber:  # the scale over the points in use, w0 w_lev > 0
-                sigma = _scale(in_use[: kernels.pack_in_use(u, w0, w_lev, in_use)])
+                sigma = _scale_in_use(u, w0, w_lev, work)
             if sigma <= 0:
                 break
-            np.divide(u, sigma, out=u)
+            # u = |r| / sigma, w_rob = Huber's min(1, k / u) or Thomson's weight, w = w0 w_lev w_rob
             if huber:
-                np.maximum(u, 1e-300, out=w_rob)
-                np.divide(robust.huber_k, w_rob, out=w_rob)
-                np.minimum(w_rob, 1.0, out=w_rob)
+                kernels.huber_weights(u, sigma, robust.huber_k, w0, w_lev, w_rob, w)
             else:
-                thomson_weight(u, chi_res, out=w_rob)
-            np.multiply(w0, w_lev, out=w)
-            np.multiply(w, w_rob, out=w)
+                np.divide(u, sigma, out=u)
+                kernels.combine(w0, w_lev, thomson_weight(u, chi_res, out=w_rob), w)
             if robust.leverage:  # the hat diagonal into u as n_eff h / p, w_lev times its Thomson weight
                 n_eff = kernels.counts(w, 1e-12 * w.max())[1]
                 thomson_weight(design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p), chi_lev, out=u)
-                np.multiply(w_lev, u, out=w_lev)
-                np.multiply(w0, w_lev, out=w)
-                np.multiply(w, w_rob, out=w)
-            c_new, aa = design.checked_solve(w)
+                c_new, aa = design.reweighted_solve(u, w0, w_lev, w_rob, w)
+            else:
+                c_new, aa = design.checked_solve(w)
             change = np.max(np.abs(c_new - c)) / max(np.max(np.abs(c_new)), 1e-300)
             c = c_new
             if change < robust.tolerance:
