@@ -20,7 +20,7 @@ import numpy as np
 
 from amt.sferic.augment import TimeShift, compose, default_chain
 from amt.sferic.preprocess import normalise
-from amt.synth.records import MAX_DISTANCE_KM, RATE_HZ, FieldConfig, synthesize
+from amt.synth.records import HELDOUT_MODELS, MAX_DISTANCE_KM, RATE_HZ, SFERIC_MODELS, FieldConfig, synthesize
 from amt.synth.window import draw_window
 from shared.errors import ConfigError
 
@@ -69,6 +69,9 @@ class SamplerConfig:
         ``(lowest low edge, highest low edge, lowest high edge, highest high edge)`` of its band, Hz.
     coil_colour
         Range of the exponent ``a`` of the coil noise's ``1/f^a`` part (uniform); ``None``: 1 (pink) always.
+    shapes, shape_fraction
+        Further sferic shapes (:data:`amt.synth.records.SFERIC_MODELS`, never a held-out family) and the probability
+        that a window's sferics take one of them (uniform) instead of the waveguide physics.
     augment
         Apply :func:`amt.sferic.augment.default_chain`.
     lead_in
@@ -90,6 +93,8 @@ class SamplerConfig:
     deadband_db: tuple[float, float] = (0.0, 35.0)
     deadband_hz: tuple[float, float, float, float] = (700.0, 1_500.0, 3_500.0, 6_500.0)
     coil_colour: tuple[float, float] | None = None
+    shapes: tuple[str, ...] = ()
+    shape_fraction: float = 0.0
     augment: bool = True
     lead_in: int = 256
 
@@ -110,7 +115,14 @@ class SamplerConfig:
             raise ConfigError(
                 f"{source}: distance_km must satisfy 0 < low <= high <= {MAX_DISTANCE_KM:g} km, got {lo}, {hi}"
             )
-        for name in ("strong_fraction", "synth_fraction", "deadband_fraction"):
+        bad_shapes = [m for m in cfg.shapes if m not in SFERIC_MODELS or m in HELDOUT_MODELS or m == "waveguide"]
+        if bad_shapes or (cfg.shape_fraction > 0 and not cfg.shapes):
+            raise ConfigError(
+                f"{source}: shapes must be training shapes of {[m for m in SFERIC_MODELS if m not in HELDOUT_MODELS]}"
+                f" other than waveguide (held-out families {list(HELDOUT_MODELS)} are never trained on), given with"
+                f" shape_fraction > 0; got {list(cfg.shapes)}"
+            )
+        for name in ("strong_fraction", "synth_fraction", "deadband_fraction", "shape_fraction"):
             if not 0.0 <= getattr(cfg, name) <= 1.0:
                 raise ConfigError(f"{source}: {name} must lie in [0, 1], got {getattr(cfg, name)}")
         if cfg.window < 64 or cfg.lead_in < 0:
@@ -153,6 +165,8 @@ class SfericSource:
             e = c.deadband_hz
             extra["deadband_db"] = float(rng.uniform(*c.deadband_db))
             extra["deadband_hz"] = (float(rng.uniform(e[0], e[1])), float(rng.uniform(e[2], e[3])))
+        if c.shape_fraction > 0 and rng.random() < c.shape_fraction:  # no draw when off: old runs replay
+            extra["sferic_model"] = str(rng.choice(c.shapes))
         return FieldConfig(
             night=night,
             sferic_rate_hz=rate,

@@ -143,8 +143,8 @@ def background_psd(f: np.ndarray, ratio: float = 30.0, p0: float = 1e-6) -> np.n
     return p0 * (100.0 / f) * _notch(f, ratio)
 
 
-def _waveform(physics: str, rate: float, rng: np.random.Generator) -> np.ndarray:
-    """One sferic's waveform (arbitrary scale), starting at sample 0."""
+def sferic_waveform(physics: str, rate: float, rng: np.random.Generator) -> np.ndarray:
+    """One sferic's waveform of :data:`PHYSICS` (arbitrary scale, 45 ms at ``rate`` Hz), starting at sample 0."""
     n = int(0.045 * rate)
     t = np.arange(n) / rate
     if physics == "burst":
@@ -214,7 +214,7 @@ def generate_dead_band_record(scenario: DeadBandScenario) -> DeadBandRecord:
     arrivals = np.sort(rng.uniform(0.0, n - 0.05 * rate, n_sferics)).astype(int)
     labels = []
     for k, i0 in enumerate(arrivals):
-        w = _waveform(sc.physics, rate, rng)
+        w = sferic_waveform(sc.physics, rate, rng)
         energy = rng.lognormal(0.0, 2.0) * e_sferic  # sigma 1 in ln amplitude is sigma 2 in ln energy
         w *= np.sqrt(energy / _band_energy(w, rate))
         az = rng.uniform(0.0, 180.0)

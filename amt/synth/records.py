@@ -24,6 +24,9 @@ Sferic families (``FieldConfig.sferic_model``): ``"waveguide"`` (above; the trai
 families that training never draws from: ``"damped"`` (damped sinusoids with a downward frequency glide) and
 ``"modes"`` (ideal, lossless waveguide modes 1-3 with equal excitation, the mode factor ``sqrt(S_n)`` of Wait
 (1962) and a small quasi-TEM part, ionosphere height 65-95 km per sferic: dispersion without the attenuation model).
+Three further shapes widen the training family (``"burst"``, ``"ricker"``, ``"tweek"``: the waveforms of the
+dead-band test records, :func:`amt.synth.deadband_records.sferic_waveform`, red Gaussian bursts, Ricker pulses with
+a slow tail, and tweeks); training may draw them, the held-out families stay ``"damped"`` and ``"modes"``.
 
 Labels and SNR follow docs/acceptance.md#synthetic-labels-and-snr exactly: a sferic's label interval is where its
 noise-free horizontal H energy in 1-10 kHz passes 5 % and 95 % of its cumulative value;
@@ -41,6 +44,7 @@ import scipy.fft
 from obspy import UTCDateTime
 
 from amt.record import ChannelMeta, StationRun
+from amt.synth.deadband_records import PHYSICS, sferic_waveform
 from amt.synth.earth import LayeredEarth
 from amt.synth.labels import SfericLabel
 from amt.synth.stroke import C_LIGHT, source_spectrum
@@ -93,8 +97,9 @@ class FieldConfig:
     distance_km
         Range of storm distances, km.
     sferic_model
-        ``"waveguide"`` (the physics above), or the held-out families ``"damped"`` (damped sinusoid bursts with
-        dispersion) and ``"modes"`` (lossless modes 1-3 plus a small quasi-TEM part), used only to test.
+        ``"waveguide"`` (the physics above), the training shapes ``"burst"``, ``"ricker"`` and ``"tweek"``
+        (module notes), or the held-out families ``"damped"`` (damped sinusoid bursts with dispersion) and
+        ``"modes"`` (lossless modes 1-3 plus a small quasi-TEM part), used only to test.
     coil_colour
         Exponent ``a`` of the coil noise's ``1/f^a`` part (1: pink).
     deadband_db
@@ -123,7 +128,9 @@ class FieldConfig:
 
 
 #: Sferic families of :func:`sferic_waveforms`.
-SFERIC_MODELS = ("waveguide", "damped", "modes")
+SFERIC_MODELS = ("waveguide", "damped", "modes", "burst", "ricker", "tweek")
+#: The held-out families among them (never drawn by training).
+HELDOUT_MODELS = ("damped", "modes")
 
 
 @dataclass
@@ -274,7 +281,7 @@ def sferic_waveforms(
     Returns
     -------
     numpy.ndarray
-        ``(n, WAVE_SAMPLES)``, nT for a 1 A stroke (``"waveguide"``) or arbitrary units (``"damped"``);
+        ``(n, WAVE_SAMPLES)``, nT for a 1 A stroke (``"waveguide"``) or arbitrary units (the others);
         the speed-of-light arrival is at sample ``WAVE_ONSET``.
     """
     n = len(distance_m)
@@ -282,6 +289,12 @@ def sferic_waveforms(
         return _damped_waveforms(n, rate_hz, rng)
     if model == "modes":
         return _mode_waveforms(distance_m, rate_hz, rng)
+    if model in PHYSICS:
+        out = np.zeros((n, WAVE_SAMPLES))
+        for k in range(n):
+            w = sferic_waveform(model, rate_hz, rng)[: WAVE_SAMPLES - WAVE_ONSET]
+            out[k, WAVE_ONSET : WAVE_ONSET + len(w)] = w
+        return out
     if model != "waveguide":
         raise ValueError(f"unknown sferic model {model!r}; use one of {SFERIC_MODELS}")
     freq = scipy.fft.rfftfreq(WAVE_SAMPLES, 1.0 / rate_hz)

@@ -87,6 +87,18 @@ def test_strong_windows_draw_their_snr_from_the_strong_range():
         SamplerConfig.from_dict({"distance_km": [300.0, 25000.0]})
 
 
+def test_shape_windows_draw_a_training_shape_and_held_out_families_are_refused():
+    rng = np.random.default_rng(0)
+    shapes = SfericSource(SamplerConfig(shapes=("burst", "tweek"), shape_fraction=1.0))
+    assert {shapes.field(rng).sferic_model for _ in range(20)} == {"burst", "tweek"}
+    assert all(SfericSource(SamplerConfig()).field(rng).sferic_model == "waveguide" for _ in range(5))
+    for bad in (["damped"], ["modes"], ["waveguide"], ["sine"]):
+        with pytest.raises(ConfigError, match="held-out"):
+            SamplerConfig.from_dict({"shapes": bad, "shape_fraction": 0.3})
+    with pytest.raises(ConfigError, match="shape_fraction"):
+        SamplerConfig.from_dict({"shape_fraction": 0.3})
+
+
 def test_windows_of_the_full_synthetic_field_carry_its_labels():
     cfg = SamplerConfig(synth_fraction=1.0, augment=False)
     x, y = SfericSource(cfg)(np.random.default_rng(3))
