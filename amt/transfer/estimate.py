@@ -121,7 +121,11 @@ def _estimate_band(
     w_win = local.window_weight[il].copy()
     n_bins = len(band.bins)
     outputs = OUTPUTS + (("hz",) if with_tipper else ())
-    ys = {c: local.channel(c)[np.ix_(il, band.bins)] for c in outputs}
+
+    def output(c: str) -> np.ndarray:
+        """``(windows, bins)`` coefficients of one output, indexed when needed (one output at a time in memory)."""
+        return local.channel(c)[np.ix_(il, band.bins)]
+
     inflation = local.variance_inflation(n_bins)
     groups = np.repeat(np.arange(len(il), dtype=np.int32), n_bins)
     x = h.reshape(-1, 2)
@@ -145,18 +149,19 @@ def _estimate_band(
         summaries = {}
         try:
             for c in outputs:
-                res = regress(ys[c].reshape(-1), x, None if ref is None else q, prior, config.robust)
+                y = output(c).reshape(-1)
+                res = regress(y, x, None if ref is None else q, prior, config.robust)
                 if final:  # the residuals and weights of n points go as soon as the output is summarised
-                    summaries[c] = _summarise(res, ys[c].reshape(-1), x, q, groups, inflation, c != "hz")
+                    summaries[c] = _summarise(res, y, x, q, groups, inflation, c != "hz")
                 else:
                     results[c] = res
-                del res
+                del res, y
         except RegressionError as exc:
             empty.flag = str(exc)
             return empty
         if final:
             break
-        coh = np.min([_window_coherence(ys[c], (h @ results[c].coef)) for c in OUTPUTS], axis=0)
+        coh = np.min([_window_coherence(output(c), (h @ results[c].coef)) for c in OUTPUTS], axis=0)
         reject = (coh < config.min_coherence) & (w_win > 0)
         if not reject.any():
             break
@@ -174,7 +179,7 @@ def _estimate_band(
     out.frequency_hz = float(np.exp(np.sum(power * np.log(freqs)) / np.sum(power)))
     for i, c in enumerate(outputs):
         coef, jk, par, coherence = summaries.get(c) or _summarise(
-            results.pop(c), ys[c].reshape(-1), x, q, groups, inflation, c != "hz"
+            results.pop(c), output(c).reshape(-1), x, q, groups, inflation, c != "hz"
         )
         if c == "hz":
             out.tip[0], out.tip_var[0] = coef, jk

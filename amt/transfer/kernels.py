@@ -114,6 +114,27 @@ def thomson_exponent(u: np.ndarray, chi: float, out: np.ndarray) -> np.ndarray:
 
 
 @njit(**_JIT)
+def thomson_sparse(u: np.ndarray, chi: float, out: np.ndarray) -> np.ndarray:
+    """Thomson's weight ``exp(exp(-chi^2)) exp(-exp(t))``, ``t = chi (u - chi)`` clipped to +-50, into ``out``, for
+    values mostly far from the cut-off (the leverage weights: most points sit at the clip ``t = -50``): where
+    ``t < -41.6`` the inner ``exp(t) < 2^-60`` and the weight is ``exp(exp(-chi^2))`` to within that (at most one
+    unit in the last place from the formula), where ``t > 6.62`` the outer exponential underflows to 0 exactly, and
+    only between are the two exponentials evaluated (a call each: the loop does not vectorise, so for values near
+    the cut-off NumPy's vectorised :func:`amt.transfer.regression.thomson_weight` is the faster)."""
+    scale = np.exp(np.exp(-(chi * chi)))
+    for i in range(u.size):
+        t = (u[i] - chi) * chi
+        if t < -41.6:
+            out[i] = scale
+        elif t > 6.62:
+            out[i] = 0.0
+        else:
+            t = t if not t < -50.0 else -50.0  # NaN kept
+            out[i] = np.exp(-np.exp(t if not t > 50.0 else 50.0)) * scale
+    return out
+
+
+@njit(**_JIT)
 def counts(w: np.ndarray, threshold: float) -> tuple[int, int]:
     """``(#(w > 0), #(w > threshold))``."""
     positive = above = 0
@@ -225,23 +246,27 @@ def hat_diagonal(
 
 
 @njit(**_JIT)
-def group_sums(labels: np.ndarray, w: np.ndarray, d: np.ndarray, dq: np.ndarray, n_groups: int) -> np.ndarray:
+def group_sums(
+    labels: np.ndarray, w: np.ndarray, y: np.ndarray, x: np.ndarray, q: np.ndarray, n_groups: int
+) -> np.ndarray:
     """Per group, ``sum w_i conj(q_i) x_i^T`` and ``sum w_i conj(q_i) y_i`` over the points with ``w_i > 0``
-    (``labels`` holds the group of each of those, in order): ``(n_groups, 12)`` real, the real and imaginary parts
-    of ``A00, A01, A10, A11, b0, b1`` as in :func:`weighted_sums`."""
+    (``labels`` holds the group of each of those, in order), from the complex ``y`` ``(n,)``, ``x`` and ``q``
+    ``(n, 2)`` as given (the loop scatters into the groups and does not vectorise: no rows needed):
+    ``(n_groups, 12)`` real, the real and imaginary parts of ``A00, A01, A10, A11, b0, b1`` as in
+    :func:`weighted_sums`."""
     out = np.zeros((n_groups, 12))
     k = 0
-    for i in range(d.shape[1]):
+    for i in range(x.shape[0]):
         wi = w[i]
         if not wi > 0:
             continue
         g = out[labels[k]]
         k += 1
-        q0r, q0i = wi * np.float64(dq[0, i]), wi * np.float64(dq[1, i])
-        q1r, q1i = wi * np.float64(dq[2, i]), wi * np.float64(dq[3, i])
-        x0r, x0i = np.float64(d[0, i]), np.float64(d[1, i])
-        x1r, x1i = np.float64(d[2, i]), np.float64(d[3, i])
-        yr, yi = np.float64(d[4, i]), np.float64(d[5, i])
+        q0r, q0i = wi * np.float64(q[i, 0].real), wi * np.float64(q[i, 0].imag)
+        q1r, q1i = wi * np.float64(q[i, 1].real), wi * np.float64(q[i, 1].imag)
+        x0r, x0i = np.float64(x[i, 0].real), np.float64(x[i, 0].imag)
+        x1r, x1i = np.float64(x[i, 1].real), np.float64(x[i, 1].imag)
+        yr, yi = np.float64(y[i].real), np.float64(y[i].imag)
         g[0] += q0r * x0r + q0i * x0i
         g[1] += q0r * x0i - q0i * x0r
         g[2] += q0r * x1r + q0i * x1i

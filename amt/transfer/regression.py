@@ -324,10 +324,10 @@ def regress(
     w_lev = np.ones(n)
     w_rob = np.ones(n)
     # working arrays of n points, reused by every iteration (float64): |r| / sigma, then the hat diagonal in the
-    # same array (|r| is spent once the robust weights are made from it), the weights, and |r| of the points in
-    # use (the median's copy)
-    u, w, work = np.empty(n), np.empty(n), np.empty(n)
-    sigma = _scale_in_use(design.residual_magnitudes(coef, u), w0, w_lev, work)
+    # same array (|r| is spent once the robust weights are made from it), and the weights, whose array is also the
+    # median's scratch (the weights are made anew from w0 w_lev w_rob after the scale)
+    u, w = np.empty(n), np.empty(n)
+    sigma = _scale_in_use(design.residual_magnitudes(coef, u), w0, w_lev, w)
 
     def step(stage: str, c: np.ndarray, aa: np.ndarray) -> tuple[np.ndarray, np.ndarray, float]:
         nonlocal sigma
@@ -335,7 +335,7 @@ def regress(
         for _ in range(robust.max_iterations):
             design.residual_magnitudes(c, u)
             if huber:  # the scale over the points in use, w0 w_lev > 0
-                sigma = _scale_in_use(u, w0, w_lev, work)
+                sigma = _scale_in_use(u, w0, w_lev, w)
             if sigma <= 0:
                 break
             # u = |r| / sigma, w_rob = Huber's min(1, k / u) or Thomson's weight, w = w0 w_lev w_rob
@@ -346,7 +346,7 @@ def regress(
                 kernels.combine(w0, w_lev, thomson_weight(u, chi_res, out=w_rob), w)
             if robust.leverage:  # the hat diagonal into u as n_eff h / p, w_lev times its Thomson weight
                 n_eff = kernels.counts(w, 1e-12 * w.max())[1]
-                thomson_weight(design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p), chi_lev, out=u)
+                kernels.thomson_sparse(design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p), chi_lev, u)
                 c_new, aa = design.reweighted_solve(u, w0, w_lev, w_rob, w)
             else:
                 c_new, aa = design.checked_solve(w)

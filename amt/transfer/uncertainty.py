@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from amt.transfer import kernels
-from amt.transfer.regression import RegressionResult, row_blocks
+from amt.transfer.regression import RegressionResult, as_complex, row_blocks
 
 
 def parametric_variance(result: RegressionResult, remote_or_x: np.ndarray, inflation: float = 1.0) -> np.ndarray:
@@ -93,8 +93,7 @@ def jackknife_variance(
     merged = labels * min(max_groups, n_labels) // n_labels
     del labels
     g_count = merged.max() + 1
-    d, dq = kernels.rows(y, x, None if q is x else q)  # the group sums in one compiled pass over the points
-    sums = kernels.group_sums(merged, w, d, dq, g_count)
+    sums = kernels.group_sums(merged, w, as_complex(y), as_complex(x), as_complex(q), g_count)  # one pass
     z = sums[:, 0::2] + 1j * sums[:, 1::2]
     a_g, b_g = z[:, :4].reshape(g_count, p, p), z[:, 4:]
     a_all, b_all = a_g.sum(0), b_g.sum(0)
