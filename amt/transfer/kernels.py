@@ -96,10 +96,10 @@ def bracket_in_use(
         v = values[i]
         use = w0[i] * w_lev[i] > 0
         m += use
-        below += use and v < lo
+        below += use & (v < lo)  # bitwise on the tests: "and" would branch
         out[inside] = v
-        inside += use and lo <= v <= hi
-        nan |= use and v != v
+        inside += use & (v >= lo) & (v <= hi)
+        nan |= use & (v != v)
     return m, below, inside, nan
 
 
@@ -114,24 +114,26 @@ def thomson_exponent(u: np.ndarray, chi: float, out: np.ndarray) -> np.ndarray:
 
 
 @njit(**_JIT)
-def thomson_sparse(u: np.ndarray, chi: float, out: np.ndarray) -> np.ndarray:
-    """Thomson's weight ``exp(exp(-chi^2)) exp(-exp(t))``, ``t = chi (u - chi)`` clipped to +-50, into ``out``, for
-    values mostly far from the cut-off (the leverage weights: most points sit at the clip ``t = -50``): where
-    ``t < -41.6`` the inner ``exp(t) < 2^-60`` and the weight is ``exp(exp(-chi^2))`` to within that (at most one
-    unit in the last place from the formula), where ``t > 6.62`` the outer exponential underflows to 0 exactly, and
-    only between are the two exponentials evaluated (a call each: the loop does not vectorise, so for values near
-    the cut-off NumPy's vectorised :func:`amt.transfer.regression.thomson_weight` is the faster)."""
+def thomson_far(u: np.ndarray, chi: float, out: np.ndarray, index: np.ndarray) -> int:
+    """Thomson's weight ``exp(exp(-chi^2)) exp(-exp(t))``, ``t = chi (u - chi)`` clipped to +-50, where it needs no
+    exponential: where ``t < -41.6`` the inner ``exp(t) < 2^-60`` and the weight is ``exp(exp(-chi^2))`` to
+    within that (at most one unit in the last place from the formula), where ``t > 6.62`` the outer exponential
+    underflows to 0 exactly. Elsewhere ``out`` gets ``t`` and the point's index is packed into ``index``; returns
+    how many were (``out`` may be ``u``)."""
     scale = np.exp(np.exp(-(chi * chi)))
-    for i in range(u.size):
+    k = 0
+    for i in range(u.size):  # branches: the points between are few, so they are predicted
         t = (u[i] - chi) * chi
         if t < -41.6:
             out[i] = scale
         elif t > 6.62:
             out[i] = 0.0
-        else:
-            t = t if not t < -50.0 else -50.0  # NaN kept
-            out[i] = np.exp(-np.exp(t if not t > 50.0 else 50.0)) * scale
-    return out
+        else:  # NaN too
+            t = t if not t < -50.0 else -50.0
+            out[i] = t if not t > 50.0 else 50.0
+            index[k] = i
+            k += 1
+    return k
 
 
 @njit(**_JIT)

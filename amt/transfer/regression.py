@@ -277,6 +277,22 @@ def thomson_weight(u: np.ndarray, chi: float, out: np.ndarray | None = None) -> 
     return t
 
 
+def thomson_weight_far(u: np.ndarray, chi: float, scratch: np.ndarray) -> np.ndarray:
+    """:func:`thomson_weight` of ``u`` in place (1-D float64), for values mostly far from the cut-off (the leverage
+    weights: most points of a band sit at the clip ``chi (u - chi) = -50``): the exponentials are evaluated only
+    where the weight is neither ``exp(exp(-chi^2))`` nor 0 to rounding (:func:`amt.transfer.kernels.thomson_far`),
+    there by the same operations as :func:`thomson_weight`. ``scratch``: ``(n,)`` int64.
+    """
+    between = scratch[: kernels.thomson_far(u, chi, u, scratch)]
+    t = u[between]
+    np.exp(t, out=t)
+    np.negative(t, out=t)
+    np.exp(t, out=t)
+    t *= np.exp(np.exp(-(chi**2)))
+    u[between] = t
+    return u
+
+
 def regress(
     y: np.ndarray,
     x: np.ndarray,
@@ -346,7 +362,8 @@ def regress(
                 kernels.combine(w0, w_lev, thomson_weight(u, chi_res, out=w_rob), w)
             if robust.leverage:  # the hat diagonal into u as n_eff h / p, w_lev times its Thomson weight
                 n_eff = kernels.counts(w, 1e-12 * w.max())[1]
-                kernels.thomson_sparse(design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p), chi_lev, u)
+                h = design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p)
+                thomson_weight_far(h, chi_lev, w.view(np.int64))  # w is spent until the solve remakes it
                 c_new, aa = design.reweighted_solve(u, w0, w_lev, w_rob, w)
             else:
                 c_new, aa = design.checked_solve(w)
