@@ -102,7 +102,7 @@ def _distill(model: nn.Module, p: Protection, s: Setting) -> nn.Module:
 def _gan_removal(model: nn.Module, p: Protection, s: Setting) -> nn.Module:
     x, y = s.attacker
     n = max(10, len(s.train_x) // 100)  # at most 1 % of the training set
-    out, det = gan_removal(model, x[:n], y[:n], s.box, detect_steps=s.budget("gan", 150),
+    out, det, _ = gan_removal(model, x[:n], y[:n], s.box, detect_steps=s.budget("gan", 150),
                            finetune_steps=s.budget("finetune", 300), seed=1)
     p.detection = det  # the protection's security metric reads it (is the watermark's class flagged?)
     return out
