@@ -170,10 +170,11 @@ def combine(w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray)
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sums(
-    w: np.ndarray, d: np.ndarray, dq: np.ndarray, reweight: bool, factor: np.ndarray, w0: np.ndarray,
-    w_lev: np.ndarray, w_rob: np.ndarray,
+    w: np.ndarray, d: np.ndarray, dq: np.ndarray, hermitian: bool, reweight: bool, factor: np.ndarray,
+    w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The loop of :func:`weighted_sums` and :func:`reweighted_sums`."""
+    """The loop of :func:`weighted_sums` and :func:`reweighted_sums`; with ``hermitian`` (single-site: ``q = x``)
+    ``Q^H W X`` is Hermitian and only its upper triangle is summed (``A10 = conj(A01)``, real diagonal)."""
     n = d.shape[1]
     a = np.zeros(12)  # Re, Im of A00, A01, A10, A11, b0, b1
     for start in range(0, n, SUM_BLOCK):
@@ -191,17 +192,20 @@ def _sums(
             x1r, x1i = np.float64(d[2, i]), np.float64(d[3, i])
             yr, yi = np.float64(d[4, i]), np.float64(d[5, i])
             s00r += q0r * x0r + q0i * x0i
-            s00i += q0r * x0i - q0i * x0r
             s01r += q0r * x1r + q0i * x1i
             s01i += q0r * x1i - q0i * x1r
-            s10r += q1r * x0r + q1i * x0i
-            s10i += q1r * x0i - q1i * x0r
             s11r += q1r * x1r + q1i * x1i
-            s11i += q1r * x1i - q1i * x1r
+            if not hermitian:  # loop-invariant: the compiler makes one loop of each
+                s00i += q0r * x0i - q0i * x0r
+                s10r += q1r * x0r + q1i * x0i
+                s10i += q1r * x0i - q1i * x0r
+                s11i += q1r * x1i - q1i * x1r
             b0r += q0r * yr + q0i * yi
             b0i += q0r * yi - q0i * yr
             b1r += q1r * yr + q1i * yi
             b1i += q1r * yi - q1i * yr
+        if hermitian:
+            s10r, s10i = s01r, -s01i
         for k, s in enumerate((s00r, s00i, s01r, s01i, s10r, s10i, s11r, s11i, b0r, b0i, b1r, b1i)):
             a[k] += s
     z = a[0::2] + 1j * a[1::2]
@@ -209,19 +213,20 @@ def _sums(
 
 
 @njit(**_JIT)
-def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``Q^H W X`` ``(2, 2)`` and ``Q^H W y`` ``(2,)`` (complex128) from the rows ``d`` and ``dq``."""
-    return _sums(w, d, dq, False, w, w, w, w)
+def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray, hermitian: bool) -> tuple[np.ndarray, np.ndarray]:
+    """``Q^H W X`` ``(2, 2)`` and ``Q^H W y`` ``(2,)`` (complex128) from the rows ``d`` and ``dq`` (``hermitian``:
+    ``dq`` is ``d[:4]``, single-site)."""
+    return _sums(w, d, dq, hermitian, False, w, w, w, w)
 
 
 @njit(**_JIT)
 def reweighted_sums(
     factor: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray, d: np.ndarray,
-    dq: np.ndarray,
+    dq: np.ndarray, hermitian: bool,
 ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
     """``w_lev *= factor`` and ``w = w0 w_lev w_rob`` written in place, and :func:`weighted_sums` of the new ``w``,
     in one pass."""
-    return _sums(w, d, dq, True, factor, w0, w_lev, w_rob)
+    return _sums(w, d, dq, hermitian, True, factor, w0, w_lev, w_rob)
 
 
 @njit(**_JIT)

@@ -134,15 +134,16 @@ class _Design:
 
     def __init__(self, y: np.ndarray, x: np.ndarray, q: np.ndarray) -> None:
         self.n, self.p = x.shape
-        self.d, self.dq = kernels.rows(y, x, None if q is x else q)
+        self.hermitian = q is x  # single-site: Q^H W X is Hermitian
+        self.d, self.dq = kernels.rows(y, x, None if self.hermitian else q)
 
     def cross(self, w: np.ndarray) -> np.ndarray:
         """``Q^H W X``, ``(p, p)``."""
-        return kernels.weighted_sums(w, self.d, self.dq)[0]
+        return kernels.weighted_sums(w, self.d, self.dq, self.hermitian)[0]
 
     def solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
-        return _solved(*kernels.weighted_sums(w, self.d, self.dq))
+        return _solved(*kernels.weighted_sums(w, self.d, self.dq, self.hermitian))
 
     def checked_solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:meth:`solve`, refused unless more than ``p`` weights are positive.
@@ -166,7 +167,7 @@ class _Design:
         RegressionError
             If no more than ``p`` points keep a positive weight.
         """
-        a, b = kernels.reweighted_sums(factor, w0, w_lev, w_rob, w, self.d, self.dq)
+        a, b = kernels.reweighted_sums(factor, w0, w_lev, w_rob, w, self.d, self.dq, self.hermitian)
         _check_count(kernels.counts(w, 0.0)[0], self.p)
         return _solved(a, b)
 
