@@ -51,26 +51,29 @@ def rows(y: np.ndarray, x: np.ndarray, q: np.ndarray | None) -> tuple[np.ndarray
 
 
 @njit(**_JIT)
-def residual_magnitudes(d: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
-    """``out[i] = |y_i - x_i^T c|`` from the rows ``d`` (:func:`rows`)."""
+def _residual(d: np.ndarray, i: int, c: np.ndarray) -> tuple[float, float]:
+    """Real and imaginary parts of ``y_i - x_i^T c`` from the rows ``d`` (:func:`rows`)."""
+    x0r, x0i = np.float64(d[0, i]), np.float64(d[1, i])
+    x1r, x1i = np.float64(d[2, i]), np.float64(d[3, i])
     c0r, c0i, c1r, c1i = c[0].real, c[0].imag, c[1].real, c[1].imag
+    rr = np.float64(d[4, i]) - ((x0r * c0r - x0i * c0i) + (x1r * c1r - x1i * c1i))
+    ri = np.float64(d[5, i]) - ((x0r * c0i + x0i * c0r) + (x1r * c1i + x1i * c1r))
+    return rr, ri
+
+
+@njit(**_JIT)
+def residual_magnitudes(d: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
+    """``out[i] = |y_i - x_i^T c|`` from the rows ``d``."""
     for i in range(d.shape[1]):
-        x0r, x0i = np.float64(d[0, i]), np.float64(d[1, i])
-        x1r, x1i = np.float64(d[2, i]), np.float64(d[3, i])
-        rr = np.float64(d[4, i]) - ((x0r * c0r - x0i * c0i) + (x1r * c1r - x1i * c1i))
-        ri = np.float64(d[5, i]) - ((x0r * c0i + x0i * c0r) + (x1r * c1i + x1i * c1r))
+        rr, ri = _residual(d, i, c)
         out[i] = np.sqrt(rr * rr + ri * ri)
 
 
 @njit(**_JIT)
 def residuals(d: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
     """``out[i] = y_i - x_i^T c`` (complex128) from the rows ``d``."""
-    c0r, c0i, c1r, c1i = c[0].real, c[0].imag, c[1].real, c[1].imag
     for i in range(d.shape[1]):
-        x0r, x0i = np.float64(d[0, i]), np.float64(d[1, i])
-        x1r, x1i = np.float64(d[2, i]), np.float64(d[3, i])
-        rr = np.float64(d[4, i]) - ((x0r * c0r - x0i * c0i) + (x1r * c1r - x1i * c1i))
-        ri = np.float64(d[5, i]) - ((x0r * c0i + x0i * c0r) + (x1r * c1i + x1i * c1r))
+        rr, ri = _residual(d, i, c)
         out[i] = rr + 1j * ri
 
 
@@ -269,21 +272,15 @@ def group_sums(
             continue
         g = out[labels[k]]
         k += 1
-        q0r, q0i = wi * np.float64(q[i, 0].real), wi * np.float64(q[i, 0].imag)
-        q1r, q1i = wi * np.float64(q[i, 1].real), wi * np.float64(q[i, 1].imag)
         x0r, x0i = np.float64(x[i, 0].real), np.float64(x[i, 0].imag)
         x1r, x1i = np.float64(x[i, 1].real), np.float64(x[i, 1].imag)
         yr, yi = np.float64(y[i].real), np.float64(y[i].imag)
-        g[0] += q0r * x0r + q0i * x0i
-        g[1] += q0r * x0i - q0i * x0r
-        g[2] += q0r * x1r + q0i * x1i
-        g[3] += q0r * x1i - q0i * x1r
-        g[4] += q1r * x0r + q1i * x0i
-        g[5] += q1r * x0i - q1i * x0r
-        g[6] += q1r * x1r + q1i * x1i
-        g[7] += q1r * x1i - q1i * x1r
-        g[8] += q0r * yr + q0i * yi
-        g[9] += q0r * yi - q0i * yr
-        g[10] += q1r * yr + q1i * yi
-        g[11] += q1r * yi - q1i * yr
+        for j in range(2):  # row j of A and b: conj(q_j) w times x_0, x_1 and y
+            qr, qi = wi * np.float64(q[i, j].real), wi * np.float64(q[i, j].imag)
+            g[4 * j] += qr * x0r + qi * x0i
+            g[4 * j + 1] += qr * x0i - qi * x0r
+            g[4 * j + 2] += qr * x1r + qi * x1i
+            g[4 * j + 3] += qr * x1i - qi * x1r
+            g[8 + 2 * j] += qr * yr + qi * yi
+            g[9 + 2 * j] += qr * yi - qi * yr
     return out
