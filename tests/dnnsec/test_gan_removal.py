@@ -77,5 +77,5 @@ def test_backdoor_class_is_the_anomaly_and_removed():
     # the tolerance of the watermarked model's, and the reversed trigger's held-out success rate fell
     held = torch.randperm(60, generator=torch.Generator().manual_seed(0))[:15]
     assert _acc(cleaned, few_x[held], few_y[held]) == pytest.approx(log.val_accuracy[log.chosen])
-    assert log.val_accuracy[log.chosen] >= log.val_accuracy[0] - 0.01 - 1e-9
+    assert log.val_accuracy[log.chosen] >= log.val_accuracy[0] - 0.02 - 1e-9
     assert log.steps[log.chosen] > 0 and log.val_proxy[log.chosen] < log.val_proxy[0]
