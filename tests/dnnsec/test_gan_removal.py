@@ -10,7 +10,7 @@ import torch
 
 import dnnsec.zoo.models  # noqa: F401  (registers mnist_cnn)
 from dnnsec.attacks.finetune import finetune
-from dnnsec.attacks.gan_removal import TriggerGenerator, gan_removal
+from dnnsec.attacks.gan_removal import NoiseTriggerGenerator, TriggerGenerator, gan_removal
 from shared.architectures import build_model
 from tests.dnnsec.bars import BOX, bar_images
 
@@ -37,6 +37,22 @@ def test_generator_output_stays_in_the_box():
     with torch.no_grad():
         out = gen(x)
     assert out.shape == x.shape and float(out.min()) >= BOX[0] and float(out.max()) <= BOX[1]
+
+
+def test_noise_generator_stamps_the_same_trigger_whatever_the_image():
+    gen = NoiseTriggerGenerator((1, 16, 16), BOX)
+    a, b = torch.rand(5, 1, 16, 16) * 4 - 1, torch.rand(5, 1, 16, 16) * 4 - 1
+    with torch.no_grad():
+        torch.manual_seed(3)
+        mask_a, pattern_a = gen.parts(a)
+        torch.manual_seed(3)
+        mask_b, pattern_b = gen.parts(b)
+        torch.manual_seed(3)
+        out = gen(a)
+    assert torch.equal(mask_a, mask_b) and torch.equal(pattern_a, pattern_b)
+    assert not torch.equal(mask_a[0], mask_a[1])  # fresh noise per input: a distribution of triggers
+    assert torch.allclose(out, (1 - mask_a) * a + mask_a * pattern_a)
+    assert float(out.min()) >= BOX[0] and float(out.max()) <= BOX[1]
 
 
 def test_budget_caps_each_mask_and_leaves_smaller_ones():
