@@ -284,3 +284,23 @@ def group_sums(
             g[8 + 2 * j] += qr * yr + qi * yi
             g[9 + 2 * j] += qr * yi - qi * yr
     return out
+
+
+@njit(**_JIT)
+def sandwich_meat(w: np.ndarray, r: np.ndarray, q: np.ndarray) -> tuple[np.ndarray, int]:
+    """``sum_i g_i^* g_i^T`` with ``g_i = w_i |r_i| conj(q_i)`` over the points with ``w_i > 0`` (the middle of the
+    sandwich covariance), ``(2, 2)`` complex128, and the number of those points; ``q`` complex ``(n, 2)`` as
+    given."""
+    meat = np.zeros((2, 2), np.complex128)
+    used = 0
+    for i in range(q.shape[0]):
+        if not w[i] > 0:
+            continue
+        used += 1
+        s = w[i] * abs(r[i])
+        g0, g1 = s * np.conj(np.complex128(q[i, 0])), s * np.conj(np.complex128(q[i, 1]))
+        meat[0, 0] += g0 * np.conj(g0)
+        meat[0, 1] += g0 * np.conj(g1)
+        meat[1, 0] += g1 * np.conj(g0)
+        meat[1, 1] += g1 * np.conj(g1)
+    return meat, used

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from amt.transfer import kernels
-from amt.transfer.regression import RegressionResult, as_complex, row_blocks
+from amt.transfer.regression import RegressionResult, as_complex
 
 
 def parametric_variance(result: RegressionResult, remote_or_x: np.ndarray, inflation: float = 1.0) -> np.ndarray:
@@ -42,15 +42,8 @@ def parametric_variance(result: RegressionResult, remote_or_x: np.ndarray, infla
     inflation
         Factor for correlation between data points (bins of one window).
     """
-    w = result.weights
     p = remote_or_x.shape[1]
-    n, meat = 0, np.zeros((p, p), complex)
-    for s in row_blocks(len(w)):  # a block at a time: no complex128 array of n points
-        use = w[s] > 0
-        n += int(np.count_nonzero(use))
-        q = remote_or_x[s][use]
-        g = (w[s][use] * np.abs(result.residuals[s][use]))[:, None] * q.conj()
-        meat += g.T @ g.conj()
+    meat, n = kernels.sandwich_meat(result.weights, result.residuals, as_complex(remote_or_x))  # one pass
     ainv = np.linalg.inv(result.cross_power)
     cov = ainv @ meat @ ainv.conj().T
     return np.real(np.diag(cov)) * n / max(n - p, 1) * inflation

@@ -40,7 +40,7 @@ from amt.transfer.regression import (
     thomson_weight,
     thomson_weight_far,
 )
-from amt.transfer.uncertainty import jackknife_variance
+from amt.transfer.uncertainty import jackknife_variance, parametric_variance
 
 RATE = 100.0
 FREQS = 10 ** (np.arange(5, 10) / 7)
@@ -197,6 +197,21 @@ def test_jackknife_equals_deleting_each_group(remote) -> None:
     groups = np.repeat(np.arange(n_win), n_bins)
     np.testing.assert_allclose(jackknife_variance(y, x, q, res, groups), _ref_jackknife(y, x, q, res, groups),
                                rtol=1e-9)  # fmt: skip
+
+
+@pytest.mark.parametrize("remote", [False, True], ids=["single_site", "remote_reference"])
+def test_parametric_variance_equals_the_sandwich_formula(remote) -> None:
+    rng = np.random.default_rng(8)
+    n = 3000
+    x = _complex(rng, n, 2)
+    q = (x + 0.3 * _complex(rng, n, 2)).astype(np.complex64) if remote else x
+    y = x @ np.array([1 + 2j, -0.5 + 1j]) + 0.5 * _complex(rng, n)
+    res = regress(y, x, q if remote else None, rng.uniform(0, 1, n) * (rng.uniform(size=n) > 0.1))
+    w, r, q2 = res.weights[res.weights > 0], res.residuals[res.weights > 0], q[res.weights > 0].astype(complex)
+    meat = (q2.conj() * (w * np.abs(r))[:, None] ** 2).T @ q2  # sum w^2 |r|^2 conj(q) q^T
+    ainv = np.linalg.inv(res.cross_power)
+    want = np.real(np.diag(ainv @ meat @ ainv.conj().T)) * w.size / (w.size - 2) * 1.7
+    np.testing.assert_allclose(parametric_variance(res, q, 1.7), want, rtol=1e-10)
 
 
 def _spiked(seed: int):
