@@ -291,16 +291,18 @@ def sandwich_meat(w: np.ndarray, r: np.ndarray, q: np.ndarray) -> tuple[np.ndarr
     """``sum_i g_i^* g_i^T`` with ``g_i = w_i |r_i| conj(q_i)`` over the points with ``w_i > 0`` (the middle of the
     sandwich covariance), ``(2, 2)`` complex128, and the number of those points; ``q`` complex ``(n, 2)`` as
     given."""
-    meat = np.zeros((2, 2), np.complex128)
+    m00 = m11 = 0.0
+    m01 = 0j
     used = 0
     for i in range(q.shape[0]):
         if not w[i] > 0:
             continue
         used += 1
-        s = w[i] * abs(r[i])
+        s = w[i] * np.sqrt(r[i].real * r[i].real + r[i].imag * r[i].imag)  # |r|, without hypot's call
         g0, g1 = s * np.conj(np.complex128(q[i, 0])), s * np.conj(np.complex128(q[i, 1]))
-        meat[0, 0] += g0 * np.conj(g0)
-        meat[0, 1] += g0 * np.conj(g1)
-        meat[1, 0] += g1 * np.conj(g0)
-        meat[1, 1] += g1 * np.conj(g1)
+        m00 += g0.real * g0.real + g0.imag * g0.imag
+        m01 += g0 * np.conj(g1)
+        m11 += g1.real * g1.real + g1.imag * g1.imag
+    meat = np.empty((2, 2), np.complex128)  # Hermitian
+    meat[0, 0], meat[0, 1], meat[1, 0], meat[1, 1] = m00, m01, np.conj(m01), m11
     return meat, used
