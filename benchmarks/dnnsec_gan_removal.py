@@ -1,7 +1,8 @@
 """GAN-based watermark removal (Wang, Xue et al., arXiv:2106.08104) against backdoor watermarks, MNIST or CIFAR-10.
 
     python -m benchmarks.dnnsec_gan_removal [--data mnist] [--attacks badnets,blended] [--seeds 0,1,2]
-    python -m benchmarks.dnnsec_gan_removal --attacks dev-triangle --seeds 5 --assume-target   # development family
+    python -m benchmarks.dnnsec_gan_removal --attacks dev-triangle --seeds 5       # the development family
+    python -m benchmarks.dnnsec_gan_removal --attacks blended --prior l2         # perturbation-L2 prior
 
 The watermarked models are the backdoored zoo models of ``benchmarks.dnnsec_backdoor`` (BadNets patch / Blended
 noise, 10 % poisoning, target class 0; cached under ``cache_root()/backdoor/<data>/``; build them there first).
@@ -27,7 +28,7 @@ import torch
 
 import dnnsec.zoo.models  # noqa: F401  (registers the zoo architectures)
 from benchmarks.dnnsec_backdoor import ARCH, msd
-from dnnsec.attacks.gan_removal import detect, gan_removal, remove
+from dnnsec.attacks.gan_removal import PRIORS, detect, gan_removal, remove
 from dnnsec.backdoor.data import load_pixels
 from dnnsec.backdoor.metrics import attack_success_rate, predict
 from dnnsec.backdoor.poison import BackdoorAttack, make_attack
@@ -66,8 +67,9 @@ def _known_target(model, x, y, box, target: int, args, seed: int):
     n_val = round(len(x) / 6)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_val:], perm[:n_val]
-    det = detect(model, x[tr], box, classes=[target], steps=args.detect_steps, seed=seed)
-    cleaned, log = remove(model, x[tr], y[tr], det.triggers, (x[va], y[va]), steps=args.finetune_steps, seed=seed)
+    det = detect(model, x[tr], box, classes=[target], steps=args.detect_steps, prior=args.prior, seed=seed)
+    cleaned, log = remove(model, x[tr], y[tr], det.triggers, (x[va], y[va]), steps=args.finetune_steps,
+                          prior=args.prior, seed=seed)
     return cleaned, det, log
 
 
@@ -80,6 +82,8 @@ def main() -> None:
     ap.add_argument("--detect-steps", type=int, default=150)
     ap.add_argument("--finetune-steps", type=int, default=600)
     ap.add_argument("--assume-target", action="store_true", help="give phase 2 the watermark's true class")
+    ap.add_argument("--prior", choices=PRIORS, default="mask",
+                    help="trigger size the generators minimise: mask L1 (patches) or perturbation L2 (blends)")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -87,7 +91,8 @@ def main() -> None:
     box = (float(train.standardise(torch.zeros(1, train.channels, 1, 1)).min()),
            float(train.standardise(torch.ones(1, train.channels, 1, 1)).max()))
     print(f"== GAN removal on {args.data}: {args.fraction:.0%} of the training set (a sixth held out), "
-          f"{args.detect_steps} generator steps per class, up to {args.finetune_steps} fine-tuning steps; percentages")
+          f"{args.detect_steps} generator steps per class ({args.prior} prior), up to {args.finetune_steps} "
+          f"fine-tuning steps; percentages")
     print(f"{'watermark':12} {'seed':>4} {'flagged':>8} {'acc before':>10} {'after':>6} {'loss pt':>7} "
           f"{'retention before':>16} {'after':>6} {'val acc':>11} {'val proxy':>11} {'step':>4} {'time s':>6}")
     for name in args.attacks.split(","):
@@ -106,7 +111,7 @@ def main() -> None:
                 cleaned, det, log = _known_target(model, x, few.labels, box, attack.targets[0], args, seed)
             else:
                 cleaned, det, log = gan_removal(model, x, few.labels, box, detect_steps=args.detect_steps,
-                                                finetune_steps=args.finetune_steps, seed=seed)
+                                                finetune_steps=args.finetune_steps, prior=args.prior, seed=seed)
             seconds = time.perf_counter() - t0
             (a0, r0), (a1, r1) = _evaluate(model, test, attack), _evaluate(cleaned, test, attack)
             rows.append((a0 - a1, r1))
@@ -115,7 +120,8 @@ def main() -> None:
                   f"{100 * r0:16.2f} {100 * r1:6.2f} {100 * va[0]:5.0f}->{100 * va[c]:3.0f} "
                   f"{100 * vp[0]:5.0f}->{100 * vp[c]:3.0f} {log.steps[c]:>4} {seconds:6.0f}", flush=True)
             print(f"{'':12} anomaly indices {[round(float(v), 2) for v in det.anomaly]}; mask L1 "
-                  f"{[round(t.l1_norm, 1) for t in det.triggers]}", flush=True)
+                  f"{[round(t.l1_norm, 1) for t in det.triggers]}; sizes {[round(t.size, 1) for t in det.triggers]}",
+                  flush=True)
         if rows:
             print(f"{name:12} mean +- sd: accuracy loss {msd([r[0] for r in rows])} points, retention after "
                   f"{msd([r[1] for r in rows])} %", flush=True)

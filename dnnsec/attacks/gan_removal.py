@@ -118,12 +118,15 @@ def make_generator(kind: str, x: torch.Tensor, box: tuple[float, float]) -> Gene
 
 @dataclass
 class ReversedTrigger:
-    """The generator of one class, its flip rate on the clean images and the mean L1 norm of its masks."""
+    """The generator of one class, its flip rate on the clean images, the mean L1 norm of its masks (pixels) and the
+    mean size of its triggers under the prior it was trained with (the mask L1 norm, or the perturbation's squared
+    L2 norm in model units)."""
 
     target: int
     generator: Generator
     flip_rate: float
     l1_norm: float
+    size: float
 
 
 @dataclass
@@ -140,10 +143,24 @@ class Detection:
         return [self.triggers[t].target for t in order if self.anomaly[t] > ANOMALY_THRESHOLD]
 
 
+PRIORS = ("mask", "l2")
+
+
+def _size(mask: torch.Tensor, perturbation: torch.Tensor, prior: str) -> torch.Tensor:
+    """Per-sample trigger size: ``"mask"``, the mask's L1 norm (pixels; a small patch is small), or ``"l2"``, the
+    perturbation's squared L2 norm (model units squared; a faint whole-image blend is small)."""
+    if prior == "mask":
+        return mask.flatten(1).sum(1)
+    if prior == "l2":
+        return perturbation.flatten(1).pow(2).sum(1)
+    raise ValueError(f"prior must be one of {PRIORS}, got {prior!r}")
+
+
 def _fit_generator(gen: Generator, model: nn.Module, x: torch.Tensor, target: int, *, steps: int,
-                   l1_weight: float, lr: float, batch_size: int, rng: np.random.Generator) -> None:
+                   l1_weight: float, lr: float, batch_size: int, rng: np.random.Generator, prior: str = "mask"
+                   ) -> None:
     """``steps`` Adam steps of ``gen`` making ``model`` (held fixed, eval mode) answer ``target`` for ``gen(x)``:
-    cross-entropy to ``target`` plus ``l1_weight`` times the mean mask L1 norm (pixels)."""
+    cross-entropy to ``target`` plus ``l1_weight`` times the mean trigger size under ``prior`` (:func:`_size`)."""
     model.eval()
     gen.train()
     frozen = [p for p in model.parameters() if p.requires_grad]
@@ -156,7 +173,7 @@ def _fit_generator(gen: Generator, model: nn.Module, x: torch.Tensor, target: in
             xb = x[torch.as_tensor(rng.integers(0, len(x), batch_size))]
             mask, pattern = gen.parts(xb)
             triggered = (1 - mask) * xb + mask * pattern
-            loss = F.cross_entropy(model(triggered), labels) + l1_weight * mask.flatten(1).sum(1).mean()
+            loss = F.cross_entropy(model(triggered), labels) + l1_weight * _size(mask, triggered - xb, prior).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -168,20 +185,23 @@ def _fit_generator(gen: Generator, model: nn.Module, x: torch.Tensor, target: in
 
 def reverse_trigger(model: nn.Module, x: torch.Tensor, target: int, box: tuple[float, float], *, steps: int = 300,
                     l1_weight: float = 0.01, lr: float = 1e-2, batch_size: int = 32, generator: str = "noise",
-                    seed: int = 0) -> ReversedTrigger:
+                    prior: str = "mask", seed: int = 0) -> ReversedTrigger:
     """Train a generator flipping the clean inputs ``x`` (model units, inside ``box``) to class ``target``."""
     seed_everything(seed)
     gen = make_generator(generator, x, box)
     _fit_generator(gen, model, x, target, steps=steps, l1_weight=l1_weight, lr=lr, batch_size=batch_size,
-                   rng=np.random.default_rng(seed))
+                   rng=np.random.default_rng(seed), prior=prior)
     with torch.no_grad():
-        mask, _ = gen.parts(x)
-        flipped = model(gen(x)).argmax(1) == target
-    return ReversedTrigger(target, gen, float(flipped.double().mean()), float(mask.flatten(1).sum(1).mean()))
+        mask, pattern = gen.parts(x)
+        triggered = (1 - mask) * x + mask * pattern
+        flipped = model(triggered).argmax(1) == target
+    return ReversedTrigger(target, gen, float(flipped.double().mean()), float(mask.flatten(1).sum(1).mean()),
+                           float(_size(mask, triggered - x, prior).mean()))
 
 
 def detect(model: nn.Module, x: torch.Tensor, box: tuple[float, float], *, classes: list[int] | None = None,
-           steps: int = 300, l1_weight: float = 0.01, generator: str = "noise", seed: int = 0) -> Detection:
+           steps: int = 300, l1_weight: float = 0.01, generator: str = "noise", prior: str = "mask", seed: int = 0
+           ) -> Detection:
     """Phase 1 for every class of ``model`` (or ``classes``): reversed triggers and the anomaly across classes.
 
     A class whose generator flips fewer than half of the clean images gets an infinite norm (not anomalous).
@@ -189,9 +209,9 @@ def detect(model: nn.Module, x: torch.Tensor, box: tuple[float, float], *, class
     with torch.no_grad():
         n_out = int(model.eval()(x[:1]).shape[1])
     triggers = [reverse_trigger(model, x, t, box, steps=steps, l1_weight=l1_weight, generator=generator,
-                                seed=seed + t)
+                                prior=prior, seed=seed + t)
                 for t in (classes if classes is not None else range(n_out))]
-    norms = np.array([t.l1_norm if t.flip_rate >= 0.5 else np.inf for t in triggers])
+    norms = np.array([t.size if t.flip_rate >= 0.5 else np.inf for t in triggers])
     finite = norms[np.isfinite(norms)]
     anomaly = anomaly_index(np.where(np.isfinite(norms), norms, finite.max() if len(finite) else 0.0)) \
         if len(finite) else np.zeros(len(norms))
@@ -250,7 +270,8 @@ def _mask_l1(x: torch.Tensor, gens: list[Generator]) -> float:
 def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[ReversedTrigger],
            val: tuple[torch.Tensor, torch.Tensor], *, steps: int = 600, lr: float = 1e-3, batch_size: int = 64,
            distill_weight: float = 3.0, refresh_every: int = 100, refresh_steps: int = 300, l1_weight: float = 0.01,
-           budget: float | None = 2.0, accuracy_tolerance: float = 0.02, seed: int = 0) -> tuple[nn.Module, Removal]:
+           budget: float | None = 2.0, accuracy_tolerance: float = 0.02, prior: str = "mask", seed: int = 0
+           ) -> tuple[nn.Module, Removal]:
     """Phase 2: a copy of ``model`` fine-tuned so that the reversed triggers lead to the correct classes.
 
     Each step takes a batch of the attacker's images ``x`` and the same images through one reversed trigger's
@@ -316,7 +337,7 @@ def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[Re
                 gen = make_generator(kind, x, triggers[j].generator.box)
                 gen.budget = cap
                 _fit_generator(gen, student, x, t, steps=refresh_steps, l1_weight=l1_weight, lr=1e-2,
-                               batch_size=32, rng=rng)
+                               batch_size=32, rng=rng, prior=prior)
                 gens.append(gen)
                 targets.append(t)
                 latest[j] = len(gens) - 1
@@ -329,7 +350,7 @@ def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[Re
 
 def gan_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, box: tuple[float, float], *,
                 detect_steps: int = 300, finetune_steps: int = 600, lr: float = 1e-3, l1_weight: float = 0.01,
-                val_fraction: float = 1 / 6, generator: str = "noise", seed: int = 0,
+                val_fraction: float = 1 / 6, generator: str = "noise", prior: str = "mask", seed: int = 0,
                 **removal) -> tuple[nn.Module, Detection, Removal]:
     """Both phases: detect the watermarked class(es) and fine-tune them away (the model is not changed in place).
 
@@ -343,9 +364,10 @@ def gan_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, box: tuple[f
         raise ValueError(f"val_fraction {val_fraction} leaves no held-out or no training images of {len(x)}")
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_val:], perm[:n_val]
-    det = detect(model, x[tr], box, steps=detect_steps, l1_weight=l1_weight, generator=generator, seed=seed)
+    det = detect(model, x[tr], box, steps=detect_steps, l1_weight=l1_weight, generator=generator, prior=prior,
+                 seed=seed)
     chosen = det.flagged or [int(np.argmax(det.anomaly))]
     triggers = [t for t in det.triggers if t.target in chosen]
     cleaned, log = remove(model, x[tr], y[tr], triggers, (x[va], y[va]), steps=finetune_steps, lr=lr,
-                          l1_weight=l1_weight, seed=seed, **removal)
+                          l1_weight=l1_weight, prior=prior, seed=seed, **removal)
     return cleaned, det, log
