@@ -10,7 +10,7 @@ import torch
 
 import dnnsec.zoo.models  # noqa: F401  (registers mnist_cnn)
 from dnnsec.attacks.finetune import finetune
-from dnnsec.attacks.gan_removal import NoiseTriggerGenerator, TriggerGenerator, gan_removal
+from dnnsec.attacks.gan_removal import NoiseTriggerGenerator, TriggerGenerator, gan_removal, reverse_trigger
 from shared.architectures import build_model
 from tests.dnnsec.bars import BOX, bar_images
 
@@ -53,6 +53,22 @@ def test_noise_generator_stamps_the_same_trigger_whatever_the_image():
     assert not torch.equal(mask_a[0], mask_a[1])  # fresh noise per input: a distribution of triggers
     assert torch.allclose(out, (1 - mask_a) * a + mask_a * pattern_a)
     assert float(out.min()) >= BOX[0] and float(out.max()) <= BOX[1]
+
+
+@pytest.mark.parametrize("prior", ["mask", "l2"])
+def test_trigger_size_is_what_its_prior_measures(prior):
+    torch.manual_seed(0)
+    model = build_model("mnist_cnn", {"num_classes": 4, "width": 4}).eval()
+    x, _ = bar_images(12, 5)
+    trig = reverse_trigger(model, x, 1, BOX, steps=3, generator="image", prior=prior)  # per-image: deterministic
+    with torch.no_grad():
+        mask, pattern = trig.generator.parts(x)
+    perturbation = (1 - mask) * x + mask * pattern - x
+    expected = mask.flatten(1).sum(1) if prior == "mask" else perturbation.flatten(1).pow(2).sum(1)
+    assert trig.size == pytest.approx(float(expected.mean()), rel=1e-5)
+    assert trig.l1_norm == pytest.approx(float(mask.flatten(1).sum(1).mean()), rel=1e-5)
+    with pytest.raises(ValueError, match="prior"):
+        reverse_trigger(model, x, 1, BOX, steps=1, prior="linf")
 
 
 def test_budget_caps_each_mask_and_leaves_smaller_ones():
