@@ -57,7 +57,15 @@ from amt.deadband.events import DeadBandError
 from amt.mt.transfer_function import TransferFunction
 from amt.record import Station
 from amt.sferic.catalogue import SfericEventTable
-from amt.spectra import Spectra, SpectraConfig, SpectraError, compute_station_spectra, plan_bands
+from amt.spectra import (
+    Spectra,
+    SpectraConfig,
+    SpectraError,
+    compute_station_spectra,
+    plan_bands,
+    plan_bins,
+    station_levels,
+)
 from amt.transfer import EstimateConfig, estimate_station
 
 #: Values of ``diagnostics["estimator"]``.
@@ -238,15 +246,42 @@ def compensate(
     """
     if dead_band_hz is not None and not (0 < dead_band_hz[0] <= dead_band_hz[1]):
         raise DeadBandError(f"dead band edges must satisfy 0 < low <= high Hz, got {dead_band_hz}")
-    local = compute_station_spectra(station, config.spectra)
+    top_only = replace(config.sferic_spectra, max_levels=1)
+    long_plan = station_levels(station, top_only)
+    given = None if conventional is None else conventional.diagnostics
+    needs: dict[float, tuple[list[np.ndarray], list[np.ndarray]]] = {}  # rate -> bins the rows read, per level
+    chosen: dict[float, list[np.ndarray]] = {}
+
+    def keep_local(levels: list[Spectra]) -> list[np.ndarray]:
+        rate = levels[0].sample_rate_hz
+        targets = _targets(levels, given, rate, config.conventional)
+        needs[rate] = _sferic_bins(levels, long_plan.get(rate, []), targets, config)
+        chosen[rate] = needs[rate][0]
+        if conventional is None:  # and the bins of the conventional estimate's band plan
+            plan = plan_bins(levels, config.conventional.per_decade, config.conventional.min_bin)
+            chosen[rate] = [np.union1d(a, b) for a, b in zip(plan, chosen[rate], strict=True)]
+        return chosen[rate]
+
+    def keep_remote(levels: list[Spectra]) -> list[np.ndarray | None]:
+        bins = chosen.get(levels[0].sample_rate_hz, [])
+        return [bins[i] if i < len(bins) else None for i in range(len(levels))]
+
+    local = compute_station_spectra(station, config.spectra, select_bins=keep_local)
     if not local:
         raise SpectraError(f"{station.source or station.station}: no stream holds enough data for one window level")
-    rem = compute_station_spectra(remote, config.spectra) if remote is not None else None
+    rem = compute_station_spectra(remote, config.spectra, select_bins=keep_remote) if remote is not None else None
     if conventional is None:
         conventional = estimate_station(station, local, rem, config.conventional)
-    top_only = replace(config.sferic_spectra, max_levels=1)
-    long = compute_station_spectra(station, top_only)
-    long_rem = compute_station_spectra(remote, top_only) if remote is not None else None
+    # done with the conventional estimate: only the bins the rows read stay (and go before the long windows come)
+    local = _with_bins(local, needs)
+    rem = _with_bins(rem, needs) if rem is not None else None
+
+    def keep_long(levels: list[Spectra]) -> list[np.ndarray] | list[None]:
+        bins = needs.get(levels[0].sample_rate_hz)
+        return bins[1] if bins is not None else [None] * len(levels)
+
+    long = compute_station_spectra(station, top_only, select_bins=keep_long)
+    long_rem = compute_station_spectra(remote, top_only, select_bins=keep_long) if remote is not None else None
     if dead_band_hz is None and long:
         top = max(long)
         dead_band_hz = find_dead_band(long[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
@@ -277,6 +312,54 @@ def compensate(
         remote_spectra = None if rem is None else (rem.get(rate), long_rem.get(rate, []))
         _choose_row(tf, i, spectra, remote_spectra, events, config, windows)
     return CompensationResult(tf, conventional, dead_band_hz, events)
+
+
+def _targets(levels: list[Spectra], given: dict | None, rate: float, config: EstimateConfig) -> np.ndarray:
+    """Target frequencies (Hz) of the rows of the stream at ``rate``: those of the given conventional estimate,
+    else those of its band plan on ``levels`` (as :func:`amt.transfer.estimate_station` plans them)."""
+    if given is not None:
+        return np.asarray(given["target_hz"], dtype=float)[np.asarray(given["sample_rate_hz"]) == rate]
+    return np.array([b.target_hz for b in plan_bands(levels, None, config.per_decade, config.min_bin)])
+
+
+def _sferic_bins(
+    levels: list[Spectra], long_levels: list[Spectra], targets: np.ndarray, config: CompensationConfig
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per level of the conventional and of the long windows, the bins (:meth:`Spectra.bin_numbers`) the rows at
+    ``targets`` read (:func:`_choose_row`): each band's bins and every bin within ``config.octaves`` of it
+    (:func:`amt.deadband.difference.broadband_fraction`); and the long windows' band plan (the dead band's search,
+    :func:`amt.deadband.find_dead_band`). Spectra keeping only these give the same rows as spectra with every bin.
+    """
+    cfg = config.conventional
+    local: list[set[int]] = [set() for _ in levels]
+    long: list[set[int]] = [set(b.tolist()) for b in plan_bins(long_levels, cfg.per_decade, cfg.min_bin)]
+    span = 2.0**config.octaves
+    for target in targets:
+        need, stream = long, long_levels
+        bands = plan_bands(long_levels, np.array([target]), cfg.per_decade, cfg.min_bin)
+        if not bands:
+            need, stream = local, levels
+            bands = plan_bands(levels, np.array([target]), cfg.per_decade, cfg.min_bin)
+        if not bands:
+            continue
+        band = bands[0]
+        s = stream[band.level]
+        f = s.freqs_hz  # a margin of 1e-9: keeping more bins than are read changes nothing
+        wide = (f >= band.frequency_hz / span * (1 - 1e-9)) & (f <= band.frequency_hz * span * (1 + 1e-9))
+        need[band.level].update(s.bin_numbers()[band.bins].tolist())
+        need[band.level].update(s.bin_numbers()[wide].tolist())
+    return [np.array(sorted(u), dtype=int) for u in local], [np.array(sorted(u), dtype=int) for u in long]
+
+
+def _with_bins(
+    spectra: dict[float, list[Spectra]], needs: dict[float, tuple[list[np.ndarray], list[np.ndarray]]]
+) -> dict[float, list[Spectra]]:
+    """``spectra`` keeping at each level only the bins the rows read (``needs[rate][0]``; other levels whole)."""
+    out = {}
+    for rate, levels in spectra.items():
+        bins = needs[rate][0] if rate in needs else []
+        out[rate] = [s.with_bins(bins[i]) if i < len(bins) else s for i, s in enumerate(levels)]
+    return out
 
 
 def _no_events() -> SfericEventTable:

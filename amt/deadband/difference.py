@@ -97,11 +97,12 @@ def broadband_fraction(
 
     ``P_w`` is the window's H power in that range less the band's own ``bins`` and ``guard`` bins either side
     (adjacent bins of a tapered window share noise), and ``P_q`` its median over the ``quiet`` windows: the
-    weights then do not follow the noise of the band itself (module notes).
+    weights then do not follow the noise of the band itself (module notes). Spectra keeping only some bins
+    (:meth:`amt.spectra.Spectra.with_bins`) give the same fractions if they keep every bin of that range.
     """
     f = s.freqs_hz
-    idx = np.arange(len(f))
-    near = (idx >= bins.min() - guard) & (idx <= bins.max() + guard)
+    idx = s.bin_numbers()  # guard counted in bins of the window, also where the spectra keep only some bins
+    near = (idx >= idx[bins].min() - guard) & (idx <= idx[bins].max() + guard)
     wide = np.flatnonzero((f >= frequency_hz / 2**octaves) & (f <= frequency_hz * 2**octaves) & (f > 0) & ~near)
     if len(wide) == 0:
         wide = np.flatnonzero((f >= frequency_hz / 2**octaves) & (f <= frequency_hz * 2**octaves) & (f > 0))

@@ -7,7 +7,14 @@ The public surface: :class:`SpectraConfig`, :func:`compute_spectra` (one :class:
 """
 
 from amt.spectra.bands import Band, plan_bands, plan_bins, target_frequencies
-from amt.spectra.fourier import Spectra, SpectraConfig, SpectraError, compute_spectra, compute_station_spectra
+from amt.spectra.fourier import (
+    Spectra,
+    SpectraConfig,
+    SpectraError,
+    compute_spectra,
+    compute_station_spectra,
+    station_levels,
+)
 
 __all__ = [
     "Band",
@@ -18,5 +25,6 @@ __all__ = [
     "compute_station_spectra",
     "plan_bands",
     "plan_bins",
+    "station_levels",
     "target_frequencies",
 ]

@@ -151,6 +151,17 @@ class Spectra:
             raise SpectraError(f"{self.station}: got {w.shape} weights for {self.n_windows} windows")
         return replace(self, window_weight=self.window_weight * w)
 
+    def bin_numbers(self) -> np.ndarray:
+        """Index of each kept bin among all the bins of a window (DC excluded): ``f / df - 1``, ``df`` the bin width."""
+        return np.rint(self.freqs_hz * self.window_length / self.sample_rate_hz).astype(int) - 1
+
+    def with_bins(self, bins: np.ndarray) -> Spectra:
+        """A copy holding only the bins whose :meth:`bin_numbers` are in ``bins`` (the same object if all are)."""
+        keep = np.flatnonzero(np.isin(self.bin_numbers(), np.asarray(bins, dtype=int)))
+        if len(keep) == len(self.freqs_hz):
+            return self
+        return replace(self, freqs_hz=self.freqs_hz[keep], coefficients=self.coefficients[:, :, keep])
+
     def select(self, keep: np.ndarray) -> Spectra:
         """A copy in which windows where ``keep`` is False get weight 0 (a time mask)."""
         keep = np.asarray(keep, dtype=bool)
@@ -403,6 +414,45 @@ def _stack(parts: list[Spectra]) -> Spectra:
     )
 
 
+def _stream_layout(
+    station: Station, rate: float, config: SpectraConfig, channels: Sequence[str] | None
+) -> tuple[list[ChunkedRun], list[tuple[str, ...]], list[list[list]], list[int]]:
+    """One stream's runs, their channels and layouts, and the levels that hold ``config.min_windows`` windows in all
+    (from the segments alone, no samples read)."""
+    runs = [r if isinstance(r, ChunkedRun) else ChunkedRun.of(r) for r in station.runs_at(rate)]
+    names = [tuple(channels) if channels is not None else r.channels for r in runs]
+    layouts = [_layout(r, n, config, 1) for r, n in zip(runs, names, strict=True)]
+    counts = [
+        [len(window_starts(_used(seg, config), config.window_length, config.overlap)) for seg in lay] for lay in layouts
+    ]
+    kept = [
+        lev
+        for lev in range(max(map(len, layouts), default=0))
+        if sum(c[lev] for c in counts if len(c) > lev) >= config.min_windows
+    ]
+    return runs, names, layouts, kept
+
+
+def station_levels(
+    station: Station, config: SpectraConfig = SpectraConfig(), channels: Sequence[str] | None = None
+) -> dict[float, list[Spectra]]:
+    """The levels :func:`compute_station_spectra` would compute, with their bin frequencies and no windows.
+
+    Read from the runs' segments alone (no samples): for planning which bins to keep before any are computed.
+
+    Returns
+    -------
+    dict
+        Original sample rate (Hz) -> levels (level 0 first), each with ``freqs_hz`` of every bin and no windows.
+    """
+    out: dict[float, list[Spectra]] = {}
+    for rate in station.sample_rates_hz:
+        _, names, _, kept = _stream_layout(station, rate, config, channels)
+        if kept:
+            out[rate] = [_empty_level(station.station, names[0], rate, lev, config) for lev in kept]
+    return out
+
+
 def compute_station_spectra(
     station: Station,
     config: SpectraConfig = SpectraConfig(),
@@ -418,8 +468,9 @@ def compute_station_spectra(
     config, channels
         As :func:`compute_spectra`.
     select_bins
-        Given the levels of one stream with no windows yet (rates, window lengths and bin frequencies only),
-        the indices of the bins to keep at each level (e.g. those a band plan uses; None: all); default: all.
+        Given the levels of one stream with no windows yet (rates, window lengths and bin frequencies only,
+        as :func:`station_levels`), the indices of the bins to keep at each level (e.g. those a band plan uses;
+        None: all); default: all.
 
     Returns
     -------
@@ -429,18 +480,7 @@ def compute_station_spectra(
     out: dict[float, list[Spectra]] = {}
     with threadpool_limits(limits=1, user_api="blas"):
         for rate in station.sample_rates_hz:
-            runs = [r if isinstance(r, ChunkedRun) else ChunkedRun.of(r) for r in station.runs_at(rate)]
-            names = [tuple(channels) if channels is not None else r.channels for r in runs]
-            layouts = [_layout(r, n, config, 1) for r, n in zip(runs, names, strict=True)]
-            counts = [
-                [len(window_starts(_used(seg, config), config.window_length, config.overlap)) for seg in lay]
-                for lay in layouts
-            ]
-            kept = [
-                lev
-                for lev in range(max(map(len, layouts), default=0))
-                if sum(c[lev] for c in counts if len(c) > lev) >= config.min_windows
-            ]
+            runs, names, layouts, kept = _stream_layout(station, rate, config, channels)
             bins = None
             if select_bins is not None and kept:
                 chosen = select_bins([_empty_level(station.station, names[0], rate, lev, config) for lev in kept])
