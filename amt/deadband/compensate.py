@@ -275,6 +275,11 @@ def compensate(
     # done with the conventional estimate: only the bins the rows read stay (and go before the long windows come)
     local = _with_bins(local, needs)
     rem = _with_bins(rem, needs) if rem is not None else None
+    if callable(events):  # detected now: the conventional estimate's arrays are gone, the long windows not yet made
+        try:
+            events = events()
+        except DeadBandError:  # no stream the detector reads (e.g. a 1 Hz record): no sferic estimate anywhere
+            events = _no_events()
 
     def keep_long(levels: list[Spectra]) -> list[np.ndarray] | list[None]:
         bins = needs.get(levels[0].sample_rate_hz)
@@ -285,11 +290,6 @@ def compensate(
     if dead_band_hz is None and long:
         top = max(long)
         dead_band_hz = find_dead_band(long[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)
-    if callable(events):
-        try:
-            events = events()
-        except DeadBandError:  # no stream the detector reads (e.g. a 1 Hz record): no sferic estimate anywhere
-            events = _no_events()
     tf = _copy(conventional)
     n = tf.n_frequencies
     d = tf.diagnostics

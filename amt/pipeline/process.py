@@ -132,8 +132,8 @@ def process_record(
             conventional = process_station(station, rem)
             step()
             return ProcessResult(station, conventional, conventional, mode)
-        if events is None:
-            events = _detected(station, detector)
+        if events is None:  # detected once the conventional estimate is done: its arrays and the CNN's not together
+            events = _detector(station, detector)
         result = compensate(station, events, rem, dead_band_hz)  # the conventional estimate from the same spectra
         step()
         return ProcessResult(station, result.compensated, result.conventional, mode, result, [_report(result)])
@@ -222,18 +222,11 @@ def _shipped_cnn() -> SfericDetector | None:
         return None
 
 
-def _detected(station: Station, detector: SfericDetector | None) -> SfericEventTable | Callable[[], SfericEventTable]:
-    """:func:`detect_station`, or where no run has the detector's rate a function raising that
-    :class:`~amt.deadband.DeadBandError` (what :func:`amt.deadband.compensate` takes as "no sferic estimate")."""
-    try:
-        return detect_station(station, detector)
-    except DeadBandError as exc:
-        error = exc
-
-        def no_run() -> SfericEventTable:
-            raise error
-
-        return no_run
+def _detector(station: Station, detector: SfericDetector | None) -> Callable[[], SfericEventTable]:
+    """:func:`detect_station` as a function of no arguments, which :func:`amt.deadband.compensate` calls when the
+    conventional estimate is done (where no run has the detector's rate it raises that
+    :class:`~amt.deadband.DeadBandError`: "no sferic estimate")."""
+    return lambda: detect_station(station, detector)
 
 
 def _report(result: CompensationResult) -> str:
