@@ -183,8 +183,9 @@ def _calibration(run: StationRun, name: str, freqs_hz: np.ndarray) -> np.ndarray
     return np.ones(len(freqs_hz), dtype=complex)
 
 
-#: Windows transformed at a time: the float64 blocks of a chunk stay near 10 MiB however long the record.
-_CHUNK_WINDOWS = 2048
+#: Window samples transformed at a time (2048 windows of 128 samples, 512 of 512): the float64 blocks of a part stay
+#: near 10 MiB however long the record and the windows.
+_CHUNK_SAMPLES = 2048 * 128
 
 
 def _detrend_linear(blocks: np.ndarray) -> np.ndarray:
@@ -344,7 +345,7 @@ def _level_spectra(
     keep: np.ndarray,
     chunk: int,
 ) -> Spectra:
-    """One level's windows, transformed ``_CHUNK_WINDOWS`` at a time, spanning at most ``chunk`` samples."""
+    """One level's windows, ``_CHUNK_SAMPLES`` window samples at a time, spanning at most ``chunk`` samples."""
     length = config.window_length
     w = taper(config.taper, length)
     scale = np.sqrt(2.0 / np.sum(w**2)) / np.sqrt(rate)
@@ -357,9 +358,10 @@ def _level_spectra(
     starts = window_starts(_used(segments, config), length, config.overlap)
     keep = np.asarray(keep, dtype=int)
     coef = np.empty((len(starts), len(names), len(keep)), np.complex64)
+    per_part = max(1, _CHUNK_SAMPLES // length)
     i0 = 0
     while i0 < len(starts):  # bounded memory for hour-long 24 kHz records
-        i1 = min(i0 + _CHUNK_WINDOWS, int(np.searchsorted(starts, starts[i0] + max(chunk - length, 1), "right")))
+        i1 = min(i0 + per_part, int(np.searchsorted(starts, starts[i0] + max(chunk - length, 1), "right")))
         part_starts = starts[i0:i1]
         lo, hi = int(part_starts[0]), int(part_starts[-1]) + length
         if filters is None:
