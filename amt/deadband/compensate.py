@@ -51,7 +51,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from amt.deadband.difference import broadband_fraction, cross_powers, difference_estimate
+from amt.deadband.difference import INPUTS, OUTPUTS, broadband_fraction, cross_powers, difference_estimate
 from amt.deadband.edges import find_dead_band
 from amt.deadband.events import DeadBandError
 from amt.mt.transfer_function import TransferFunction
@@ -285,8 +285,11 @@ def compensate(
         bins = needs.get(levels[0].sample_rate_hz)
         return bins[1] if bins is not None else [None] * len(levels)
 
-    long = compute_station_spectra(station, top_only, select_bins=keep_long)
-    long_rem = compute_station_spectra(remote, top_only, select_bins=keep_long) if remote is not None else None
+    # the long windows of the channels the rows read (E and H; the remote's H), laid out on all as before
+    long = compute_station_spectra(station, top_only, select_bins=keep_long, transform=(*INPUTS, *OUTPUTS))
+    long_rem = None
+    if remote is not None:
+        long_rem = compute_station_spectra(remote, top_only, select_bins=keep_long, transform=INPUTS)
     if dead_band_hz is None and long:
         top = max(long)
         dead_band_hz = find_dead_band(long[top], config.search_hz, config.min_depth_db, config.conventional.per_decade)

@@ -31,7 +31,7 @@ def band_power(levels: Sequence[Spectra], per_decade: int = 7, min_bin: int = 5)
     for band in bands:
         s = levels[band.level]
         use = s.window_weight > 0
-        h = np.abs(s.channel("hx")[use][:, band.bins]) ** 2 + np.abs(s.channel("hy")[use][:, band.bins]) ** 2
+        h = np.abs(s.channel("hx")[:, band.bins][use]) ** 2 + np.abs(s.channel("hy")[:, band.bins][use]) ** 2
         freqs.append(band.target_hz)
         power.append(float(np.mean(h)) if h.size else np.nan)
     return np.asarray(freqs), np.asarray(power)

@@ -460,6 +460,7 @@ def compute_station_spectra(
     config: SpectraConfig = SpectraConfig(),
     channels: Sequence[str] | None = None,
     select_bins: Callable[[list[Spectra]], Sequence[np.ndarray | None]] | None = None,
+    transform: Sequence[str] | None = None,
 ) -> dict[float, list[Spectra]]:
     """Spectra of every run, stacked per sample rate (e.g. all 24 kHz bursts together).
 
@@ -473,6 +474,9 @@ def compute_station_spectra(
         Given the levels of one stream with no windows yet (rates, window lengths and bin frequencies only,
         as :func:`station_levels`), the indices of the bins to keep at each level (e.g. those a band plan uses;
         None: all); default: all.
+    transform
+        Of those channels, the ones transformed and kept (default: all); the windows are laid out on all of them
+        (a gap in any removes the windows it touches), so the windows are those of the spectra of every channel.
 
     Returns
     -------
@@ -483,6 +487,8 @@ def compute_station_spectra(
     with threadpool_limits(limits=1, user_api="blas"):
         for rate in station.sample_rates_hz:
             runs, names, layouts, kept = _stream_layout(station, rate, config, channels)
+            if transform is not None:
+                names = [tuple(c for c in n if c in transform) for n in names]
             bins = None
             if select_bins is not None and kept:
                 chosen = select_bins([_empty_level(station.station, names[0], rate, lev, config) for lev in kept])

@@ -15,9 +15,9 @@ compensate_module = importlib.import_module("amt.deadband.compensate")  # the pa
 
 
 def _every_bin(monkeypatch) -> None:
-    """Make :func:`compensate` compute and keep every bin of every level (the estimate before bins were chosen)."""
+    """Make :func:`compensate` compute and keep every bin and channel of every level (as before bins were chosen)."""
 
-    def all_bins(station, config, channels=None, select_bins=None):
+    def all_bins(station, config, channels=None, select_bins=None, transform=None):
         return compute_station_spectra(station, config, channels)
 
     monkeypatch.setattr(compensate_module, "compute_station_spectra", all_bins)
@@ -42,9 +42,9 @@ def test_chosen_bins_give_the_estimate_of_every_bin(two_storms, monkeypatch, wit
     kept: list[int] = []
     original = compensate_module.compute_station_spectra
 
-    def counting(station, config, channels=None, select_bins=None):
-        out = original(station, config, channels, select_bins)
-        kept.extend(len(s.freqs_hz) for levels in out.values() for s in levels)
+    def counting(station, config, channels=None, select_bins=None, transform=None):
+        out = original(station, config, channels, select_bins, transform)
+        kept.extend(s.coefficients.shape[1] * len(s.freqs_hz) for levels in out.values() for s in levels)
         return out
 
     with monkeypatch.context() as m:
@@ -56,8 +56,8 @@ def test_chosen_bins_give_the_estimate_of_every_bin(two_storms, monkeypatch, wit
     _same(chosen.compensated, every.compensated)
     _same(chosen.conventional, every.conventional)
     assert chosen.dead_band_hz == every.dead_band_hz
-    # fewer bins were kept than the levels hold (64 per 128-sample window, 256 per 512-sample one)
-    full = [len(s.freqs_hz) for s in _levels(rec.station)]
+    # fewer channel bins were kept than the levels hold (64 per 128-sample window, 256 per 512-sample one)
+    full = [s.coefficients.shape[1] * len(s.freqs_hz) for s in _levels(rec.station)]
     assert sum(kept) < sum(full) * (2 if with_remote else 1)
     assert (chosen.compensated.diagnostics["estimator"] == "sferic").any()
 
