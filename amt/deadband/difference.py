@@ -41,6 +41,7 @@ from amt.transfer.uncertainty import group_sums
 
 INPUTS = ("hx", "hy")
 OUTPUTS = ("ex", "ey")
+_BLOCK = 4096  # windows summed at a time (h_power)
 
 
 @dataclass
@@ -75,19 +76,44 @@ class DifferenceEstimate:
 def cross_powers(s: Spectra, bins: np.ndarray, ref: Spectra | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Per-window cross-powers ``A`` (H with R) and ``B`` (E with R) over ``bins``, each ``(n_windows, 2, 2)``.
 
-    ``ref`` gives R (a remote's spectra, window-matched to ``s``), default the local H.
+    ``ref`` gives R (a remote's spectra, window-matched to ``s``), default the local H. Formed ``_BLOCK`` windows
+    at a time (each window's sums are its own).
     """
-    h = np.stack([s.channel(c)[:, bins] for c in INPUTS], axis=1)  # win, 2, bin
-    e = np.stack([s.channel(c)[:, bins] for c in OUTPUTS], axis=1)
-    r = h if ref is None else np.stack([ref.channel(c)[:, bins] for c in INPUTS], axis=1)
-    a = np.einsum("wik,wjk->wij", h, r.conj())
-    b = np.einsum("wik,wjk->wij", e, r.conj())
+    dtype = np.result_type(s.coefficients.dtype, (ref or s).coefficients.dtype)
+    a = np.empty((s.n_windows, 2, 2), dtype)
+    b = np.empty((s.n_windows, 2, 2), dtype)
+    for i in range(0, s.n_windows, _BLOCK):
+        j = min(i + _BLOCK, s.n_windows)
+        h = np.stack([s.channel(c)[i:j, bins] for c in INPUTS], axis=1)  # win, 2, bin
+        e = np.stack([s.channel(c)[i:j, bins] for c in OUTPUTS], axis=1)
+        r = h if ref is None else np.stack([ref.channel(c)[i:j, bins] for c in INPUTS], axis=1)
+        a[i:j] = np.einsum("wik,wjk->wij", h, r.conj())
+        b[i:j] = np.einsum("wik,wjk->wij", e, r.conj())
     return a, b
 
 
+def bin_power(s: Spectra, bins: np.ndarray) -> np.ndarray:
+    """Horizontal H power of each window and bin, ``|Hx|^2 + |Hy|^2`` (nT^2/Hz), ``(n_windows, len(bins))``."""
+    hx, hy = s.channel("hx"), s.channel("hy")
+    out = np.empty((s.n_windows, len(bins)), dtype=np.result_type(hx.real.dtype, np.float32))
+    for i in range(0, s.n_windows, _BLOCK):
+        j = min(i + _BLOCK, s.n_windows)
+        out[i:j] = np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2
+    return out
+
+
 def h_power(s: Spectra, bins: np.ndarray) -> np.ndarray:
-    """Horizontal H power of each window over ``bins``, ``sum |Hx|^2 + |Hy|^2`` (nT^2/Hz summed over bins)."""
-    return np.sum(np.abs(s.channel("hx")[:, bins]) ** 2 + np.abs(s.channel("hy")[:, bins]) ** 2, axis=1)
+    """Horizontal H power of each window over ``bins``, ``sum |Hx|^2 + |Hy|^2`` (nT^2/Hz summed over bins).
+
+    Summed ``_BLOCK`` windows at a time (each window's sum is its own): a wide range of bins of every window is
+    not copied at once.
+    """
+    hx, hy = s.channel("hx"), s.channel("hy")
+    out = np.empty(s.n_windows, dtype=np.result_type(hx.real.dtype, np.float32))
+    for i in range(0, s.n_windows, _BLOCK):
+        j = min(i + _BLOCK, s.n_windows)
+        out[i:j] = np.sum(np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2, axis=1)
+    return out
 
 
 def broadband_fraction(

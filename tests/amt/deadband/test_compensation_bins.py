@@ -12,6 +12,7 @@ from amt.deadband import CompensationConfig, compensate
 from amt.spectra import compute_station_spectra
 
 compensate_module = importlib.import_module("amt.deadband.compensate")  # the package names the function alike
+difference_module = importlib.import_module("amt.deadband.difference")
 
 
 def _every_bin(monkeypatch) -> None:
@@ -49,6 +50,7 @@ def test_chosen_bins_give_the_estimate_of_every_bin(two_storms, monkeypatch, wit
 
     with monkeypatch.context() as m:
         m.setattr(compensate_module, "compute_station_spectra", counting)
+        m.setattr(difference_module, "_BLOCK", 7)  # the per-window sums in several blocks, as on a long record
         chosen = compensate(rec.station, rec.labels, remote)
     with monkeypatch.context() as m:
         _every_bin(m)
