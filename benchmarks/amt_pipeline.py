@@ -18,9 +18,10 @@ Steps, each in a fresh process (the installed ``amt`` command), so that its CPU 
 
 With ``--baseline DIR`` every step but the floor also runs with that tree (a checkout or ``git archive`` of another
 commit) first on ``PYTHONPATH``, right before this tree's run of it: old and new code side by side on one record and
-one machine. Before the steps, a small regression compiles (or loads from numba's cache) the robust estimator's
-compiled loops (:mod:`amt.transfer.kernels`), whose first compilation on a machine no step then pays
-(:mod:`benchmarks.amt_transfer_memory` reports it).
+one machine, and the per-frequency results (JSON) of the conventional and compensated runs are compared with the
+baseline's (printed: equal or differ). Before the steps, a small regression compiles (or loads from numba's cache)
+the robust estimator's compiled loops (:mod:`amt.transfer.kernels`), whose first compilation on a machine no step
+then pays (:mod:`benchmarks.amt_transfer_memory` reports it).
 
 Reported per step: CPU seconds (user + system of the child), its ratio to the floor's, wall seconds, and peak
 resident memory (``ru_maxrss`` of the child, which includes the interpreter and its imports; the child is started
@@ -127,22 +128,30 @@ def coefficient_floor_mib(minutes: float, rate_hz: float = 24000.0, channels: in
     return total, max(starts[b.level] * len(b.bins) for b in plan_bands(levels)) * mib
 
 
-def compensated_coefficients_mib(minutes: float, rate_hz: float = 24000.0, channels: int = 5) -> float:
-    """MiB of the coefficients :func:`amt.deadband.compensate` holds (complex64, 5 channels): every bin of every
-    window of the conventional levels (its two-octave signal fractions read the bins around each band) and of the
-    long level-0 windows of its sferic estimate (:class:`amt.deadband.CompensationConfig` defaults)."""
+def compensated_coefficients_mib(minutes: float, rate_hz: float = 24000.0, channels: int = 4) -> float:
+    """MiB of the long windows' coefficients :func:`amt.deadband.compensate` holds once the conventional estimate is
+    done and its other bins are gone (complex64; E and H, 4 channels; every bin, an upper bound: the rows read all
+    but the lowest few): the level-0 windows of its sferic estimate (:class:`amt.deadband.CompensationConfig`)."""
     from amt.deadband import CompensationConfig
     from amt.spectra.windows import window_starts
 
-    cfg = CompensationConfig()
-    n, total = round(minutes * 60 * rate_hz), 0
-    for sc, levels in ((cfg.spectra, cfg.spectra.max_levels), (cfg.sferic_spectra, 1)):
-        for level in range(levels):
-            m = len(window_starts([(0, n // sc.decimation_factor**level)], sc.window_length, sc.overlap))
-            if m < sc.min_windows:
-                break
-            total += m * (sc.window_length // 2)
-    return total * channels * np.dtype(np.complex64).itemsize / 2**20
+    sc = CompensationConfig().sferic_spectra
+    m = len(window_starts([(0, round(minutes * 60 * rate_hz))], sc.window_length, sc.overlap))
+    return m * (sc.window_length // 2) * channels * np.dtype(np.complex64).itemsize / 2**20
+
+
+def same_results(out: Path, baseline: Path) -> bool:
+    """Whether two ``amt process`` output folders hold the same per-frequency results (every ``*.json``'s
+    ``frequencies``, the station and the mode; the record's path aside)."""
+    names = sorted(p.name for p in out.glob("*.json"))
+    if not names or names != sorted(p.name for p in baseline.glob("*.json")):
+        return False
+    for n in names:
+        x, y = (json.loads((d / n).read_text()) for d in (out, baseline))
+        keys = ("station", "mode", "frequencies")
+        if [x.get(k) for k in keys] != [y.get(k) for k in keys]:
+            return False
+    return True
 
 
 #: Runs the command given and prints its CPU time, wall time, peak RSS and exit code as JSON. A small process of
@@ -215,22 +224,28 @@ def main() -> None:
             "detect": [sys.executable, "-c", DETECT, str(record)],
         }
         measure([sys.executable, "-c", WARM], HERE)
-        rows = {}
+        rows, same = {}, {}
         for name in a.steps.split(","):
             if a.baseline is not None and name != "floor":
                 rows[f"{name} (baseline)"] = measure(commands[name], a.baseline)
+                if name in ("conventional", "compensated") and Path(f"{tmp}/{name[:4]}").is_dir():  # kept, compared
+                    os.replace(f"{tmp}/{name[:4]}", f"{tmp}/{name[:4]}-baseline")
             rows[name] = measure(commands[name], HERE)
+            if a.baseline is not None and name in ("conventional", "compensated"):
+                same[name] = same_results(Path(f"{tmp}/{name[:4]}"), Path(f"{tmp}/{name[:4]}-baseline"))
     floor = rows.get("floor", (float("nan"),))[0]
     for m in sorted({a.minutes, 10.0, 60.0}):
         total, band = coefficient_floor_mib(m)
         print(f"{m:g} min: Fourier coefficients of every window in the band plan (complex64, 5 channels) "
               f"{total:.0f} MiB in all, {band:.0f} MiB for the largest band; the compensated estimate's "
-              f"coefficients {compensated_coefficients_mib(m):.0f} MiB")
+              f"long windows {compensated_coefficients_mib(m):.0f} MiB")
     print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread)")
     print("| step | CPU s | x floor | wall s | x real time | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for name, (cpu, wall, rss) in rows.items():
         print(f"| {name} | {cpu:.1f} | {cpu / floor:.1f} | {wall:.1f} | {a.minutes * 60 / cpu:.1f} | {rss:.0f} |")
+    for name, equal in same.items():
+        print(f"{name}: per-frequency results (JSON) {'equal to' if equal else 'DIFFER from'} the baseline's")
 
 
 if __name__ == "__main__":
