@@ -229,8 +229,9 @@ def compensate(
         The record (E in mV/km, H in nT, or counts with responses).
     events
         Sferic events (true labels, :func:`amt.deadband.detect_events`, :func:`amt.sferic.catalogue.read_events_csv`),
-        or a function of no arguments giving them; if it raises :class:`DeadBandError` (no stream the detector
-        reads), no frequency has a sferic estimate.
+        or a function of no arguments giving them, called once the conventional estimate is done (the detector's
+        memory and the estimator's are then not held together); if it raises :class:`DeadBandError` (no stream the
+        detector reads), no frequency has a sferic estimate.
     remote
         Remote-reference station, or None.
     dead_band_hz
@@ -241,6 +242,10 @@ def compensate(
     conventional
         The conventional estimate of the same station and remote with ``config.spectra`` and
         ``config.conventional``, if already computed (default: computed here from the same spectra).
+
+    Memory: the spectra keep only the bins the rows read (each band's and those within ``config.octaves`` of it,
+    :func:`_sferic_bins`) besides the conventional band plan's, which go once the conventional estimate is done,
+    before the long windows (E and H only) are made; the estimate equals one from every bin and channel.
 
     Returns
     -------

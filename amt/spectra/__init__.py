@@ -2,7 +2,8 @@
 
 The public surface: :class:`SpectraConfig`, :func:`compute_spectra` (one :class:`Spectra` per decimation level),
 :func:`compute_station_spectra` (every run of a station, stacked per rate, optionally keeping only the bins
-:func:`plan_bins` names), :func:`target_frequencies` and :func:`plan_bands`. Runs are read a part at a time
+:func:`plan_bins` names), :func:`station_levels` (the levels it would compute, no samples read, for choosing bins),
+:func:`target_frequencies` and :func:`plan_bands`. Runs are read a part at a time
 (:class:`amt.io.chunked.ChunkedRun`), so memory beyond the coefficients kept does not grow with the record.
 """
 
