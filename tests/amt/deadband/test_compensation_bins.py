@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from amt.deadband import CompensationConfig, compensate
-from amt.spectra import compute_station_spectra
+from amt.spectra import compute_station_spectra, station_levels
 
 compensate_module = importlib.import_module("amt.deadband.compensate")  # the package names the function alike
 difference_module = importlib.import_module("amt.deadband.difference")
@@ -35,7 +35,6 @@ def _same(a, b) -> None:
         np.testing.assert_array_equal(a.diagnostics[key], b.diagnostics[key], err_msg=key)
 
 
-@pytest.mark.slow
 @pytest.mark.parametrize("with_remote", [False, True])
 def test_chosen_bins_give_the_estimate_of_every_bin(two_storms, monkeypatch, with_remote) -> None:
     rec = two_storms
@@ -69,3 +68,26 @@ def _levels(station):
     conv = compute_station_spectra(station, config.spectra)
     long = compute_station_spectra(station, replace(config.sferic_spectra, max_levels=1))
     return [s for out in (conv, long) for levels in out.values() for s in levels]
+
+
+def test_transformed_channels_keep_the_windows_of_every_channel(two_storms) -> None:
+    run = two_storms.station.runs[0]
+    data = {c: x.copy() for c, x in run.data.items()}
+    data["hz"][20_000:21_000] = np.nan  # a gap in hz alone
+    station = replace(two_storms.station, runs=[replace(run, data=data)])
+    config = replace(CompensationConfig().sferic_spectra, max_levels=1)
+    every = compute_station_spectra(station, config)
+    some = compute_station_spectra(station, config, transform=("hx", "hy"))
+    h_only = compute_station_spectra(station, config, channels=("hx", "hy"))
+    planned = station_levels(station, config)
+    assert every.keys() == some.keys() == planned.keys()
+    for rate, levels in every.items():
+        e, s = levels[0], some[rate][0]
+        assert s.channels == ("hx", "hy")
+        assert s.n_windows == e.n_windows < h_only[rate][0].n_windows  # the gap in hz removes windows here too
+        np.testing.assert_array_equal(s.window_start_s, e.window_start_s)
+        for c in s.channels:
+            np.testing.assert_array_equal(s.channel(c), e.channel(c))
+        p = planned[rate][0]
+        assert (p.n_windows, p.sample_rate_hz, p.window_length) == (0, e.sample_rate_hz, e.window_length)
+        np.testing.assert_array_equal(p.freqs_hz, e.freqs_hz)
