@@ -3,6 +3,7 @@
     python -m benchmarks.dnnsec_gan_removal [--data mnist] [--attacks badnets,blended] [--seeds 0,1,2]
     python -m benchmarks.dnnsec_gan_removal --attacks dev-triangle --seeds 5       # the development family
     python -m benchmarks.dnnsec_gan_removal --attacks blended --prior l2         # perturbation-L2 prior
+    python -m benchmarks.dnnsec_gan_removal --data cifar10 --epochs 3 --seeds 0     # the 3-epoch CIFAR-10 models
 
 The watermarked models are the backdoored zoo models of ``benchmarks.dnnsec_backdoor`` (BadNets patch / Blended
 noise, 10 % poisoning, target class 0; cached under ``cache_root()/backdoor/<data>/``; build them there first).
@@ -46,8 +47,11 @@ def _attack(name: str, data) -> BackdoorAttack:
     return make_attack(name, data.num_classes, data.channels)
 
 
-def _model(name: str, data: str, seed: int, attack: BackdoorAttack, train) -> torch.nn.Module | None:
-    path = cache_root() / "backdoor" / data / f"{name}-seed{seed}.safetensors"
+def _model(
+    name: str, data: str, seed: int, attack: BackdoorAttack, train, epochs: int | None = None
+) -> torch.nn.Module | None:
+    folder = data if epochs is None else f"{data}-e{epochs}"  # benchmarks.dnnsec_backdoor's cache folders
+    path = cache_root() / "backdoor" / folder / f"{name}-seed{seed}.safetensors"
     if not path.is_file() and name == DEV:
         model, _, record = train_backdoor(attack, ARCH[data], train, seed, progress=False)
         save_checkpoint(path, model, arch=ARCH[data], config=record["config"], extra={"attack": name})
@@ -85,6 +89,8 @@ def main() -> None:
     ap.add_argument("--prior", choices=PRIORS, default="mask",
                     help="trigger size the generators minimise: mask L1 (patches) or perturbation L2 (blends)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="use the backdoored models benchmarks.dnnsec_backdoor trained with --epochs N")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     train, test = load_pixels(args.data, "train"), load_pixels(args.data, "test")
@@ -99,7 +105,7 @@ def main() -> None:
         attack = _attack(name, train)
         rows = []
         for seed in (int(s) for s in args.seeds.split(",")):
-            model = _model(name, args.data, seed, attack, train)
+            model = _model(name, args.data, seed, attack, train, args.epochs)
             if model is None:
                 print(f"{name:12} {seed:>4} not built: run `python -m benchmarks.dnnsec_backdoor --datasets "
                       f"{args.data} --attacks {name} --seeds {seed}`")
