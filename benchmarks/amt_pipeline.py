@@ -224,6 +224,8 @@ def main() -> None:
             "detect": [sys.executable, "-c", DETECT, str(record)],
         }
         measure([sys.executable, "-c", WARM], HERE)
+        if a.baseline is not None:  # a baseline with compiled kernels compiles them here, not in its first step
+            measure([sys.executable, "-c", WARM], a.baseline)
         rows, same = {}, {}
         for name in a.steps.split(","):
             if a.baseline is not None and name != "floor":

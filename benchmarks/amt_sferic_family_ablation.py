@@ -12,7 +12,8 @@ noise and the Phoenix bench recording; expected calibration error) and on the tr
 Trained variants are cached under ``~/.cache/amt-dnnsec/sferic_family_ablation/`` (keyed by their config), with
 their scores, so a rerun prints the table without training.
 
-Run: ``.venv/bin/python -m benchmarks.amt_sferic_family_ablation [--variants "all,no further shapes"] [--records 2]``
+Run: ``.venv/bin/python -m benchmarks.amt_sferic_family_ablation [--variants "all (shapes.toml),no dead-band instrument
+noise"] [--records 2] [--no-train]`` (variant names: :data:`VARIANTS`).
 """
 
 from __future__ import annotations

@@ -28,7 +28,7 @@ from amt.synth.records import FieldConfig, SynthRecord, synthesize
 from shared.seeding import stream_rng
 
 #: (context samples per side, proposer trigger) settings compared.
-SETTINGS = ((512, 2.0), (1024, 2.0), (512, 1.5), (1024, 1.5), (1024, 1.3))
+SETTINGS = ((512, 2.0), (640, 2.0), (768, 2.0), (1024, 2.0), (1024, 1.5), (1024, 1.3))
 
 
 def matched(fast: np.ndarray, full: np.ndarray) -> tuple[int, int]:

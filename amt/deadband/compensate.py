@@ -47,7 +47,7 @@ tested against a consistent one).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
@@ -388,10 +388,18 @@ def _return_freed_memory() -> None:
     process's heap, resident: on 10 minutes at 24 kHz 262 MiB after the conventional estimate and 147 MiB after the
     detection (RSS before and after), under the long windows that come next.
     """
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim`` of this process, looked up once (None where the C library has none)."""
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError, TypeError):  # no C library found, or one without malloc_trim (not glibc)
-        pass
+        return ctypes.CDLL(None).malloc_trim
+    except (OSError, AttributeError, TypeError):  # no C library to open, or one without malloc_trim (not glibc)
+        return None
 
 
 def _no_events() -> SfericEventTable:

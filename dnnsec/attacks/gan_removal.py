@@ -349,7 +349,7 @@ def remove(model: nn.Module, x: torch.Tensor, y: torch.Tensor, triggers: list[Re
 
 
 def gan_removal(model: nn.Module, x: torch.Tensor, y: torch.Tensor, box: tuple[float, float], *,
-                detect_steps: int = 300, finetune_steps: int = 600, lr: float = 1e-3, l1_weight: float = 0.01,
+                detect_steps: int = 150, finetune_steps: int = 600, lr: float = 1e-3, l1_weight: float = 0.01,
                 val_fraction: float = 1 / 6, generator: str = "noise", prior: str = "mask", seed: int = 0,
                 **removal) -> tuple[nn.Module, Detection, Removal]:
     """Both phases: detect the watermarked class(es) and fine-tune them away (the model is not changed in place).
