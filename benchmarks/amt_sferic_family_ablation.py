@@ -123,6 +123,7 @@ def main() -> None:
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated variant names")
     parser.add_argument("--records", type=int, default=2, help="held-out records (30 s) per cell")
     parser.add_argument("--no-train", action="store_true", help="print only the variants already cached")
+    parser.add_argument("--seed", type=int, default=None, help="training seed for every variant (default: the base's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     names = [v.strip() for v in args.variants.split(",") if v.strip()]
@@ -133,6 +134,9 @@ def main() -> None:
     rows = []
     for name in names:
         config = variant_config(base, VARIANTS[name])
+        if args.seed is not None:
+            config["seed"] = args.seed
+            name = f"{name}, seed {args.seed}"
         key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
         if args.no_train and not (CACHE / key / "model.safetensors").is_file():
             continue

@@ -521,7 +521,8 @@ def _add_continuous(f: Path, raw: bytes, hdr: FileHeader, comp: str, rec: _Recor
     if abs(offset) > _MAX_STAMP_DRIFT_S:
         acc.notes[comp].append(f"{f}: file {seq} would start {offset:+d} s from the recording start; file skipped")
         return
-    x = np.frombuffer(raw, dtype="<f4", count=n, offset=HEADER_BYTES).astype(np.float64)
+    with np.errstate(invalid="ignore"):  # corrupted bytes may hold signalling NaNs: reported as NaN defects later
+        x = np.frombuffer(raw, dtype="<f4", count=n, offset=HEADER_BYTES).astype(np.float64)
     if n:
         acc.pieces[hdr.sample_rate_hz][comp].append((rec.utc(hdr.recording_id + offset), x))
 
