@@ -47,17 +47,25 @@ VARIANTS: dict[str, dict[str, Any]] = {
 }
 
 
-def variant(base: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
-    """The base config dict with dotted ``overrides`` applied, parsed (no calibration: threshold 0.5)."""
+def with_overrides(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the config dict ``base`` with dotted ``overrides`` applied (``None`` removes the key: the default
+    applies)."""
     d = copy.deepcopy(base)
     for key, value in overrides.items():
         *path, leaf = key.split(".")
         node = d
         for p in path:
             node = node[p]
-        node[leaf] = value
-    d["calibrate"] = False
-    return RunConfig.from_dict(d, "ablation variant")
+        if value is None:
+            node.pop(leaf, None)
+        else:
+            node[leaf] = value
+    return d
+
+
+def variant(base: dict[str, Any], overrides: dict[str, Any]) -> RunConfig:
+    """The base config dict with dotted ``overrides`` applied, parsed (no calibration: threshold 0.5)."""
+    return RunConfig.from_dict({**with_overrides(base, overrides), "calibrate": False}, "ablation variant")
 
 
 def run(

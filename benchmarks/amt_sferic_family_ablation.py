@@ -19,7 +19,6 @@ noise"] [--records 2] [--no-train]`` (variant names: :data:`VARIANTS`).
 from __future__ import annotations
 
 import argparse
-import copy
 import hashlib
 import json
 import tomllib
@@ -32,6 +31,7 @@ from amt.sferic.evaluation.heldout import HELDOUT_SEED, Cell
 from amt.sferic.evaluation.scoring import Scorer
 from amt.sferic.inference import SfericDetector
 from amt.sferic.train import RunConfig, train
+from benchmarks.amt_sferic_ablation import with_overrides
 from benchmarks.amt_sferic_families import compute
 from shared.atomic import write_json_atomic
 
@@ -50,29 +50,22 @@ VARIANTS: dict[str, dict[str, Any]] = {
 
 
 def variant_config(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The base config dict with dotted ``overrides`` applied (``None`` removes the key: the default applies)."""
-    d = copy.deepcopy(base)
-    for key, value in overrides.items():
-        *path, leaf = key.split(".")
-        node = d
-        for p in path:
-            node = node[p]
-        if value is None:
-            node.pop(leaf, None)
-        else:
-            node[leaf] = value
-    d["calibrate"] = True
-    return d
+    """The base config dict with dotted ``overrides`` applied, calibrated as ``amt train`` calibrates."""
+    return {**with_overrides(base, overrides), "calibrate": True}
+
+
+def checkpoint(config: dict[str, Any]) -> Path:
+    """Where a variant's checkpoint is cached (keyed by its config)."""
+    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
+    return CACHE / key / "model.safetensors"
 
 
 def trained(name: str, config: dict[str, Any], progress: bool) -> Path:
     """The checkpoint of a variant, trained into the cache unless its config was trained before."""
-    key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-    folder = CACHE / key
-    path = folder / "model.safetensors"
+    path = checkpoint(config)
     if not path.is_file():
-        print(f"training {name!r} into {folder}", flush=True)
-        train(RunConfig.from_dict(config, f"ablation variant {name!r}"), folder, progress=progress)
+        print(f"training {name!r} into {path.parent}", flush=True)
+        train(RunConfig.from_dict(config, f"ablation variant {name!r}"), path.parent, progress=progress)
     return path
 
 
@@ -137,8 +130,7 @@ def main() -> None:
         if args.seed is not None:
             config["seed"] = args.seed
             name = f"{name}, seed {args.seed}"
-        key = hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:16]
-        if args.no_train and not (CACHE / key / "model.safetensors").is_file():
+        if args.no_train and not checkpoint(config).is_file():
             continue
         res = score(trained(name, config, progress=False), args.records, progress=False)
         rows.append(row(name, res))

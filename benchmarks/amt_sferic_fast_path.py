@@ -57,7 +57,10 @@ def main() -> None:
         help="comma-separated CONTEXT:TRIGGER pairs (samples per side : proposer STA/LTA trigger)",
     )
     args = parser.parse_args()
-    settings = [(int(m), float(on)) for m, on in (p.split(":") for p in args.settings.split(",") if p)]
+    try:
+        settings = [(int(m), float(on)) for m, on in (p.split(":") for p in args.settings.split(",") if p)]
+    except ValueError:
+        parser.error(f"--settings: expected CONTEXT:TRIGGER pairs such as 640:2, got {args.settings!r}")
     torch.set_num_threads(1)
     recs = list(training_family_records(VALIDATION_SEED, args.records, 15.0, sferics=True))
     sparse = synthesize(60 * 24_000, FieldConfig(sferic_rate_hz=2.0, snr_db=10.0), stream_rng(4_243, 0))

@@ -107,8 +107,9 @@ def main() -> None:
         for seed in (int(s) for s in args.seeds.split(",")):
             model = _model(name, args.data, seed, attack, train, args.epochs)
             if model is None:
+                epochs = "" if args.epochs is None else f" --epochs {args.epochs}"
                 print(f"{name:12} {seed:>4} not built: run `python -m benchmarks.dnnsec_backdoor --datasets "
-                      f"{args.data} --attacks {name} --seeds {seed}`")
+                      f"{args.data} --attacks {name} --seeds {seed}{epochs}`")
                 continue
             few = train.subset(round(args.fraction * len(train)), 1000 + seed)
             x = few.standardise(few.intensities())

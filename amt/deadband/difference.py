@@ -32,6 +32,7 @@ functions, in Advances in Spectrum Analysis and Array Processing, Prentice Hall,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,7 +42,7 @@ from amt.transfer.uncertainty import group_sums
 
 INPUTS = ("hx", "hy")
 OUTPUTS = ("ex", "ey")
-_BLOCK = 4096  # windows summed at a time (h_power)
+_BLOCK = 4096  # windows summed at a time (bin_power, h_power, cross_powers)
 
 
 @dataclass
@@ -92,13 +93,23 @@ def cross_powers(s: Spectra, bins: np.ndarray, ref: Spectra | None = None) -> tu
     return a, b
 
 
-def bin_power(s: Spectra, bins: np.ndarray) -> np.ndarray:
-    """Horizontal H power of each window and bin, ``|Hx|^2 + |Hy|^2`` (nT^2/Hz), ``(n_windows, len(bins))``."""
+def _power_blocks(s: Spectra, bins: np.ndarray) -> Iterator[tuple[int, int, np.ndarray]]:
+    """``(i, j, |Hx|^2 + |Hy|^2)`` over ``bins`` of windows ``i:j``, ``_BLOCK`` windows at a time."""
     hx, hy = s.channel("hx"), s.channel("hy")
-    out = np.empty((s.n_windows, len(bins)), dtype=np.result_type(hx.real.dtype, np.float32))
     for i in range(0, s.n_windows, _BLOCK):
         j = min(i + _BLOCK, s.n_windows)
-        out[i:j] = np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2
+        yield i, j, np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2
+
+
+def _power_dtype(s: Spectra) -> np.dtype:
+    return np.result_type(s.coefficients.real.dtype, np.float32)
+
+
+def bin_power(s: Spectra, bins: np.ndarray) -> np.ndarray:
+    """Horizontal H power of each window and bin, ``|Hx|^2 + |Hy|^2`` (nT^2/Hz), ``(n_windows, len(bins))``."""
+    out = np.empty((s.n_windows, len(bins)), dtype=_power_dtype(s))
+    for i, j, p in _power_blocks(s, bins):
+        out[i:j] = p
     return out
 
 
@@ -108,11 +119,9 @@ def h_power(s: Spectra, bins: np.ndarray) -> np.ndarray:
     Summed ``_BLOCK`` windows at a time (each window's sum is its own): a wide range of bins of every window is
     not copied at once.
     """
-    hx, hy = s.channel("hx"), s.channel("hy")
-    out = np.empty(s.n_windows, dtype=np.result_type(hx.real.dtype, np.float32))
-    for i in range(0, s.n_windows, _BLOCK):
-        j = min(i + _BLOCK, s.n_windows)
-        out[i:j] = np.sum(np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2, axis=1)
+    out = np.empty(s.n_windows, dtype=_power_dtype(s))
+    for i, j, p in _power_blocks(s, bins):
+        out[i:j] = p.sum(axis=1)
     return out
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from amt.deadband.difference import bin_power
 from amt.spectra import Spectra, plan_bands
 
 
@@ -31,7 +32,7 @@ def band_power(levels: Sequence[Spectra], per_decade: int = 7, min_bin: int = 5)
     for band in bands:
         s = levels[band.level]
         use = s.window_weight > 0
-        h = np.abs(s.channel("hx")[:, band.bins][use]) ** 2 + np.abs(s.channel("hy")[:, band.bins][use]) ** 2
+        h = bin_power(s, band.bins)[use]
         freqs.append(band.target_hz)
         power.append(float(np.mean(h)) if h.size else np.nan)
     return np.asarray(freqs), np.asarray(power)
