@@ -3,8 +3,8 @@
     python -m benchmarks.dnnsec_eval [--data mnist|cifar10|FILE.npz] [--out outputs/eval] [--independent 16]
 
 The owner's model is trained by the zoo recipe (MNIST: the zoo's ``mnist_cnn`` seed 0; CIFAR-10 and a user's
-``.npz``: the smallest zoo architecture, ``mnist_cnn`` with the data's channels, trained here for ``--epochs``),
-since the intrinsic fingerprint's DTD needs a chain of layers (the ResNets' additions are refused). ``--independent``
+``.npz``: the smallest zoo architecture, ``mnist_cnn`` with the data's channels, trained here for ``--epochs``: the
+independent models the intrinsic fingerprint needs cost a ResNet's training each on 2 cores). ``--independent``
 models of the same architecture are trained from scratch with other seeds (half calibrate the intrinsic fingerprint's
 null distribution, half measure false claims and the ROC). The training data is split: the first half is the
 owner's (watermark embedding), the second the attacker's (every attack); GAN removal and Neural Cleanse get 1 % of it.

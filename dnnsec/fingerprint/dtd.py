@@ -1,66 +1,64 @@
-"""Deep Taylor Decomposition (DTD) of a chain of layers: how much each input value contributes to one output.
+"""Deep Taylor Decomposition (DTD): how much each input value contributes to one output of a network.
 
 Montavon, Lapuschkin, Binder, Samek and Mueller, "Explaining nonlinear classification decisions with deep Taylor
 decomposition", Pattern Recognition 65 (2017) 211-222:
 
-- the relevance of the explained class c starts as its logit ``R = f_c(x)``;
-- every hidden Conv1d/Conv2d/Linear layer (inputs are ReLU outputs, >= 0) passes relevance down by the z+ rule
-  ``R_i = sum_j a_i w_ij^+ / (sum_i a_i w_ij^+) R_j`` (biases take none);
-- the first layer, whose inputs lie in a box ``l <= x <= h``, uses the z^B rule
+- the relevance of the explained output unit (a class logit, or one sample of a segmenter's per-sample logits)
+  starts as its value ``R = f_c(x)``;
+- every hidden Conv1d/Conv2d/ConvTranspose1d/ConvTranspose2d/Linear layer (inputs are ReLU outputs, >= 0) passes
+  relevance down by the z+ rule ``R_i = sum_j a_i w_ij^+ / (sum_i a_i w_ij^+) R_j`` (biases take none);
+- the first such layer, whose inputs lie in a box ``l <= x <= h``, uses the z^B rule
   ``R_i = sum_j (x_i w_ij - l_i w_ij^+ - h_i w_ij^-) / (sum_i ...) R_j``;
-- ReLU, Flatten and Dropout pass relevance unchanged; max pooling gives a window's relevance to its maximum,
-  average pooling shares it in proportion to the inputs (the z rule of a layer with positive weights).
+- ReLU, Flatten, Dropout and reshaping pass relevance unchanged; max pooling gives a window's relevance to its
+  maximum, average pooling shares it in proportion to the inputs, a concatenation returns each part's relevance
+  to its source, a tensor read by several layers (a U-Net's skip, a ResNet's shortcut) sums what they return, and
+  a sum of branches shares its relevance in proportion to the summands (the z rule of a layer with unit weights).
 
 Each rule redistributes all of ``R_j``, so the input relevance sums to ``f_c(x)`` (conservation) wherever no
-denominator vanishes. BatchNorm is folded into the convolution or linear layer before it (an affine map of its
-output), so the rules see the layer the network really computes. Models are read as a chain of modules with
-``torch.fx``; a graph that is not a chain (residual additions, concatenations) is refused by name.
+denominator vanishes. BatchNorm is folded into the conv or linear layer whose output it normalises (an affine map
+of that output), so the rules see the layer the network really computes.
 
-The relevance is computed with the gradient trick of Montavon et al., "Layer-wise relevance propagation: an
-overview" (2019): for ``z = rho(layer)(a)``, ``R_a = a * grad(z, a, R / z)``.
+Implementation: the gradient trick of Montavon et al., "Layer-wise relevance propagation: an overview" (2019). In a
+copy of the model every conv/linear layer computes its true output ``z`` but passes gradients as its rule's
+``z_rule`` (``z+`` or ``z^B``) scaled by ``z / z_rule``; ReLU, pooling, concatenation, padding, slicing and sums keep
+their own gradients. A gradient of 1 at the explained unit then arrives at every activation ``a`` as ``R_a / a``,
+so the network's own forward pass, whatever its graph, carries the rules; the relevance is read at the input of
+the first conv/linear layer the forward pass calls. Which layers a model uses is found by one forward pass with
+hooks: every module it calls must have a rule (other modules are refused by name); operations written as
+functions in a model's ``forward`` (``F.relu``, ``torch.cat``, ``F.pad``, ``+``) are followed by autograd and are
+assumed to be among the ones above.
+
+Inputs transformed value by value before the first layer (a compression such as the sferic CNN's ``c asinh(x /
+c)``) keep the relevance of their transformed value, and the box of the z^B rule is in those transformed units;
+padding appended before the first layer is cut off again; pooling or reshaping before it is followed by its rule.
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from torch import fx, nn
+from torch import nn
 
 from dnnsec.errors import ModelError
 
-LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear)
+LINEAR = (nn.Conv1d, nn.Conv2d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.Linear)
 NORMS = (nn.BatchNorm1d, nn.BatchNorm2d)
-PASS = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity)
+#: Modules that pass relevance unchanged (an empty ``nn.Sequential`` is an identity shortcut).
+PASS = (nn.ReLU, nn.Flatten, nn.Dropout, nn.Identity, nn.Sequential)
 POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
 #: Stabiliser added to every denominator (keeps its sign); conservation holds up to it.
 EPS = 1e-9
 
 
-def _leaf_chain(model: nn.Module) -> list[nn.Module]:
-    """The modules ``model`` calls, in order, when its forward pass is a plain chain (checked with ``torch.fx``)."""
-    try:
-        graph = fx.symbolic_trace(model).graph
-    except Exception as exc:  # fx raises many kinds on dynamic control flow
-        raise ModelError(f"{type(model).__name__}: cannot be traced into a chain of layers for DTD ({exc})") from exc
-    modules = dict(model.named_modules())
-    chain: list[nn.Module] = []
-    previous = None
-    for node in graph.nodes:
-        if node.op == "placeholder":
-            previous = node
-            continue
-        if node.op == "output":
-            break
-        args = [a for a in node.all_input_nodes]
-        if node.op != "call_module" or args != [previous]:
-            raise ModelError(f"{type(model).__name__}: DTD needs a chain of modules; node {node.name!r} "
-                             f"({node.op} {node.target}) is not one (residual or functional layers are not supported)")
-        chain.append(modules[node.target])
-        previous = node
-    return chain
+@dataclass(frozen=True)
+class Box:
+    """Bounds of the values entering the first layer (the model's input units after any value-by-value
+    transform): ``low <= x <= high``."""
+
+    low: float
+    high: float
 
 
 def _fold(layer: nn.Module, bn: nn.Module) -> nn.Module:
@@ -68,45 +66,23 @@ def _fold(layer: nn.Module, bn: nn.Module) -> nn.Module:
     out = copy.deepcopy(layer)
     scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
     shift = bn.bias.detach() - bn.running_mean * scale
+    # the output channels are dimension 0 of a conv's or linear layer's weight, dimension 1 of a transposed conv's
+    channel_dim = 1 if isinstance(out, nn.ConvTranspose1d | nn.ConvTranspose2d) else 0
+    shape = [1] * out.weight.ndim
+    shape[channel_dim] = -1
     with torch.no_grad():
-        out.weight.mul_(scale.view(-1, *([1] * (out.weight.ndim - 1))))
+        out.weight.mul_(scale.view(shape))
         bias = out.bias.detach() if out.bias is not None else torch.zeros_like(shift)
         out.bias = nn.Parameter(bias * scale + shift)
     return out
 
 
-def explainable_layers(model: nn.Module) -> list[nn.Module]:
-    """The chain of layers of ``model`` with every BatchNorm folded into the conv or linear layer before it.
-
-    Raises
-    ------
-    ModelError
-        If the model is not a chain, holds a layer DTD has no rule for, or a BatchNorm follows no conv/linear layer.
-    """
-    folded: list[nn.Module] = []
-    for layer in _leaf_chain(model):
-        if isinstance(layer, NORMS):
-            if not folded or not isinstance(folded[-1], LINEAR):
-                raise ModelError(f"{type(model).__name__}: a {type(layer).__name__} follows no conv/linear layer "
-                                 "and cannot be folded")
-            folded[-1] = _fold(folded[-1], layer)
-        elif isinstance(layer, LINEAR):
-            folded.append(copy.deepcopy(layer))
-        elif isinstance(layer, PASS + POOLS):
-            folded.append(layer)
-        else:
-            raise ModelError(f"{type(model).__name__}: DTD has no rule for layer {type(layer).__name__}")
-    for layer in folded:
-        for p in layer.parameters():
-            p.requires_grad_(False)
-    return folded
-
-
-def _positive(layer: nn.Module, sign: float = 1.0) -> nn.Module:
-    """A copy of ``layer`` with only its positive (``sign`` = 1) or negative (-1) weights and no bias."""
+def _signed(layer: nn.Module, sign: float) -> nn.Module:
+    """A copy of ``layer`` with only its positive (``sign`` = 1) or negative (-1) weights (0: all) and no bias."""
     out = copy.deepcopy(layer)
     with torch.no_grad():
-        out.weight.copy_((sign * out.weight).clamp_min(0) * sign)
+        if sign:
+            out.weight.copy_((sign * out.weight).clamp_min(0) * sign)
         if out.bias is not None:
             out.bias.zero_()
     return out
@@ -116,95 +92,169 @@ def _stabilise(z: torch.Tensor) -> torch.Tensor:
     return z + EPS * torch.where(z >= 0, 1.0, -1.0)
 
 
-def _redistribute(z: torch.Tensor, inputs: Sequence[torch.Tensor], relevance: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """``grad(z, inputs, relevance / z)``: each input's share of the relevance per unit of it."""
-    return torch.autograd.grad(z, inputs, relevance / _stabilise(z))
+class _Rule(nn.Module):
+    """A conv/linear layer that outputs its true value and passes gradients by its DTD rule (module notes)."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        super().__init__()
+        self.layer, self.plus, self.minus, self.bare = layer, _signed(layer, 1.0), _signed(layer, -1.0), \
+            _signed(layer, 0.0)
+        self.is_input = False
+        self.box: Box | None = None
+        self.leaves: tuple[torch.Tensor, ...] = ()
+        self.source: torch.Tensor | None = None
+
+    def forward(self, a: torch.Tensor) -> torch.Tensor:
+        z = self.layer(a)
+        if not self.is_input:
+            rule = self.plus(a)
+        else:  # a fresh leaf: the relevance is read here (module notes)
+            self.source, a = a, a.detach().requires_grad_(True)
+            if self.box is None:
+                rule, self.leaves = self.plus(a), (a,)
+            else:
+                low = torch.full_like(a, self.box.low).requires_grad_(True)
+                high = torch.full_like(a, self.box.high).requires_grad_(True)
+                rule, self.leaves = self.bare(a) - self.plus(low) - self.minus(high), (a, low, high)
+        out = rule * (z / _stabilise(rule)).detach()
+        return out + (z - out).detach()  # the value is z exactly; the gradient is the rule's
 
 
-@dataclass(frozen=True)
-class Box:
-    """Bounds of the input values, in the model's (standardised) input units: ``low <= x <= high``."""
-
-    low: float
-    high: float
-
-
-def _zb(layer: nn.Module, x: torch.Tensor, relevance: torch.Tensor, box: Box) -> torch.Tensor:
-    x = x.detach().requires_grad_(True)
-    low = torch.full_like(x, box.low).requires_grad_(True)
-    high = torch.full_like(x, box.high).requires_grad_(True)
-    plus, minus = _positive(layer, 1.0), _positive(layer, -1.0)
-    bare = copy.deepcopy(layer)
-    if bare.bias is not None:
+def _leaf_calls(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, torch.Tensor, torch.Tensor]]:
+    """``(name, module, input, output)`` of every call of a leaf module in one forward pass of ``example``."""
+    calls: list = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out, name=name: calls.append((name, mod, inp[0], out)))
+             for name, m in model.named_modules() if not list(m.children())]
+    try:
         with torch.no_grad():
-            bare.bias.zero_()
-    z = bare(x) - plus(low) - minus(high)
-    c, cp, cm = _redistribute(z, (x, low, high), relevance)
-    return x * c + low * cp + high * cm  # cp, cm carry the minus signs of z
+            model(example)
+    except Exception as exc:  # a model that cannot take the probes' shape
+        raise ModelError(f"{type(model).__name__}: cannot run on inputs of shape {tuple(example.shape)} ({exc})") \
+            from exc
+    finally:
+        for h in hooks:
+            h.remove()
+    return calls
 
 
-def _zplus(layer: nn.Module, a: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
-    a = a.detach().requires_grad_(True)
-    (c,) = _redistribute(_positive(layer)(a), (a,), relevance)
-    return a * c
+def _replace(root: nn.Module, name: str, module: nn.Module) -> None:
+    parent, _, child = name.rpartition(".")
+    setattr(root.get_submodule(parent) if parent else root, child, module)
 
 
-def _pool(layer: nn.Module, a: torch.Tensor, relevance: torch.Tensor) -> torch.Tensor:
-    a = a.detach().requires_grad_(True)
-    (c,) = _redistribute(layer(a), (a,), relevance)
-    return a * c
-
-
-def relevance(model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None, *,
-              box: Box | None = None, layers: list[nn.Module] | None = None) -> torch.Tensor:
-    """DTD relevance of every input value for class ``target`` (default: the predicted class) of each sample.
+class Explainer:
+    """A copy of ``model`` prepared for DTD (BatchNorm folded, every conv/linear layer carrying its rule).
 
     Parameters
     ----------
     model : nn.Module
-        A chain of Conv1d/Conv2d/Linear (each optionally followed by BatchNorm), ReLU, pooling, Flatten and Dropout
-        layers, in eval mode.
+        Conv1d/Conv2d/ConvTranspose/Linear layers (each optionally followed by BatchNorm), ReLU, pooling, Flatten and
+        Dropout modules in any graph of concatenations, skips and sums; in eval mode. The model is not changed.
+    example : torch.Tensor
+        One input batch (its first sample is run once to find the modules the model calls).
+
+    Raises
+    ------
+    ModelError
+        If the model calls a module DTD has no rule for, a BatchNorm normalises something other than a conv or
+        linear layer's output, or the model cannot run on ``example``.
+    """
+
+    def __init__(self, model: nn.Module, example: torch.Tensor) -> None:
+        model.eval()
+        calls = _leaf_calls(model, example[:1])
+        kind = type(model).__name__
+        producer = {id(out): name for name, mod, _, out in calls if isinstance(mod, LINEAR)}
+        folds: dict[str, str] = {}
+        for name, mod, inp, _ in calls:
+            if isinstance(mod, NORMS):
+                if id(inp) not in producer or producer[id(inp)] in folds:
+                    raise ModelError(f"{kind}: {name} ({type(mod).__name__}) normalises no conv/linear layer's "
+                                     "output and cannot be folded")
+                folds[producer[id(inp)]] = name
+            elif not isinstance(mod, LINEAR + PASS + POOLS):
+                raise ModelError(f"{kind}: DTD has no rule for layer {name} ({type(mod).__name__})")
+        linear = [name for name, mod, _, _ in calls if isinstance(mod, LINEAR)]
+        if not linear:
+            raise ModelError(f"{kind}: no conv or linear layer to explain")
+        if linear.count(linear[0]) > 1:
+            raise ModelError(f"{kind}: the first layer {linear[0]} is called more than once")
+        self.net = copy.deepcopy(model).eval()
+        modules = dict(self.net.named_modules())
+        rules = {}
+        for name in dict.fromkeys(linear):
+            layer = modules[name] if name not in folds else _fold(modules[name], modules[folds[name]])
+            rules[name] = _Rule(layer)
+            _replace(self.net, name, rules[name])
+        for bn in folds.values():
+            _replace(self.net, bn, nn.Identity())
+        for p in self.net.parameters():
+            p.requires_grad_(False)
+        self.input_rule = rules[linear[0]]
+        self.input_rule.is_input = True
+
+    def relevance(self, x: torch.Tensor, target: torch.Tensor | int | None = None,
+                  box: Box | None = None) -> torch.Tensor:
+        """DTD relevance of every value of ``x`` (see :func:`relevance`)."""
+        self.input_rule.box = box
+        xx = x.detach().requires_grad_(True)
+        with torch.enable_grad():
+            out = self.net(xx)
+            if out.ndim != 2:
+                raise ModelError(f"DTD explains one unit of a (samples, units) output; the model gives shape "
+                                 f"{tuple(out.shape)}")
+            if target is None:
+                target = out.detach().argmax(1)
+            target = torch.as_tensor(target)
+            target = target.expand(len(x)) if target.ndim == 0 else target
+            explained = out[torch.arange(len(x)), target]
+            leaves = self.input_rule.leaves
+            grads = torch.autograd.grad(explained.sum(), leaves)
+            r = sum(leaf * g for leaf, g in zip(leaves, grads, strict=True))
+            source, self.input_rule.leaves, self.input_rule.source = self.input_rule.source, (), None
+            return _to_input(xx, source, r).detach()
+
+
+def _to_input(x: torch.Tensor, source: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+    """The relevance ``r`` of the first layer's input ``source`` (computed from ``x``) as relevance of ``x``."""
+    if r.shape == x.shape:
+        return r
+    if r.ndim == x.ndim and r.shape[:-1] == x.shape[:-1] and r.shape[-1] > x.shape[-1]:
+        return r[..., : x.shape[-1]]  # padding appended before the first layer
+    if r[0].numel() == x[0].numel():
+        return r.reshape(x.shape)
+    # pooling before the first layer: its own rule by the gradient trick through the model's graph
+    return x * torch.autograd.grad(source, x, r / _stabilise(source.detach()))[0]
+
+
+def relevance(model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None, *,
+              box: Box | None = None, explainer: Explainer | None = None) -> torch.Tensor:
+    """DTD relevance of every input value for output unit ``target`` (default: the largest) of each sample.
+
+    Parameters
+    ----------
+    model : nn.Module
+        See :class:`Explainer`; its output is ``(samples, units)``: class logits, or a segmenter's per-sample
+        logits (a unit is then a time sample).
     x : torch.Tensor
         Inputs (N, C, ...) as the model takes them.
     target : tensor of int (N,), int or None
-        Class explained per sample.
+        Output unit explained per sample.
     box : Box, optional
         Input bounds for the z^B rule at the first layer; by default the z+ rule is used there too (correct for
         non-negative inputs only).
-    layers : list, optional
-        The result of :func:`explainable_layers`, to save folding again for every batch.
+    explainer : Explainer, optional
+        ``Explainer(model, x)`` made once, to save preparing the model again for every batch.
 
     Returns
     -------
     torch.Tensor
-        Same shape as ``x``; ``relevance.flatten(1).sum(1)`` equals the explained logits (conservation).
+        Same shape as ``x``; ``relevance.flatten(1).sum(1)`` equals the explained outputs (conservation).
     """
-    model.eval()
-    layers = explainable_layers(model) if layers is None else layers
-    activations = [x.detach()]
-    with torch.no_grad():
-        for layer in layers:
-            activations.append(layer(activations[-1]))
-    logits = activations[-1]
-    if target is None:
-        target = logits.argmax(1)
-    target = torch.as_tensor(target).expand(len(x)) if torch.as_tensor(target).ndim == 0 else torch.as_tensor(target)
-    r = torch.zeros_like(logits)
-    r[torch.arange(len(x)), target] = logits[torch.arange(len(x)), target]
-    first = next(i for i, layer in enumerate(layers) if isinstance(layer, LINEAR))
-    with torch.enable_grad():
-        for i in range(len(layers) - 1, -1, -1):
-            layer, a = layers[i], activations[i]
-            if isinstance(layer, LINEAR):
-                r = _zb(layer, a, r, box) if (i == first and box is not None) else _zplus(layer, a, r)
-            elif isinstance(layer, POOLS):
-                r = _pool(layer, a, r)
-            else:  # ReLU, Flatten, Dropout, Identity: relevance passes unchanged, reshaped to the input
-                r = r.reshape(a.shape)
-    return r.detach()
+    return (explainer or Explainer(model, x)).relevance(x, target, box)
 
 
 def explained_logits(model: nn.Module, x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Logit of class ``target[i]`` for sample ``x[i]`` (what the relevance of sample i sums to)."""
+    """Output unit ``target[i]`` of sample ``x[i]`` (what the relevance of sample i sums to)."""
     with torch.no_grad():
         return model.eval()(x)[torch.arange(len(x)), target]

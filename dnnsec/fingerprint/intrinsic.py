@@ -26,7 +26,7 @@ from torch.nn import functional as F
 
 from dnnsec.backdoor.metrics import ssim_maps
 from dnnsec.errors import DnnsecError
-from dnnsec.fingerprint.dtd import Box, explainable_layers, relevance
+from dnnsec.fingerprint.dtd import Box, Explainer
 
 METRICS = ("ssim", "cosine")
 
@@ -44,10 +44,10 @@ def relevance_maps(model: nn.Module, x: torch.Tensor, targets: torch.Tensor, box
     torch.Tensor
         (N, 1, H, W) for images, (N, 1, T) for 1-D inputs; dimensionless.
     """
-    layers = explainable_layers(model)
+    explainer = Explainer(model, x)
     maps = []
     for i in range(0, len(x), batch_size):
-        r = relevance(model, x[i:i + batch_size], targets[i:i + batch_size], box=box, layers=layers)
+        r = explainer.relevance(x[i:i + batch_size], targets[i:i + batch_size], box=box)
         r = r.sum(1, keepdim=True).abs()
         peak = r.flatten(1).amax(1).clamp_min(1e-12).view(-1, *([1] * (r.ndim - 1)))
         maps.append(r / peak)
