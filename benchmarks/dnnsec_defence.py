@@ -37,13 +37,16 @@ import time
 import torch
 
 from benchmarks.dnnsec_backdoor import ARCH, _metrics_path, msd, run_one
+from benchmarks.dnnsec_gan_removal import DEV
+from benchmarks.dnnsec_gan_removal import _attack as dev_attack
+from benchmarks.dnnsec_gan_removal import _model as dev_model
 from dnnsec.backdoor.data import PixelSet, load_pixels
 from dnnsec.backdoor.poison import make_attack
 from dnnsec.defence.adaptive import train_fragile_backdoor
 from dnnsec.defence.classifier import DefenceError, PixelClassifier
 from dnnsec.defence.neural_cleanse import neural_cleanse, unlearn
 from dnnsec.defence.perturbation import MinimalPerturbationDetector, PerturbationDetector
-from dnnsec.defence.sanitise import flag_training_set, retrain
+from dnnsec.defence.sanitise import sanitise
 from dnnsec.defence.strip import StripDetector
 from dnnsec.zoo.build import zoo_path
 from shared.atomic import write_json_atomic
@@ -71,9 +74,10 @@ def _model_path(dataset: str, key: str, seed: int, epochs: int | None, data: dic
     return path
 
 
-def _sets(test: PixelSet, key: str, n_eval: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PixelSet, object]:
+def _sets(test: PixelSet, key: str, n_eval: int, attack=None
+          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, PixelSet, object]:
     """Held-out intensities and labels, clean and triggered evaluation inputs, the evaluation set, the attack."""
-    attack = make_attack(key, test.num_classes, test.channels)
+    attack = attack or make_attack(key, test.num_classes, test.channels)
     held, rest = test.split(HOLD, SPLIT_SEED)
     ev = rest.intensities()
     triggered = attack.triggers[0].apply(ev[rest.labels != attack.targets[0]][:n_eval])
@@ -139,30 +143,83 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     return out
 
 
+def perturbation_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
+    """The perturbation detector alone on ``--n-eval-large`` inputs: global and per-class thresholds; cached.
+
+    Detection over every triggered input and over those the model sends to the target; false positives on as
+    many clean evaluation inputs; of the missed triggered inputs, how many the perturbation sends to their true
+    class, and their true classes. ``dev-triangle`` (seed 5) is the development attack of
+    ``benchmarks.dnnsec_gan_removal``, not in the table: the per-class threshold was chosen on it.
+    """
+    test = data.setdefault("test", load_pixels(dataset, "test"))
+    if key == DEV:
+        train = data.setdefault("train", load_pixels(dataset, "train"))
+        attack = dev_attack(DEV, test)
+        clf = PixelClassifier.checked(dev_model(DEV, dataset, seed, attack, train), test, DEV)
+    else:
+        attack = None
+        clf = PixelClassifier.from_checkpoint(_model_path(dataset, key, seed, _epochs(dataset, args.cifar_epochs),
+                                                          data), test)
+    hold, _, clean, triggered, rest, attack = _sets(test, key, args.n_eval_large, attack)
+    target = attack.targets[0]
+    truth = rest.labels[rest.labels != target][:len(triggered)]
+    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
+                               batch_size=args.uap_batch, seed=seed).fit(hold[:3000])
+    out: dict = {"dataset": dataset, "attack": key, "seed": seed, "n_eval": len(triggered), "budget": args.budget}
+    sent = clf.predict(triggered) == target
+    out["asr"] = _rate(sent)
+    for name, per_class in (("global", False), ("per_class", True)):
+        det.calibrate(hold[3000:], FPR, per_class=per_class)
+        fc, _, _ = det.flag(clean)
+        ft, _, nt = det.flag(triggered)
+        miss = sent & ~ft
+        with torch.no_grad():
+            moved = clf.predict((triggered[miss] + det.perturbations[target]).clamp(0.0, 1.0))
+        out[name] = {"threshold": det.threshold if not per_class else float(det.class_thresholds[target]),
+                     "fpr": _rate(fc), "detection": _rate(ft), "detection_sent": _rate(ft[sent]),
+                     "l2_triggered": float(nt.mean()), "missed_sent": int(miss.sum()),
+                     "missed_to_true_class": int((moved == truth[miss]).sum()),
+                     "missed_true_classes": torch.bincount(truth[miss], minlength=test.num_classes).tolist()}
+    write_json_atomic(_result_path(dataset, "perturbation", key, seed), out)
+    return out
+
+
 def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
-    """Screen the poisoned training set with the perturbation detector, retrain on the rest; cached."""
+    """Iterated sanitisation (:func:`dnnsec.defence.sanitise.sanitise`) of the poisoned training set; cached.
+
+    Every round's figures: the poisoned and clean training samples removed so far (fractions of each), the ASR
+    and clean accuracy of the model retrained on what is kept.
+    """
     epochs = _epochs(dataset, args.cifar_epochs)
     path = _model_path(dataset, key, seed, epochs, data)
     test = data.setdefault("test", load_pixels(dataset, "test"))
     train = data.setdefault("train", load_pixels(dataset, "train"))
     hold, _, _, triggered, _, attack = _sets(test, key, args.n_eval)
     poisoned = attack.poison(train, seed)
-    clf = PixelClassifier.from_checkpoint(path, test)
-    det = PerturbationDetector(clf, test.num_classes, budget=args.budget, steps=args.uap_steps,
-                               batch_size=args.uap_batch, seed=seed)
-    det.fit(hold[:3000]).calibrate(hold[3000:], FPR)
-    t0 = time.perf_counter()
-    flagged = flag_training_set(det, poisoned.images)
-    screen_s = time.perf_counter() - t0
     mask = poisoned.mask
+    clf = PixelClassifier.from_checkpoint(path, test)
     kept = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
-    model, record = retrain(ARCH[dataset], kept, ~flagged, test, seed, epochs)
-    after = PixelClassifier(model, test.mean, test.std)
     zoo = zoo_path(ARCH[dataset], seed)
-    out = {"dataset": dataset, "attack": key, "seed": seed, "poisoned_removed": _rate(flagged[mask]),
-           "clean_removed": _rate(flagged[~mask]), "n_removed": int(flagged.sum()), "screen_seconds": screen_s,
-           "asr_after": _rate(after.predict(triggered) == attack.targets[0]),
-           "clean_accuracy_after": record["test_accuracy"],
+    rows: list[dict] = []
+    t0 = time.perf_counter()
+
+    def record(r) -> None:
+        after = PixelClassifier(r.model, test.mean, test.std)
+        removed = ~r.keep
+        rows.append({"poisoned_removed": _rate(removed[mask]), "clean_removed": _rate(removed[~mask]),
+                     "n_removed": int(removed.sum()), "poisoned_left": int((r.keep & mask).sum()),
+                     "flag_rate_by_label": r.flag_rate,
+                     "asr_after": _rate(after.predict(triggered) == attack.targets[0]),
+                     "clean_accuracy_after": r.record["test_accuracy"], "seconds": time.perf_counter() - t0})
+        print(f"  {key} seed {seed} round {len(rows)}: {rows[-1]}", flush=True)
+
+    sanitise(clf, ARCH[dataset], kept, test, hold[:3000], hold[3000:], seed, rounds=args.sanitise_rounds, fpr=FPR,
+             detector={"budget": args.budget, "steps": args.uap_steps, "batch_size": args.uap_batch},
+             epochs=epochs, on_round=record)
+    out = {"dataset": dataset, "attack": key, "seed": seed, "max_rounds": args.sanitise_rounds, "rounds": rows,
+           **{k: rows[-1][k] for k in ("poisoned_removed", "clean_removed", "n_removed", "asr_after",
+                                       "clean_accuracy_after")},
+           "asr_after_round1": rows[0]["asr_after"],
            "clean_accuracy_zoo": read_sidecar(zoo)["extra"]["test_accuracy"] if zoo.is_file() and epochs is None
            else math.nan}
     write_json_atomic(_result_path(dataset, "sanitise", key, seed), out)
@@ -196,6 +253,11 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
            "strip": {"detection": _rate(strip.flag(triggered)[0]), "frr": _rate(strip.flag(clean)[0])}}
     write_json_atomic(_result_path(dataset, "adaptive", key, seed), out)
     return out
+
+
+def _cached_rounds(path, rounds: int) -> bool:
+    """Whether ``path`` holds an iterated sanitisation of ``rounds`` rounds at most (not a one-round record)."""
+    return path.is_file() and json.loads(path.read_text()).get("max_rounds") == rounds
 
 
 def _got(dataset: str, kind: str, key: str, seeds: list[int]) -> list[dict]:
@@ -234,10 +296,13 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
     rows = {key: _got(dataset, "sanitise", key, seeds) for key in attacks}
     if any(rows.values()):
         print("-- training-set sanitisation (remove flagged, retrain) --  goal: ASR < 5 at clean loss <= 1 pt")
-        cols = ("poisoned removed", "clean removed", "ASR after", "clean acc after", "loss vs zoo (pt)")
+        cols = ("rounds", "poisoned removed", "clean removed", "ASR after round 1", "ASR after",
+                "clean acc after", "loss vs zoo (pt)")
         print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
         for key, r in rows.items():
-            vals = (msd([m["poisoned_removed"] for m in r]), msd([m["clean_removed"] for m in r]),
+            vals = (",".join(str(len(m.get("rounds", [0]))) for m in r),
+                    msd([m["poisoned_removed"] for m in r]), msd([m["clean_removed"] for m in r]),
+                    msd([m.get("asr_after_round1", m["asr_after"]) for m in r]),
                     msd([m["asr_after"] for m in r]), msd([m["clean_accuracy_after"] for m in r]),
                     msd([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
             print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
@@ -255,12 +320,39 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
                 print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
 
 
+def perturbation_table(dataset: str, attacks: list[str], seeds: list[int]) -> None:
+    """Print the perturbation-only rows (global and per-class thresholds) from the cache."""
+    rows = [(DEV, _got(dataset, "perturbation", DEV, [5]))] + [(k, _got(dataset, "perturbation", k, seeds))
+                                                                for k in attacks]
+    if not any(r for _, r in rows):
+        return
+    print(f"-- perturbation detection on {rows[-1][1][0]['n_eval'] if rows[-1][1] else '?'} inputs each "
+          f"(detection: all triggered / those sent to the target; {DEV}: development attack, seed 5) --")
+    cols = ("seeds", "ASR", "global: det", "det | sent", "FP", "per class: det", "det | sent", "FP",
+            "missed -> true class")
+    print(f"{'attack':12} " + " ".join(f"{c:>22}" for c in cols))
+    for key, r in rows:
+        if r:
+            g, c = [m["global"] for m in r], [m["per_class"] for m in r]
+            vals = (",".join(str(m["seed"]) for m in r), msd([m["asr"] for m in r]),
+                    msd([m["detection"] for m in g]), msd([m["detection_sent"] for m in g]),
+                    msd([m["fpr"] for m in g]), msd([m["detection"] for m in c]),
+                    msd([m["detection_sent"] for m in c]), msd([m["fpr"] for m in c]),
+                    f"{sum(m['missed_to_true_class'] for m in g)} of {sum(m['missed_sent'] for m in g)}")
+            print(f"{key:12} " + " ".join(f"{v:>22}" for v in vals))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--datasets", default="mnist,cifar10")
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--attacks", default="badnets,blended,dct")
     ap.add_argument("--sanitise-seeds", default="", help="seeds of the sanitisation rows (MNIST only)")
+    ap.add_argument("--perturbation-seeds", default="",
+                    help="seeds of the perturbation-only rows on --n-eval-large inputs, global and per-class "
+                         "thresholds (MNIST; the development attack dev-triangle, seed 5, is added)")
+    ap.add_argument("--n-eval-large", type=int, default=2000, help="clean and triggered inputs of those rows")
+    ap.add_argument("--sanitise-rounds", type=int, default=3, help="most screening rounds of the sanitisation")
     ap.add_argument("--adaptive-seeds", default="", help="seeds of the adaptive-attacker rows (MNIST only)")
     ap.add_argument("--adaptive-eps", type=float, default=1.0, help="L2 step of the fragile copies (pixel units)")
     ap.add_argument("--no-run", action="store_true", help="print the tables from the cache only")
@@ -279,6 +371,7 @@ def main() -> None:
     attacks = args.attacks.split(",")
     sanitise_seeds = [int(s) for s in args.sanitise_seeds.split(",") if s]
     adaptive_seeds = [int(s) for s in args.adaptive_seeds.split(",") if s]
+    perturbation_seeds = [int(s) for s in args.perturbation_seeds.split(",") if s]
     for dataset in args.datasets.split(","):
         data: dict = {}
         if not args.no_run:
@@ -291,9 +384,17 @@ def main() -> None:
                               f"{m['neural_cleanse']['target_index']:.2f}", flush=True)
             for seed in sanitise_seeds if dataset == "mnist" else []:
                 for key in attacks:
-                    if not _result_path(dataset, "sanitise", key, seed).is_file():
+                    if not _cached_rounds(_result_path(dataset, "sanitise", key, seed), args.sanitise_rounds):
                         m = sanitise_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} sanitised: ASR {m['asr_after']:.4f}", flush=True)
+            todo = [(DEV, 5)] if perturbation_seeds and dataset == "mnist" else []
+            for seed in perturbation_seeds if dataset == "mnist" else []:
+                todo += [(key, seed) for key in attacks]
+            for key, seed in todo:
+                if not _result_path(dataset, "perturbation", key, seed).is_file():
+                    m = perturbation_one(dataset, key, seed, args, data)
+                    print(f"{dataset} {key} seed {seed} perturbation: global {m['global']['detection']:.4f}, "
+                          f"per class {m['per_class']['detection']:.4f}", flush=True)
             for seed in adaptive_seeds if dataset == "mnist" else []:
                 for key in attacks:
                     if not _result_path(dataset, "adaptive", key, seed).is_file():
@@ -301,6 +402,8 @@ def main() -> None:
                         print(f"{dataset} {key} seed {seed} adaptive: ASR {m['asr']:.4f} detection "
                               f"{m['perturbation']['detection']:.4f}", flush=True)
         tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds)))
+        if dataset == "mnist":
+            perturbation_table(dataset, attacks, perturbation_seeds or [0, 1, 2])
 
 
 if __name__ == "__main__":

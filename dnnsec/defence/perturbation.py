@@ -241,6 +241,7 @@ class PerturbationDetector:
         self.fit_args = {"steps": steps, "lr": lr, "margin": margin, "batch_size": batch_size, "seed": seed}
         self.perturbations: torch.Tensor | None = None
         self.threshold: float | None = None
+        self.class_thresholds: torch.Tensor | None = None
         self.seconds = 0.0
 
     def fit(self, clean: torch.Tensor) -> PerturbationDetector:
@@ -250,13 +251,14 @@ class PerturbationDetector:
         return self
 
     @torch.no_grad()
-    def score(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-        """Margin (logits) of each input's predicted class on its perturbed copy, and the L2 norm (pixel units)
-        of the perturbation after clipping to [0, 1]; float64 (N,) each. Sets :attr:`seconds` (wall time, s)."""
+    def scores(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Margin (logits) of each input's predicted class on its perturbed copy, the L2 norm (pixel units) of the
+        perturbation after clipping to [0, 1] (float64 (N,) each), and the predicted class (int64 (N,)). Sets
+        :attr:`seconds` (wall time, s)."""
         if self.perturbations is None:
             raise DefenceError("the perturbation detector is not fitted: fit it on clean held-out inputs")
         t0 = time.perf_counter()
-        scores, norms = [], []
+        scores, norms, preds = [], [], []
         for i in range(0, len(x), batch_size):
             xb = x[i:i + batch_size]
             c = self.clf(xb).argmax(1)
@@ -265,21 +267,45 @@ class PerturbationDetector:
             other = z.scatter(1, c[:, None], -math.inf).max(1).values
             scores.append((z.gather(1, c[:, None]).squeeze(1) - other).double())
             norms.append((xp - xb).flatten(1).norm(dim=1).double())
+            preds.append(c)
         self.seconds = time.perf_counter() - t0
         empty = torch.empty(0, dtype=torch.float64)
-        return (torch.cat(scores) if scores else empty), (torch.cat(norms) if norms else empty)
+        return ((torch.cat(scores) if scores else empty), (torch.cat(norms) if norms else empty),
+                (torch.cat(preds) if preds else empty.long()))
 
-    def calibrate(self, clean: torch.Tensor, fpr: float = 0.01) -> PerturbationDetector:
-        """Set the threshold to the ``1 - fpr`` quantile (next order statistic up) of clean held-out scores."""
+    def score(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scores and L2 norms of :meth:`scores`, without the predicted classes."""
+        return self.scores(x, batch_size)[:2]
+
+    def calibrate(self, clean: torch.Tensor, fpr: float = 0.01, per_class: bool = False) -> PerturbationDetector:
+        """Set the threshold to the ``1 - fpr`` quantile (next order statistic up) of clean held-out scores.
+
+        With ``per_class``, each predicted class ``c`` gets its own threshold, the ``1 - fpr`` quantile of the
+        scores of the clean held-out inputs predicted ``c`` (the global one for a class with fewer than
+        ``1 / fpr`` of them), so at most ``fpr`` of the clean inputs of *every* class is flagged; the global
+        threshold bounds the rate over all clean inputs only, and a class whose clean inputs resist its
+        perturbation can then be flagged far more often.
+        """
         if not 0.0 < fpr < 1.0 or len(clean) == 0:
             raise DefenceError(f"calibration needs clean inputs and a false-positive rate in (0, 1), got "
                                f"{len(clean)} inputs and {fpr}")
-        self.threshold = float(np.quantile(self.score(clean)[0].numpy(), 1.0 - fpr, method="higher"))
+        s, _, pred = self.scores(clean)
+        self.threshold = float(np.quantile(s.numpy(), 1.0 - fpr, method="higher"))
+        self.class_thresholds = None
+        if per_class:
+            thr = torch.full((self.num_classes,), self.threshold, dtype=torch.float64)
+            for c in range(self.num_classes):
+                sc = s[pred == c].numpy()
+                if len(sc) >= math.ceil(1.0 / fpr):
+                    thr[c] = float(np.quantile(sc, 1.0 - fpr, method="higher"))
+            self.class_thresholds = thr
         return self
 
     def flag(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Boolean (N,): inputs that keep their label with a margin above the threshold; scores; L2 norms."""
+        """Boolean (N,): inputs that keep their label with a margin above the threshold (of their predicted class
+        when calibrated ``per_class``); scores; L2 norms."""
         if self.threshold is None:
             raise DefenceError("the perturbation detector has no threshold: calibrate it on clean held-out inputs")
-        s, n = self.score(x)
-        return s > max(self.threshold, 0.0), s, n
+        s, n, pred = self.scores(x)
+        thr = self.class_thresholds[pred] if self.class_thresholds is not None else torch.tensor(self.threshold)
+        return s > thr.clamp_min(0.0), s, n

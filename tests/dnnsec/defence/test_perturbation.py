@@ -56,3 +56,26 @@ def test_minimal_walk_budget_bounds_its_false_positives(backdoored):
     flags, result = det.flag(clean)
     assert math.isfinite(det.budget) and float(flags.double().mean()) <= 0.1
     assert torch.all(result.norm[flags] > det.budget) and torch.all(result.norm[~flags] <= det.budget)
+
+
+def test_per_class_thresholds_bound_the_false_positives_of_every_class(backdoored):
+    clf, attack, _, test = backdoored
+    x = test.intensities()
+    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(x[:150])
+    calib = x[150:450]
+    det.calibrate(calib, fpr=0.05, per_class=True)
+    flags, scores, _ = det.flag(calib)
+    pred = clf.predict(calib)
+    for c in range(test.num_classes):
+        on = pred == c
+        if int(on.sum()) >= 20:                        # own threshold: at most 5 % of the class flagged
+            assert float(flags[on].double().mean()) <= 0.05
+            assert float(det.class_thresholds[c]) == float(scores[on].quantile(0.95, interpolation="higher"))
+        else:                                          # too few calibration inputs: the global threshold
+            assert float(det.class_thresholds[c]) == det.threshold
+    triggered = attack.triggers[0].apply(x[450:][test.labels[450:] != 0])
+    flags, scores, _ = det.flag(triggered)
+    expected = scores > det.class_thresholds[clf.predict(triggered)].clamp_min(0.0)
+    assert torch.equal(flags, expected) and float(flags.double().mean()) > 0.8
+    det.calibrate(calib, fpr=0.05)                     # back to one threshold
+    assert det.class_thresholds is None

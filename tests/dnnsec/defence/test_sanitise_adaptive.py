@@ -9,9 +9,9 @@ from dnnsec.backdoor.data import PixelSet
 from dnnsec.backdoor.poison import AttackError, make_attack
 from dnnsec.backdoor.train import BackdoorBatches
 from dnnsec.defence.adaptive import FragileBatches
-from dnnsec.defence.classifier import PixelClassifier
+from dnnsec.defence.classifier import DefenceError, PixelClassifier
 from dnnsec.defence.perturbation import PerturbationDetector
-from dnnsec.defence.sanitise import flag_training_set, retrain
+from dnnsec.defence.sanitise import flag_training_set, retrain, sanitise
 
 from .conftest import grey_blobs
 
@@ -32,6 +32,33 @@ def test_sanitising_the_poisoned_set_and_retraining_removes_the_backdoor(backdoo
     triggered = attack.triggers[0].apply(x[300:][test.labels[300:] != 0])
     assert float((after.predict(triggered) == 0).double().mean()) < 0.3
     assert record["test_accuracy"] > 0.9
+
+
+@pytest.mark.slow
+def test_iterated_sanitisation_rescreens_only_the_kept_samples_and_stops_on_clean_flag_rates(backdoored):
+    clf, attack, train, test = backdoored
+    poisoned = attack.poison(train, 0)
+    mask = poisoned.mask
+    x = test.intensities()
+    kept = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
+    rounds = sanitise(clf, "mnist_cnn", kept, test, x[:150], x[150:300], seed=0, rounds=3, fpr=0.05,
+                      detector={"budget": 2.0, "steps": 100}, epochs=15)
+    keep = torch.ones(len(mask), dtype=torch.bool)
+    for r in rounds:                                   # each round screens what the one before kept, nothing else
+        assert not bool((r.flagged & ~keep).any()) and torch.equal(r.keep, keep & ~r.flagged)
+        for label, rate in r.flag_rate.items():
+            on = keep & (poisoned.labels == label)
+            assert rate == pytest.approx(float(r.flagged[on].double().mean()))
+        keep = r.keep
+    # every round but the last had a label flagged above stop_factor * fpr; the last is the round limit or clean
+    assert all(max(r.flag_rate.values()) > 0.1 for r in rounds[:-1])
+    assert len(rounds) == 3 or max(rounds[-1].flag_rate.values()) <= 0.1
+    assert float((~keep)[mask].double().mean()) > 0.9
+    after = PixelClassifier(rounds[-1].model, test.mean, test.std)
+    triggered = attack.triggers[0].apply(x[300:][test.labels[300:] != 0])
+    assert float((after.predict(triggered) == 0).double().mean()) < 0.3
+    with pytest.raises(DefenceError, match="rounds >= 1"):
+        sanitise(clf, "mnist_cnn", kept, test, x[:150], x[150:300], seed=0, rounds=0)
 
 
 def test_fragile_copies_step_eps_towards_the_true_class_and_keep_it():
