@@ -75,6 +75,7 @@ from amt.spectra import (
     plan_bins,
     station_levels,
 )
+from amt.spectra.store import release
 from amt.transfer import EstimateConfig, estimate_station
 
 #: Values of ``diagnostics["estimator"]``.
@@ -330,6 +331,8 @@ def compensate(
         spectra = (local[rate], long.get(rate, []))
         remote_spectra = None if rem is None else (rem.get(rate), long_rem.get(rate, []))
         _choose_row(tf, i, spectra, remote_spectra, events, config, windows)
+        for level in (*spectra[0], *spectra[1]):  # only the rows in use stay resident (amt.spectra.store)
+            release(level.coefficients)
     return CompensationResult(tf, conventional, dead_band_hz, events)
 
 

@@ -27,6 +27,7 @@ from amt.io.chunked import ChunkedRun
 from amt.record import RecordError, Station, StationRun
 from amt.spectra.decimation import decimate_part, decimated_segments
 from amt.spectra.prewhiten import apply_filter_slice, filter_response, fit_prediction_error_filter_read
+from amt.spectra.store import allocate, release, take_bins
 from amt.spectra.windows import bin_correlation, taper, window_starts
 
 
@@ -86,7 +87,8 @@ class Spectra:
         Bin frequencies in Hz, ``(n_freq,)`` (DC excluded).
     coefficients
         ``(n_windows, n_channels, n_freq)`` complex64 (single precision: seven significant digits, far finer than
-        any MT estimate resolves), in mV/km/sqrt(Hz) and nT/sqrt(Hz).
+        any MT estimate resolves), in mV/km/sqrt(Hz) and nT/sqrt(Hz); a long record's are a view of a temporary
+        file (:mod:`amt.spectra.store`), whose resident pages readers drop with :func:`amt.spectra.store.release`.
     window_start_s
         UTC POSIX time (s) of each window's first sample, ``(n_windows,)``.
     window_weight
@@ -160,7 +162,7 @@ class Spectra:
         keep = np.flatnonzero(np.isin(self.bin_numbers(), np.asarray(bins, dtype=int)))
         if len(keep) == len(self.freqs_hz):
             return self
-        return replace(self, freqs_hz=self.freqs_hz[keep], coefficients=self.coefficients[:, :, keep])
+        return replace(self, freqs_hz=self.freqs_hz[keep], coefficients=take_bins(self.coefficients, keep))
 
     def select(self, keep: np.ndarray) -> Spectra:
         """A copy in which windows where ``keep`` is False get weight 0 (a time mask)."""
@@ -357,7 +359,11 @@ def _level_spectra(
         ]
     starts = window_starts(_used(segments, config), length, config.overlap)
     keep = np.asarray(keep, dtype=int)
-    coef = np.empty((len(starts), len(names), len(keep)), np.complex64)
+    coef = allocate(len(starts), len(names), len(keep))  # in a temporary file when large (amt.spectra.store)
+    freqs = np.fft.rfftfreq(length, 1.0 / rate)[1:][keep]
+    divisors = [_calibration(src, name, freqs) for name in names]
+    if filters is not None:
+        divisors = [d * filter_response(f, freqs, rate) for d, f in zip(divisors, filters, strict=True)]
     per_part = max(1, _CHUNK_SAMPLES // length)
     i0 = 0
     while i0 < len(starts):  # bounded memory for hour-long 24 kHz records
@@ -375,14 +381,12 @@ def _level_spectra(
             )
         idx = (part_starts - lo)[:, None] + np.arange(length)[None, :]
         blocks = _detrend_linear(part[:, idx].transpose(1, 0, 2))  # windows, channels, samples
-        coef[i0:i1] = np.fft.rfft(blocks * w, axis=-1)[:, :, 1:][:, :, keep] * scale
+        part_coef = (np.fft.rfft(blocks * w, axis=-1)[:, :, 1:][:, :, keep] * scale).astype(np.complex64)
+        for c, divisor in enumerate(divisors):  # calibrated in single precision, as the whole level once was
+            part_coef[:, c, :] /= divisor
+        coef[i0:i1] = part_coef
+        release(coef)
         i0 = i1
-    freqs = np.fft.rfftfreq(length, 1.0 / rate)[1:][keep]
-    for c, name in enumerate(names):
-        divisor = _calibration(src, name, freqs)
-        if filters is not None:
-            divisor = divisor * filter_response(filters[c], freqs, rate)
-        coef[:, c, :] /= divisor
     return Spectra(
         station=src.station,
         run=src.run,
@@ -402,10 +406,11 @@ def _stack(parts: list[Spectra]) -> Spectra:
     first = parts[0]
     if len(parts) == 1:
         return first
-    coef = np.empty((sum(p.n_windows for p in parts), *first.coefficients.shape[1:]), first.coefficients.dtype)
+    coef = allocate(sum(p.n_windows for p in parts), *first.coefficients.shape[1:])
     i = 0
     for p in parts:  # filled part by part: each run's coefficients can go as soon as they are copied
         coef[i : i + p.n_windows] = p.coefficients
+        release(coef)
         i += p.n_windows
     return replace(
         first,
