@@ -47,24 +47,33 @@ def _attack_of(meta: dict, name: str | None, num_classes: int, channels: int):
               help="STRIP superimpositions per input.")
 @click.option("--n-eval", default=1000, show_default=True, type=click.IntRange(min=1),
               help="Clean and triggered evaluation inputs, each.")
+@click.option("--rounds", default=3, show_default=True, type=click.IntRange(min=1),
+              help="sanitise: most screen-remove-retrain rounds (each later round screens what is kept with the "
+                   "model retrained in the round before).")
+@click.option("--epochs", default=None, type=click.IntRange(min=1),
+              help="sanitise: passes over the kept samples per retraining [default: the zoo's recipe].")
+@click.option("--per-class", is_flag=True,
+              help="perturbation: one threshold per predicted class, each at --fpr on that class's clean data.")
 @click.option("--seed", default=0, show_default=True, help="Seed of the defence's random draws.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1), help="torch CPU threads.")
 @click.option("--force", is_flag=True, help="Replace existing outputs in --out.")
 def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None, fpr: float, budget: float,
-           strip_n: int, n_eval: int, seed: int, threads: int, force: bool) -> None:
+           strip_n: int, n_eval: int, rounds: int, epochs: int | None, per_class: bool, seed: int, threads: int,
+           force: bool) -> None:
     """Run backdoor defence NAME on the model at --model and write metrics.json to --out.
 
     \b
     perturbation    intentional adversarial perturbation: detection rate, false positives, L2, ms per input
     strip           STRIP: detection rate, false rejections, ms per input
     neural-cleanse  per-class reversed triggers, anomaly index (> 2 flags), unlearning (writes the model)
-    sanitise        screen the training split, drop flagged samples, retrain (writes the model)
+    sanitise        screen the training split, drop flagged samples, retrain; repeat (writes the model)
 
     \b
     Examples:
       dnnsec defend perturbation --model runs/badnets/model.safetensors --data mnist --out runs/def
       dnnsec defend strip --model runs/blend/model.safetensors --data cifar10 --out runs/strip --strip-n 50
       dnnsec defend neural-cleanse --model model.safetensors --data mine.npz --out runs/nc --attack badnets
+      dnnsec defend sanitise --model runs/badnets/model.safetensors --data mnist --out runs/san --rounds 3
     """
     import torch
 
@@ -103,9 +112,10 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
         from dnnsec.defence.perturbation import PerturbationDetector
 
         det = PerturbationDetector(clf, test.num_classes, budget=budget, seed=seed)
-        det.fit(hold[:half * 3 // 5]).calibrate(hold[half * 3 // 5:], fpr)
+        det.fit(hold[:half * 3 // 5]).calibrate(hold[half * 3 // 5:], fpr, per_class=per_class)
         fc, _, nc = det.flag(clean)
-        metrics.update(budget=budget, threshold=det.threshold, fpr=rate(fc), l2_clean=float(nc.mean()))
+        metrics.update(budget=budget, threshold=det.threshold, fpr=rate(fc), l2_clean=float(nc.mean()),
+                       per_class=per_class)
         if triggered is not None:
             ft, _, nt = det.flag(triggered)
             metrics.update(detection=rate(ft), l2_triggered=float(nt.mean()),
@@ -133,23 +143,27 @@ def defend(name: str, model_path: Path, data: str, out: Path, attack: str | None
         save_checkpoint(new_model, clf.model, arch=meta["arch"], config=meta["config"],
                         extra={"defence": "neural-cleanse", "source": str(model_path)})
     else:
-        from dnnsec.defence.perturbation import PerturbationDetector
-        from dnnsec.defence.sanitise import flag_training_set, retrain
+        from dnnsec.defence.sanitise import sanitise
 
         train = load_pixels(data, "train")
         if chosen is not None:
             poisoned = chosen.poison(train, int(record.get("seed", seed)))
             train = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
-        det = PerturbationDetector(clf, test.num_classes, budget=budget, seed=seed)
-        det.fit(hold[:half * 3 // 5]).calibrate(hold[half * 3 // 5:], fpr)
-        flagged = flag_training_set(det, train.images)
-        model, rec = retrain(meta["arch"], train, ~flagged, test, seed)
-        metrics.update(n_removed=int(flagged.sum()), n_train=len(train), clean_accuracy_after=rec["test_accuracy"])
-        if chosen is not None:
-            mask = poisoned.mask
-            metrics.update(poisoned_removed=rate(flagged[mask]), clean_removed=rate(flagged[~mask]))
-            after = PixelClassifier(model, test.mean, test.std)
-            metrics["asr_after"] = rate(after.predict(triggered) == target)
+        per_round: list[dict] = []
+
+        def round_metrics(r) -> None:
+            m = {"n_removed": int((~r.keep).sum()), "clean_accuracy_after": r.record["test_accuracy"]}
+            if chosen is not None:
+                mask = poisoned.mask
+                m.update(poisoned_removed=rate(~r.keep[mask]), clean_removed=rate(~r.keep[~mask]),
+                         asr_after=rate(PixelClassifier(r.model, test.mean, test.std).predict(triggered) == target))
+            per_round.append(m)
+            click.echo(f"round {len(per_round)}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items()), err=True)
+
+        model = sanitise(clf, meta["arch"], train, test, hold[:half * 3 // 5], hold[half * 3 // 5:], seed,
+                         rounds=rounds, fpr=fpr, detector={"budget": budget}, epochs=epochs,
+                         on_round=round_metrics)[-1].model
+        metrics.update(per_round[-1], n_train=len(train), rounds=per_round)
         save_checkpoint(new_model, model, arch=meta["arch"], config=meta["config"],
                         extra={"defence": "sanitise", "source": str(model_path)})
     metrics["total_seconds"] = time.perf_counter() - t0
