@@ -1,7 +1,8 @@
 """Backdoor defences: the table of ``docs/acceptance.md#backdoor-defences``, mean +- sd over seeds.
 
     python -m benchmarks.dnnsec_defence [--datasets mnist,cifar10] [--seeds 0,1,2] [--attacks badnets,blended,dct]
-                                        [--sanitise-seeds 0,1,2] [--adaptive-seeds 0] [--no-run]
+                                        [--sanitise-seeds 0,1,2] [--sanitise-rounds 3] [--adaptive-seeds 0]
+                                        [--perturbation-seeds 0,1,2] [--no-run]
 
 Models: the backdoored models of ``benchmarks.dnnsec_backdoor`` (its cache; trained there if missing): MNIST
 ``mnist_cnn`` with the zoo recipe, CIFAR-10 ``resnet8`` cut to ``--cifar-epochs`` (3) epochs. Attacks: BadNets,
@@ -19,7 +20,14 @@ CIFAR-10 test file here is ordered by class); every figure is measured on the ot
   rejections on ``--n-eval`` held-out images from 3,000;
 - Neural Cleanse on held-out images 0-999 (anomaly index, flag > 2), unlearning on all 5,000 when it flags;
 - sanitisation (MNIST): the perturbation detector of the backdoored model screens the poisoned training set, the
-  flagged samples go, the model is retrained with the zoo recipe; ASR and clean accuracy of the retrained model;
+  flagged samples go, the model is retrained with the zoo recipe, and the retrained model's detector screens the
+  kept set again, up to ``--sanitise-rounds`` rounds (:func:`dnnsec.defence.sanitise.sanitise`); ASR and clean
+  accuracy of the model retrained after each round;
+- perturbation only (MNIST, ``--perturbation-seeds``): the detector on ``--n-eval-large`` (2,000) clean and
+  triggered inputs, with one global threshold and with per-class thresholds, detection over all triggered inputs
+  and over those sent to the target, and what the perturbation does to the missed ones; with the development
+  attack ``dev-triangle`` of ``benchmarks.dnnsec_gan_removal`` (seed 5), on which the per-class threshold was
+  chosen;
 - adaptive (MNIST): the attacker trains the backdoor to be fragile (:mod:`dnnsec.defence.adaptive`).
 
 The budget 2.0 was chosen on MNIST seed 0's BadNets model (see docs/results.md#backdoor-defences). The sizes are
@@ -222,7 +230,7 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
            "asr_after_round1": rows[0]["asr_after"],
            "clean_accuracy_zoo": read_sidecar(zoo)["extra"]["test_accuracy"] if zoo.is_file() and epochs is None
            else math.nan}
-    write_json_atomic(_result_path(dataset, "sanitise", key, seed), out)
+    write_json_atomic(_result_path(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed), out)
     return out
 
 
@@ -255,18 +263,13 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     return out
 
 
-def _cached_rounds(path, rounds: int) -> bool:
-    """Whether ``path`` holds an iterated sanitisation of ``rounds`` rounds at most (not a one-round record)."""
-    return path.is_file() and json.loads(path.read_text()).get("max_rounds") == rounds
-
-
 def _got(dataset: str, kind: str, key: str, seeds: list[int]) -> list[dict]:
     paths = [_result_path(dataset, kind, key, s) for s in seeds]
     return [json.loads(p.read_text()) for p in paths if p.is_file()]
 
 
-def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
-    """Print the acceptance table of one data set from the cache."""
+def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3) -> None:
+    """Print the acceptance table of one data set from the cache (sanitisation rows of at most ``rounds``)."""
     print(f"\n== {dataset} ({ARCH[dataset]}), seeds {seeds}; percentages, mean +- sd over seeds ==")
     print("-- detection of backdoor inputs (thresholds at 1 % false positives on clean held-out data) --  goal: "
           "perturbation >= 99.6 at <= 1 % FP, L2 <= 3.0, better and faster than STRIP")
@@ -293,9 +296,10 @@ def tables(dataset: str, attacks: list[str], seeds: list[int]) -> None:
                 f"{sum(m['target_flagged'] for m in n)} of {len(n)}", msd([m["asr"] for m in r]),
                 msd([m["asr_after"] for m in n]), msd([m["clean_accuracy_after"] for m in n]))
         print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
-    rows = {key: _got(dataset, "sanitise", key, seeds) for key in attacks}
+    rows = {key: _got(dataset, f"sanitise-r{rounds}", key, seeds) for key in attacks}
     if any(rows.values()):
-        print("-- training-set sanitisation (remove flagged, retrain) --  goal: ASR < 5 at clean loss <= 1 pt")
+        print(f"-- training-set sanitisation (remove flagged, retrain, re-screen; at most {rounds} rounds) --  goal: "
+              "ASR < 5 at clean loss <= 1 pt")
         cols = ("rounds", "poisoned removed", "clean removed", "ASR after round 1", "ASR after",
                 "clean acc after", "loss vs zoo (pt)")
         print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
@@ -384,7 +388,7 @@ def main() -> None:
                               f"{m['neural_cleanse']['target_index']:.2f}", flush=True)
             for seed in sanitise_seeds if dataset == "mnist" else []:
                 for key in attacks:
-                    if not _cached_rounds(_result_path(dataset, "sanitise", key, seed), args.sanitise_rounds):
+                    if not _result_path(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed).is_file():
                         m = sanitise_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} sanitised: ASR {m['asr_after']:.4f}", flush=True)
             todo = [(DEV, 5)] if perturbation_seeds and dataset == "mnist" else []
@@ -401,7 +405,7 @@ def main() -> None:
                         m = adaptive_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} adaptive: ASR {m['asr']:.4f} detection "
                               f"{m['perturbation']['detection']:.4f}", flush=True)
-        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds)))
+        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds)), args.sanitise_rounds)
         if dataset == "mnist":
             perturbation_table(dataset, attacks, perturbation_seeds or [0, 1, 2])
 
