@@ -250,8 +250,10 @@ def summary(tf: TransferFunction) -> list[dict]:
 
     Each record holds ``frequency_hz``, ``period_s``; apparent resistivity (ohm-m) and phase (deg) of xy and yx
     with their standard errors (:func:`amt.mt.apparent_resistivity`, :func:`amt.mt.phase_deg`); the
-    coherences of Ex and Ey, the condition number of the H cross-power, the number of windows, the sample rate
-    (Hz) of the stream estimated from and the flag (empty when estimated). A compensated estimate
+    coherences of Ex and Ey, the condition number of the H cross-power, the number of windows, ``window_stride``
+    (k > 1 where a band of a long record was estimated from every k-th window,
+    :class:`amt.transfer.EstimateConfig`), the sample rate (Hz) of the stream estimated from and the flag (empty
+    when estimated). A compensated estimate
     (:func:`amt.deadband.compensate`; its diagnostics hold ``estimator``) adds at every frequency ``estimator``
     (``"conventional"`` or ``"sferic"``), ``n_sferics`` (sferics whose windows hold band H SNR >= 1),
     ``n_sferic_windows``, ``h_signal_fraction`` (mean H signal fraction of those windows), ``azimuth_spread_deg``
@@ -282,6 +284,7 @@ def summary(tf: TransferFunction) -> list[dict]:
             "coherence_ey": num(d["coherence"][i, 1]),
             "condition_number": num(d["condition_number"][i]),
             "n_windows": int(d["n_windows"][i]),
+            "window_stride": int(d["window_stride"][i]) if "window_stride" in d else 1,
             "sample_rate_hz": num(d["sample_rate_hz"][i]) if "sample_rate_hz" in d else None,
             "flag": str(tf.flags[i]),
         }
