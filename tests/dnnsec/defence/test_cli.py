@@ -109,14 +109,13 @@ def test_the_model_read_is_never_the_model_written_even_with_force(checkpoint):
 
 
 @pytest.mark.slow
-def test_defend_sanitise_iterates_and_writes_the_retrained_model(tmp_path, checkpoint):
+def test_defend_sanitise_writes_per_round_metrics_and_the_retrained_model(tmp_path, checkpoint):
     model, data = checkpoint
     out = tmp_path / "san"
     r = CliRunner().invoke(main, ["defend", "sanitise", "--model", str(model), "--data", str(data), "--out",
-                                  str(out), "--rounds", "2", "--fpr", "0.05", "--epochs", "15"])
+                                  str(out), "--rounds", "1", "--fpr", "0.05", "--epochs", "15"])
     assert r.exit_code == 0, r.output
     m = json.loads((out / "metrics.json").read_text())
-    assert 1 <= len(m["rounds"]) <= 2 and m["asr_after"] == m["rounds"][-1]["asr_after"]
-    assert all(a["n_removed"] <= b["n_removed"] for a, b in zip(m["rounds"], m["rounds"][1:], strict=False))
+    assert len(m["rounds"]) == 1 and m["asr_after"] == m["rounds"][-1]["asr_after"]
     assert m["poisoned_removed"] > 0.9 and m["asr_after"] < 0.3 and m["clean_accuracy_after"] > 0.9
     assert (out / "model.safetensors").is_file()

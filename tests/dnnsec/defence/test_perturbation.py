@@ -26,11 +26,18 @@ def test_flip_norm_of_a_linear_classifier_is_its_distance_to_the_boundary():
     assert torch.allclose(result.norm, distance.double(), rtol=1e-3, atol=1e-3)
 
 
-def test_class_perturbations_respect_the_budget_and_flag_patched_inputs(backdoored):
-    clf, attack, _, test = backdoored
+@pytest.fixture(scope="module")
+def fitted(backdoored) -> PerturbationDetector:
+    """Perturbations of budget 2.0 fitted on the first 150 test images of the tiny backdoored model."""
+    clf, _, _, test = backdoored
+    return PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(test.intensities()[:150])
+
+
+def test_class_perturbations_respect_the_budget_and_flag_patched_inputs(backdoored, fitted):
+    _, attack, _, test = backdoored
     x = test.intensities()
     hold, ev, yev = x[:300], x[300:], test.labels[300:]
-    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(hold[:150])
+    det = fitted
     assert torch.all(det.perturbations.flatten(1).norm(dim=1) <= 2.0 + 1e-4)
     det.calibrate(hold[150:], fpr=0.05)
     calib_flags, _, _ = det.flag(hold[150:])
@@ -58,10 +65,10 @@ def test_minimal_walk_budget_bounds_its_false_positives(backdoored):
     assert torch.all(result.norm[flags] > det.budget) and torch.all(result.norm[~flags] <= det.budget)
 
 
-def test_per_class_thresholds_bound_the_false_positives_of_every_class(backdoored):
+def test_per_class_thresholds_bound_the_false_positives_of_every_class(backdoored, fitted):
     clf, attack, _, test = backdoored
     x = test.intensities()
-    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(x[:150])
+    det = fitted
     calib = x[150:450]
     det.calibrate(calib, fpr=0.05, per_class=True)
     flags, scores, _ = det.flag(calib)

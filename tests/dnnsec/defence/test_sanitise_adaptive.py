@@ -10,28 +10,9 @@ from dnnsec.backdoor.poison import AttackError, make_attack
 from dnnsec.backdoor.train import BackdoorBatches
 from dnnsec.defence.adaptive import FragileBatches
 from dnnsec.defence.classifier import DefenceError, PixelClassifier
-from dnnsec.defence.perturbation import PerturbationDetector
-from dnnsec.defence.sanitise import flag_training_set, retrain, sanitise
+from dnnsec.defence.sanitise import sanitise
 
 from .conftest import grey_blobs
-
-
-@pytest.mark.slow
-def test_sanitising_the_poisoned_set_and_retraining_removes_the_backdoor(backdoored):
-    clf, attack, train, test = backdoored
-    poisoned = attack.poison(train, 0)                 # the set the fixture's model was trained on
-    x = test.intensities()
-    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=100).fit(x[:150]).calibrate(x[150:300],
-                                                                                                     0.05)
-    flagged = flag_training_set(det, poisoned.images)
-    mask = poisoned.mask
-    assert float(flagged[mask].double().mean()) > 0.9 and float(flagged[~mask].double().mean()) < 0.2
-    kept = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
-    model, record = retrain("mnist_cnn", kept, ~flagged, test, seed=0, epochs=15)
-    after = PixelClassifier(model, test.mean, test.std)
-    triggered = attack.triggers[0].apply(x[300:][test.labels[300:] != 0])
-    assert float((after.predict(triggered) == 0).double().mean()) < 0.3
-    assert record["test_accuracy"] > 0.9
 
 
 @pytest.mark.slow
@@ -41,7 +22,7 @@ def test_iterated_sanitisation_rescreens_only_the_kept_samples_and_stops_on_clea
     mask = poisoned.mask
     x = test.intensities()
     kept = PixelSet(poisoned.images, poisoned.labels, train.num_classes, train.mean, train.std, train.name)
-    rounds = sanitise(clf, "mnist_cnn", kept, test, x[:150], x[150:300], seed=0, rounds=3, fpr=0.05,
+    rounds = sanitise(clf, "mnist_cnn", kept, test, x[:150], x[150:300], seed=0, rounds=2, fpr=0.05,
                       detector={"budget": 2.0, "steps": 100}, epochs=15)
     keep = torch.ones(len(mask), dtype=torch.bool)
     for r in rounds:                                   # each round screens what the one before kept, nothing else
@@ -52,8 +33,9 @@ def test_iterated_sanitisation_rescreens_only_the_kept_samples_and_stops_on_clea
         keep = r.keep
     # every round but the last had a label flagged above stop_factor * fpr; the last is the round limit or clean
     assert all(max(r.flag_rate.values()) > 0.1 for r in rounds[:-1])
-    assert len(rounds) == 3 or max(rounds[-1].flag_rate.values()) <= 0.1
-    assert float((~keep)[mask].double().mean()) > 0.9
+    assert len(rounds) == 2 or max(rounds[-1].flag_rate.values()) <= 0.1
+    assert float((~keep)[mask].double().mean()) > 0.9 and float((~keep)[~mask].double().mean()) < 0.2
+    assert rounds[-1].record["test_accuracy"] > 0.9
     after = PixelClassifier(rounds[-1].model, test.mean, test.std)
     triggered = attack.triggers[0].apply(x[300:][test.labels[300:] != 0])
     assert float((after.predict(triggered) == 0).double().mean()) < 0.3
