@@ -38,6 +38,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from amt.spectra import Spectra
+from amt.spectra.store import release
 from amt.transfer.uncertainty import group_sums
 
 INPUTS = ("hx", "hy")
@@ -90,6 +91,9 @@ def cross_powers(s: Spectra, bins: np.ndarray, ref: Spectra | None = None) -> tu
         r = h if ref is None else np.stack([ref.channel(c)[i:j, bins] for c in INPUTS], axis=1)
         a[i:j] = np.einsum("wik,wjk->wij", h, r.conj())
         b[i:j] = np.einsum("wik,wjk->wij", e, r.conj())
+        release(s.coefficients)  # a file-backed level keeps only the block in use resident (amt.spectra.store)
+        if ref is not None:
+            release(ref.coefficients)
     return a, b
 
 
@@ -98,7 +102,9 @@ def _power_blocks(s: Spectra, bins: np.ndarray) -> Iterator[tuple[int, int, np.n
     hx, hy = s.channel("hx"), s.channel("hy")
     for i in range(0, s.n_windows, _BLOCK):
         j = min(i + _BLOCK, s.n_windows)
-        yield i, j, np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2
+        power = np.abs(hx[i:j, bins]) ** 2 + np.abs(hy[i:j, bins]) ** 2
+        release(s.coefficients)
+        yield i, j, power
 
 
 def _power_dtype(s: Spectra) -> np.dtype:
