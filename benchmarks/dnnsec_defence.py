@@ -405,7 +405,9 @@ def main() -> None:
                         m = adaptive_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} adaptive: ASR {m['asr']:.4f} detection "
                               f"{m['perturbation']['detection']:.4f}", flush=True)
-        tables(dataset, attacks, sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds)), args.sanitise_rounds)
+        listed = sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds))
+        if listed or not perturbation_seeds:
+            tables(dataset, attacks, listed, args.sanitise_rounds)
         if dataset == "mnist":
             perturbation_table(dataset, attacks, perturbation_seeds or [0, 1, 2])
 
