@@ -190,15 +190,23 @@ def _calibration(run: StationRun, name: str, freqs_hz: np.ndarray) -> np.ndarray
 _CHUNK_SAMPLES = 2048 * 128
 
 
-def _detrend_linear(blocks: np.ndarray) -> np.ndarray:
-    """``blocks`` minus each block's least-squares line along the last axis (closed form, no BLAS solve).
+def _detrended_spectra(blocks: np.ndarray, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``rfft(w * detrend(blocks))`` at the bins ``keep`` (into the bins without DC), along the last axis.
 
-    Equal to ``scipy.signal.detrend(blocks, type="linear")``; the closed form avoids a least-squares solve per
-    call, whose threaded BLAS costs more than the arithmetic on small blocks.
+    ``detrend`` removes each block's least-squares line (``scipy.signal.detrend(type="linear")``). The transform is
+    linear, so the line is taken out of the spectrum instead of the samples: ``F(w x) - m F(w) - s F(w t)`` with
+    ``m`` and ``s`` the block's mean and slope (one matrix product for both), at the kept bins only; the samples
+    are read twice (the product and the transform) instead of five times.
     """
-    t = np.arange(blocks.shape[-1]) - (blocks.shape[-1] - 1) / 2.0
-    slope = np.sum(blocks * t, axis=-1) / np.sum(t * t)
-    return blocks - blocks.mean(axis=-1, keepdims=True) - slope[..., None] * t
+    n = blocks.shape[-1]
+    t = np.arange(n) - (n - 1) / 2.0
+    basis = np.stack([np.full(n, 1.0 / n), t / np.sum(t * t)], axis=1)  # mean and slope of each block
+    line = blocks @ basis
+    bins = np.asarray(keep) + 1
+    spectrum = np.fft.rfft(blocks * w, axis=-1)[..., bins]
+    shapes = np.fft.rfft(np.stack([w, w * t]), axis=-1)[:, bins]  # the taper's and the tapered ramp's spectra
+    spectrum -= line[..., :1] * shapes[0] + line[..., 1:] * shapes[1]
+    return spectrum
 
 
 def compute_spectra(
@@ -380,8 +388,8 @@ def _level_spectra(
                 ]
             )
         idx = (part_starts - lo)[:, None] + np.arange(length)[None, :]
-        blocks = _detrend_linear(part[:, idx].transpose(1, 0, 2))  # windows, channels, samples
-        part_coef = (np.fft.rfft(blocks * w, axis=-1)[:, :, 1:][:, :, keep] * scale).astype(np.complex64)
+        blocks = part[:, idx].transpose(1, 0, 2)  # windows, channels, samples
+        part_coef = (_detrended_spectra(blocks, w, keep) * scale).astype(np.complex64)
         for c, divisor in enumerate(divisors):  # calibrated in single precision, as the whole level once was
             part_coef[:, c, :] /= divisor
         coef[i0:i1] = part_coef
