@@ -6,7 +6,8 @@
 - :mod:`~dnnsec.defence.strip`: STRIP (Gao et al.): low entropy under superimposed clean images.
 - :mod:`~dnnsec.defence.neural_cleanse`: Neural Cleanse (Wang et al.): per-class minimal trigger, MAD anomaly
   index, mitigation by unlearning.
-- :mod:`~dnnsec.defence.sanitise`: remove the flagged samples of a poisoned training set and retrain.
+- :mod:`~dnnsec.defence.sanitise`: remove the flagged samples of a poisoned training set and retrain; repeat with
+  the retrained model's detector.
 - :mod:`~dnnsec.defence.adaptive`: an adaptive attacker who trains the backdoor to be fragile under perturbation.
 
 Every threshold is set on clean held-out data (a false-positive / false-rejection rate chosen in advance), never on
