@@ -67,5 +67,6 @@ def mapping_of(array: np.ndarray) -> mmap.mmap | None:
 def release(array: np.ndarray) -> None:
     """Drop the resident pages of a file-backed ``array`` from this process (its values stay; no-op in memory)."""
     mapping = mapping_of(array)
-    if mapping is not None and not mapping.closed:
-        mapping.madvise(mmap.MADV_DONTNEED)
+    advice = getattr(mmap, "MADV_DONTNEED", None)  # POSIX; elsewhere the system pages the file as it sees fit
+    if mapping is not None and not mapping.closed and advice is not None:
+        mapping.madvise(advice)
