@@ -164,14 +164,16 @@ class Explainer:
         model.eval()
         calls = _leaf_calls(model, example[:1])
         kind = type(model).__name__
-        producer = {id(out): name for name, mod, _, out in calls if isinstance(mod, LINEAR)}
+        producer = {id(out): (k, name) for k, (name, mod, _, out) in enumerate(calls) if isinstance(mod, LINEAR)}
         folds: dict[str, str] = {}
-        for name, mod, inp, _ in calls:
+        for k, (name, mod, inp, _) in enumerate(calls):
             if isinstance(mod, NORMS):
-                if id(inp) not in producer or producer[id(inp)] in folds:
+                j, conv = producer.get(id(inp), (-1, None))
+                # the very tensor the layer gave, read by no module in between (an in-place ReLU would return it)
+                if conv is None or conv in folds or any(c[2] is inp for c in calls[j + 1:k]):
                     raise ModelError(f"{kind}: {name} ({type(mod).__name__}) normalises no conv/linear layer's "
                                      "output and cannot be folded")
-                folds[producer[id(inp)]] = name
+                folds[conv] = name
             elif not isinstance(mod, LINEAR + PASS + POOLS):
                 raise ModelError(f"{kind}: DTD has no rule for layer {name} ({type(mod).__name__})")
         linear = [name for name, mod, _, _ in calls if isinstance(mod, LINEAR)]

@@ -91,6 +91,9 @@ def test_modules_without_a_rule_are_refused_by_name():
         Explainer(nn.Sequential(nn.Linear(4, 3), nn.Tanh(), nn.Linear(3, 2)), torch.rand(2, 4))
     with pytest.raises(ModelError, match="normalises no conv/linear"):
         Explainer(nn.Sequential(nn.BatchNorm1d(4), nn.Linear(4, 2)).eval(), torch.rand(2, 4))
+    after_relu = nn.Sequential(nn.Linear(4, 3), nn.ReLU(inplace=True), nn.BatchNorm1d(3), nn.Linear(3, 2)).eval()
+    with pytest.raises(ModelError, match=r"2 \(BatchNorm1d\) normalises no conv/linear"):
+        Explainer(after_relu, torch.rand(2, 4))  # the ReLU returns the layer's own tensor, changed in place
 
 
 def lin(layer: nn.Module, v: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
