@@ -51,8 +51,17 @@ def _attack(key: str, num_classes: int, channels: int):
 
 
 def _metrics_path(dataset: str, key: str, seed: int, epochs: int | None):
+    """The cache file of one run; ``epochs`` equal to the zoo recipe's own count is the recipe itself (``None``)."""
+    spec = ZOO[ARCH[dataset]]
+    if epochs is not None and epochs * _steps_per_epoch(dataset) == spec.train.get("max_steps"):
+        epochs = None
     folder = dataset if epochs is None else f"{dataset}-e{epochs}"
     return cache_root() / "backdoor" / folder / f"{key}-seed{seed}.metrics.json"
+
+
+def _steps_per_epoch(dataset: str) -> int:
+    """Steps of one epoch at the zoo's batch size (MNIST 469, CIFAR-10 391: 60,000 and 50,000 training images)."""
+    return math.ceil({"mnist": 60_000, "cifar10": 50_000}[dataset] / ZOO[ARCH[dataset]].batch_size)
 
 
 def clean_baseline(dataset: str, seed: int, epochs: int) -> dict:
