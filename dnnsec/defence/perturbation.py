@@ -173,13 +173,15 @@ class MinimalPerturbationDetector:
 
 def fit_class_perturbations(clf: PixelClassifier, clean: torch.Tensor, num_classes: int, budget: float,
                             steps: int = 300, lr: float = 0.05, margin: float = 2.0, batch_size: int = 256,
-                            seed: int = 0) -> torch.Tensor:
+                            seed: int = 0, exclude: torch.Tensor | None = None) -> torch.Tensor:
     """One universal perturbation per predicted class, of L2 norm <= ``budget``, fitted on clean images.
 
     ``v[c]`` is trained on the clean images the model assigns to class ``c`` to push them out of ``c``: Adam on
     the mean hinge ``max(z_c - max_{k != c} z_k + margin, 0)`` of the logits of ``clip(x + v[c], 0, 1)``, each
     step followed by projection onto the L2 ball of radius ``budget`` (the batch form of universal adversarial
-    perturbations: Moosavi-Dezfooli, Fawzi, Fawzi and Frossard, CVPR 2017; Shafahi et al., AAAI 2020).
+    perturbations: Moosavi-Dezfooli, Fawzi, Fawzi and Frossard, CVPR 2017; Shafahi et al., AAAI 2020). With
+    ``exclude`` (int64 (K,)), class ``exclude[c]`` does not count as a way out of ``c`` (the max runs over
+    ``k != c, exclude[c]``): ``v[c]`` pushes towards the other classes.
 
     Returns
     -------
@@ -201,8 +203,10 @@ def fit_class_perturbations(clf: PixelClassifier, clean: torch.Tensor, num_class
             c = pred[idx]
             z = clf((clean[idx] + v[c]).clamp(0.0, 1.0))
             zc = z.gather(1, c[:, None]).squeeze(1)
-            other = z.scatter(1, c[:, None], -math.inf).max(1).values
-            loss = torch.relu(zc - other + margin).mean()
+            blocked = z.scatter(1, c[:, None], -math.inf)
+            if exclude is not None:
+                blocked = blocked.scatter(1, exclude[c][:, None], -math.inf)
+            loss = torch.relu(zc - blocked.max(1).values + margin).mean()
             opt.zero_grad()
             loss.backward()
             opt.step()
@@ -223,7 +227,8 @@ class PerturbationDetector:
     input loses its label (score < 0); a backdoor instance, whose trigger outweighs the perturbation, keeps it.
     Flagged: label unchanged and score above the threshold, the ``1 - fpr`` quantile of the scores of clean
     held-out inputs apart from those the perturbations were fitted on (:meth:`calibrate`), so at most ``fpr`` of
-    them is flagged. Costs two forward passes per input.
+    them is flagged. Costs two forward passes per input (three with the second perturbation of :meth:`fit`; the
+    L2 norm reported is the first one's, the second has the same bound).
 
     Parameters
     ----------
@@ -242,12 +247,33 @@ class PerturbationDetector:
         self.perturbations: torch.Tensor | None = None
         self.threshold: float | None = None
         self.class_thresholds: torch.Tensor | None = None
+        self.second: torch.Tensor | None = None
+        self.destinations: torch.Tensor | None = None
         self.seconds = 0.0
 
-    def fit(self, clean: torch.Tensor) -> PerturbationDetector:
-        """Fit the class perturbations on clean held-out images ``clean`` (N, C, H, W in [0, 1])."""
+    def fit(self, clean: torch.Tensor, second: bool = False) -> PerturbationDetector:
+        """Fit the class perturbations on clean held-out images ``clean`` (N, C, H, W in [0, 1]).
+
+        With ``second``, each class ``c`` also gets a perturbation that may not push into ``d(c)``, the class the
+        first one moves most of the clean images of ``c`` into (its natural destination, read off ``clean``), and
+        an input's score is the larger of its two margins. A backdoor instance whose own content is ``d(c)``
+        loses the target under ``v[c]`` (the perturbation restores its class), not under the second one.
+        """
         self.perturbations = fit_class_perturbations(self.clf, clean, self.num_classes, self.budget,
                                                      **self.fit_args)
+        self.second = None
+        if second:
+            with torch.no_grad():
+                pred = self.clf.predict(clean)
+                moved = self.clf.predict((clean + self.perturbations[pred]).clamp(0.0, 1.0))
+            dest = torch.arange(self.num_classes)
+            for c in range(self.num_classes):
+                out = moved[(pred == c) & (moved != c)]
+                if len(out):
+                    dest[c] = torch.bincount(out, minlength=self.num_classes).argmax()
+            self.destinations = dest
+            self.second = fit_class_perturbations(self.clf, clean, self.num_classes, self.budget, exclude=dest,
+                                                  **self.fit_args)
         return self
 
     @torch.no_grad()
@@ -263,15 +289,20 @@ class PerturbationDetector:
             xb = x[i:i + batch_size]
             c = self.clf(xb).argmax(1)
             xp = (xb + self.perturbations[c]).clamp(0.0, 1.0)
-            z = self.clf(xp)
-            other = z.scatter(1, c[:, None], -math.inf).max(1).values
-            scores.append((z.gather(1, c[:, None]).squeeze(1) - other).double())
+            score = self._margin(self.clf(xp), c)
+            if self.second is not None:
+                score = torch.maximum(score, self._margin(self.clf((xb + self.second[c]).clamp(0.0, 1.0)), c))
+            scores.append(score.double())
             norms.append((xp - xb).flatten(1).norm(dim=1).double())
             preds.append(c)
         self.seconds = time.perf_counter() - t0
         empty = torch.empty(0, dtype=torch.float64)
         return ((torch.cat(scores) if scores else empty), (torch.cat(norms) if norms else empty),
                 (torch.cat(preds) if preds else empty.long()))
+
+    @staticmethod
+    def _margin(z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return z.gather(1, c[:, None]).squeeze(1) - z.scatter(1, c[:, None], -math.inf).max(1).values
 
     def score(self, x: torch.Tensor, batch_size: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
         """The scores and L2 norms of :meth:`scores`, without the predicted classes."""

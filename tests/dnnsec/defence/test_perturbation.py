@@ -86,3 +86,29 @@ def test_per_class_thresholds_bound_the_false_positives_of_every_class(backdoore
     assert torch.equal(flags, expected) and float(flags.double().mean()) > 0.8
     det.calibrate(calib, fpr=0.05)                     # back to one threshold
     assert det.class_thresholds is None
+
+
+def test_second_perturbation_avoids_the_natural_destination_and_scores_the_larger_margin(backdoored):
+    clf, _, _, test = backdoored
+    x = test.intensities()
+    det = PerturbationDetector(clf, test.num_classes, budget=2.0, steps=60).fit(x[:150], second=True)
+    pred = clf.predict(x[:150])
+    with torch.no_grad():
+        first = clf.predict((x[:150] + det.perturbations[pred]).clamp(0.0, 1.0))
+        second = clf.predict((x[:150] + det.second[pred]).clamp(0.0, 1.0))
+    into_first = into_second = 0
+    for c in pred.unique():
+        on = pred == c
+        counts = torch.bincount(first[on & (first != c)], minlength=test.num_classes)
+        if int(counts.sum()):                          # the destination is where the first one sends most
+            assert int(det.destinations[c]) == int(counts.argmax())
+            into_first += int((first[on] == det.destinations[c]).sum())
+            into_second += int((second[on] == det.destinations[c]).sum())
+    assert into_second < into_first
+    probe = x[150:200]
+    scores, _ = det.score(probe)
+    c = clf.predict(probe)
+    with torch.no_grad():
+        m1 = det._margin(clf((probe + det.perturbations[c]).clamp(0.0, 1.0)), c)
+        m2 = det._margin(clf((probe + det.second[c]).clamp(0.0, 1.0)), c)
+    assert torch.allclose(scores, torch.maximum(m1, m2).double())
