@@ -13,9 +13,16 @@ directory (``TMPDIR``), which should be on disk, not in memory.
 from __future__ import annotations
 
 import mmap
+import os
 import tempfile
 
 import numpy as np
+
+from amt.errors import AmtError
+
+
+class CoefficientStoreError(AmtError):
+    """The temporary file for a long record's coefficients cannot be made (the message says where and why)."""
 
 #: Coefficient arrays larger than this (bytes) are kept in a temporary file (64 MiB: 10 s of 24 kHz data stays in
 #: memory, a 10-minute record's level 0 goes to the file).
@@ -34,9 +41,18 @@ def allocate(n_windows: int, n_channels: int, n_bins: int, in_memory_bytes: int 
     nbytes = n_windows * n_channels * n_bins * np.dtype(np.complex64).itemsize
     if nbytes <= (IN_MEMORY_BYTES if in_memory_bytes is None else in_memory_bytes) or nbytes == 0:
         return np.empty(shape, np.complex64)
-    with tempfile.TemporaryFile(prefix="amt-coefficients-") as f:  # the mapping keeps the data once it is closed
-        f.truncate(nbytes)
-        mapping = mmap.mmap(f.fileno(), nbytes)
+    try:
+        with tempfile.TemporaryFile(prefix="amt-coefficients-") as f:  # the mapping keeps the data once it is closed
+            if hasattr(os, "posix_fallocate"):  # the space taken now: a full disk is an error here, not a SIGBUS later
+                os.posix_fallocate(f.fileno(), 0, nbytes)
+            else:
+                f.truncate(nbytes)
+            mapping = mmap.mmap(f.fileno(), nbytes)
+    except OSError as exc:
+        raise CoefficientStoreError(
+            f"cannot keep {nbytes / 2**20:.0f} MiB of Fourier coefficients in the temporary directory "
+            f"{tempfile.gettempdir()} ({exc.strerror or exc}); set TMPDIR to a directory on a disk with room"
+        ) from exc
     return np.frombuffer(mapping, np.complex64).reshape(n_channels, n_bins, n_windows).transpose(2, 0, 1)
 
 

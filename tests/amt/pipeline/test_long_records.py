@@ -94,3 +94,13 @@ def test_bins_taken_from_a_file_backed_level_equal_those_in_memory(station) -> N
     assert store.mapping_of(a.coefficients) is not None
     np.testing.assert_array_equal(a.coefficients, b.coefficients)
     np.testing.assert_array_equal(a.freqs_hz, b.freqs_hz)
+
+
+def test_no_room_for_the_coefficients_is_a_clear_error(monkeypatch) -> None:
+    def full(fd, offset, length):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store.os, "posix_fallocate", full, raising=False)
+    message = r"cannot keep 1 MiB .*\(No space left on device\); set TMPDIR"
+    with pytest.raises(store.CoefficientStoreError, match=message):
+        store.allocate(1 << 15, 4, 1, in_memory_bytes=0)
