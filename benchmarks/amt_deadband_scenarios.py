@@ -37,6 +37,7 @@ from amt.deadband import compensate, detect_events, events_from_labels
 from amt.mt import apparent_resistivity, phase_deg
 from amt.synth.deadband_records import EARTHS, PHYSICS, DeadBandScenario, generate_dead_band_record
 from amt.transfer import process_station
+from amt.transfer.uncertainty import least_rho_error
 
 F_RANGE_HZ = (10.0 * 0.97, 10_000.0 * 1.03)
 _OFF = ([0, 1], [1, 0])
@@ -68,19 +69,12 @@ def efficiency_bound(tf, rows: np.ndarray) -> tuple[np.ndarray, float]:
     """The least relative standard error of rho_a per frequency at ``rows``, and the chance that all of them but at
     most one (the one a flag may take) land within 5 % of the truth.
 
-    For ``E = Z H + e`` with Gaussian noise on E alone, least squares over N independent points is efficient
-    (Gauss-Markov) with ``var(Z_hat) / |Z|^2 = (1 - gamma^2) / (2 N gamma^2)`` per real component (``gamma^2`` the
-    multiple coherence; Bendat & Piersol 2010, Random Data, sec. 9.3), so ``sd(rho_a) / rho_a >= 2 sqrt((1 - gamma^2)
-    / (2 N gamma^2))`` to first order. N is the estimate's data points (windows x bins) and ``gamma`` the worse of Ex
-    and Ey: both are optimistic (adjacent bins of a tapered window are correlated; noise on H adds bias, not
-    information), so the true bound is higher and the chance lower. The chance is that of independent Gaussian errors
-    of those sizes.
+    :func:`amt.transfer.uncertainty.least_rho_error` of the estimate's data points (windows x bins) and the worse
+    coherence of Ex and Ey: both optimistic (adjacent bins of a tapered window are correlated; noise on H adds bias,
+    not information), so the true bound is higher and the chance lower. The chance is that of independent Gaussian
+    errors of those sizes.
     """
-    g2 = np.nanmin(tf.diagnostics["coherence"], axis=1) ** 2
-    n = np.maximum(tf.diagnostics["n_points"], 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        sd = 2 * np.sqrt((1 - g2) / (2 * n * g2))
-    sd = np.where(np.isfinite(sd), sd, np.inf)[rows]
+    sd = least_rho_error(np.nanmin(tf.diagnostics["coherence"], axis=1), tf.diagnostics["n_points"])[rows]
     inside = scipy.special.erf(0.05 / (np.sqrt(2) * sd))
     # at most one frequency outside 5 % (the one a flag may take): all inside, or exactly one outside
     all_in = float(np.prod(inside))
