@@ -221,6 +221,8 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
         removed = ~r.keep
         rows.append({"poisoned_removed": _rate(removed[mask]), "clean_removed": _rate(removed[~mask]),
                      "n_removed": int(removed.sum()), "poisoned_left": int((r.keep & mask).sum()),
+                     "poisoned_left_true_classes": torch.bincount(train.labels[r.keep & mask],
+                                                                  minlength=train.num_classes).tolist(),
                      "flag_rate_by_label": r.flag_rate,
                      "asr_after": _rate(after.predict(triggered) == attack.targets[0]),
                      "clean_accuracy_after": r.record["test_accuracy"], "seconds": time.perf_counter() - t0})
