@@ -72,8 +72,15 @@ def _epochs(dataset: str, cifar_epochs: int) -> int | None:
     return None if dataset == "mnist" else cifar_epochs
 
 
-def _result_path(dataset: str, kind: str, key: str, seed: int):
-    return cache_root() / "defence" / dataset / f"{kind}-{key}-seed{seed}.json"
+def _result_path(dataset: str, kind: str, key: str, seed: int, epochs: int | None = None):
+    """The cache file of one result, in a folder named as the backdoored models' (``cifar10-e3`` for 3 epochs)."""
+    folder = _metrics_path(dataset, key, seed, epochs).parent.name
+    return cache_root() / "defence" / folder / f"{kind}-{key}-seed{seed}.json"
+
+
+def _cached(dataset: str, kind: str, key: str, seed: int, args: argparse.Namespace):
+    """:func:`_result_path` for the models the arguments train (CIFAR-10: ``--cifar-epochs``)."""
+    return _result_path(dataset, kind, key, seed, _epochs(dataset, args.cifar_epochs))
 
 
 def _model_path(dataset: str, key: str, seed: int, epochs: int | None, data: dict):
@@ -148,7 +155,7 @@ def defend_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     nc_out["asr_after"] = _rate(clf.predict(triggered) == target)
     nc_out["clean_accuracy_after"] = _accuracy(clf, rest)
     out["neural_cleanse"] = nc_out
-    write_json_atomic(_result_path(dataset, "detect", key, seed), out)
+    write_json_atomic(_cached(dataset, "detect", key, seed, args), out)
     return out
 
 
@@ -193,7 +200,7 @@ def perturbation_one(dataset: str, key: str, seed: int, args, data: dict) -> dic
                      "l2_triggered": float(nt.mean()), "missed_sent": int(miss.sum()),
                      "missed_to_true_class": int((moved == truth[miss]).sum()),
                      "missed_true_classes": torch.bincount(truth[miss], minlength=test.num_classes).tolist()}
-    write_json_atomic(_result_path(dataset, "perturbation", key, seed), out)
+    write_json_atomic(_cached(dataset, "perturbation", key, seed, args), out)
     return out
 
 
@@ -237,7 +244,7 @@ def sanitise_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
            "asr_after_round1": rows[0]["asr_after"],
            "clean_accuracy_zoo": read_sidecar(zoo)["extra"]["test_accuracy"] if zoo.is_file() and epochs is None
            else math.nan}
-    write_json_atomic(_result_path(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed), out)
+    write_json_atomic(_cached(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed, args), out)
     return out
 
 
@@ -246,7 +253,7 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
     test = data.setdefault("test", load_pixels(dataset, "test"))
     train = data.setdefault("train", load_pixels(dataset, "train"))
     hold, _, clean, triggered, rest, attack = _sets(test, key, args.n_eval)
-    path = _result_path(dataset, "adaptive-model", key, seed).with_suffix(".safetensors")
+    path = _cached(dataset, "adaptive-model", key, seed, args).with_suffix(".safetensors")
     if path.is_file():
         clf = PixelClassifier.from_checkpoint(path, test)
     else:
@@ -266,16 +273,16 @@ def adaptive_one(dataset: str, key: str, seed: int, args, data: dict) -> dict:
            "asr": _rate(clf.predict(triggered) == attack.targets[0]),
            "perturbation": {"detection": _rate(ft), "fpr": _rate(fc), "l2_triggered": float(nt.mean())},
            "strip": {"detection": _rate(strip.flag(triggered)[0]), "frr": _rate(strip.flag(clean)[0])}}
-    write_json_atomic(_result_path(dataset, "adaptive", key, seed), out)
+    write_json_atomic(_cached(dataset, "adaptive", key, seed, args), out)
     return out
 
 
-def _got(dataset: str, kind: str, key: str, seeds: list[int]) -> list[dict]:
-    paths = [_result_path(dataset, kind, key, s) for s in seeds]
+def _got(dataset: str, kind: str, key: str, seeds: list[int], epochs: int | None = None) -> list[dict]:
+    paths = [_result_path(dataset, kind, key, s, epochs) for s in seeds]
     return [json.loads(p.read_text()) for p in paths if p.is_file()]
 
 
-def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3) -> None:
+def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3, epochs: int | None = None) -> None:
     """Print the acceptance table of one data set from the cache (sanitisation rows of at most ``rounds``)."""
     print(f"\n== {dataset} ({ARCH[dataset]}), seeds {seeds}; percentages, mean +- sd over seeds ==")
     print("-- detection of backdoor inputs (thresholds at 1 % false positives on clean held-out data) --  goal: "
@@ -284,7 +291,7 @@ def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3) 
             "STRIP det", "STRIP FRR", "STRIP ms/in")
     print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
     for key in attacks:
-        r = _got(dataset, "detect", key, seeds)
+        r = _got(dataset, "detect", key, seeds, epochs)
         p, w, s = ([m[k] for m in r] for k in ("perturbation", "minimal_walk", "strip"))
         vals = (msd([m["clean_accuracy"] for m in r]), msd([m["asr"] for m in r]),
                 msd([m["detection"] for m in p]), msd([m["fpr"] for m in p]),
@@ -297,13 +304,13 @@ def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3) 
     cols = ("target index", "max index", "target flagged", "ASR before", "ASR after", "clean acc after")
     print(f"{'attack':9} " + " ".join(f"{c:>24}" for c in cols))
     for key in attacks:
-        r = _got(dataset, "detect", key, seeds)
+        r = _got(dataset, "detect", key, seeds, epochs)
         n = [m["neural_cleanse"] for m in r]
         vals = (msd([m["target_index"] for m in n], 1.0), msd([m["max_anomaly_index"] for m in n], 1.0),
                 f"{sum(m['target_flagged'] for m in n)} of {len(n)}", msd([m["asr"] for m in r]),
                 msd([m["asr_after"] for m in n]), msd([m["clean_accuracy_after"] for m in n]))
         print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
-    rows = {key: _got(dataset, f"sanitise-r{rounds}", key, seeds) for key in attacks}
+    rows = {key: _got(dataset, f"sanitise-r{rounds}", key, seeds, epochs) for key in attacks}
     if any(rows.values()):
         print(f"-- training-set sanitisation (remove flagged, retrain, re-screen; at most {rounds} rounds) --  goal: "
               "ASR < 5 at clean loss <= 1 pt")
@@ -317,7 +324,7 @@ def tables(dataset: str, attacks: list[str], seeds: list[int], rounds: int = 3) 
                     msd([m["asr_after"] for m in r]), msd([m["clean_accuracy_after"] for m in r]),
                     msd([m["clean_accuracy_zoo"] - m["clean_accuracy_after"] for m in r]))
             print(f"{key:9} " + " ".join(f"{v:>24}" for v in vals))
-    rows = {key: _got(dataset, "adaptive", key, seeds) for key in attacks}
+    rows = {key: _got(dataset, "adaptive", key, seeds, epochs) for key in attacks}
     if any(rows.values()):
         print("-- adaptive attacker (backdoor trained fragile: eps-step copies towards the true class keep it) --")
         cols = ("eps", "clean acc", "ASR", "pert. det", "pert. FP", "STRIP det", "STRIP FRR")
@@ -390,34 +397,34 @@ def main() -> None:
         if not args.no_run:
             for seed in seeds:
                 for key in attacks:
-                    if not _result_path(dataset, "detect", key, seed).is_file():
+                    if not _cached(dataset, "detect", key, seed, args).is_file():
                         m = defend_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed}: perturbation {m['perturbation']['detection']:.4f} "
                               f"STRIP {m['strip']['detection']:.4f} NC index "
                               f"{m['neural_cleanse']['target_index']:.2f}", flush=True)
             for seed in sanitise_seeds if dataset == "mnist" else []:
                 for key in attacks:
-                    if not _result_path(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed).is_file():
+                    if not _cached(dataset, f"sanitise-r{args.sanitise_rounds}", key, seed, args).is_file():
                         m = sanitise_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} sanitised: ASR {m['asr_after']:.4f}", flush=True)
             todo = [(DEV, 5)] if perturbation_seeds and dataset == "mnist" else []
             for seed in perturbation_seeds if dataset == "mnist" else []:
                 todo += [(key, seed) for key in attacks]
             for key, seed in todo:
-                path = _result_path(dataset, "perturbation", key, seed)
+                path = _cached(dataset, "perturbation", key, seed, args)
                 if not path.is_file() or "two" not in json.loads(path.read_text()):
                     m = perturbation_one(dataset, key, seed, args, data)
                     print(f"{dataset} {key} seed {seed} perturbation: global {m['global']['detection']:.4f}, "
                           f"per class {m['per_class']['detection']:.4f}", flush=True)
             for seed in adaptive_seeds if dataset == "mnist" else []:
                 for key in attacks:
-                    if not _result_path(dataset, "adaptive", key, seed).is_file():
+                    if not _cached(dataset, "adaptive", key, seed, args).is_file():
                         m = adaptive_one(dataset, key, seed, args, data)
                         print(f"{dataset} {key} seed {seed} adaptive: ASR {m['asr']:.4f} detection "
                               f"{m['perturbation']['detection']:.4f}", flush=True)
         listed = sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds))
         if listed or not perturbation_seeds:
-            tables(dataset, attacks, listed, args.sanitise_rounds)
+            tables(dataset, attacks, listed, args.sanitise_rounds, args)
         if dataset == "mnist":
             perturbation_table(dataset, attacks, perturbation_seeds or [0, 1, 2])
 
