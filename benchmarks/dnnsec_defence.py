@@ -424,7 +424,7 @@ def main() -> None:
                               f"{m['perturbation']['detection']:.4f}", flush=True)
         listed = sorted(set(seeds) | set(sanitise_seeds) | set(adaptive_seeds))
         if listed or not perturbation_seeds:
-            tables(dataset, attacks, listed, args.sanitise_rounds, args)
+            tables(dataset, attacks, listed, args.sanitise_rounds, _epochs(dataset, args.cifar_epochs))
         if dataset == "mnist":
             perturbation_table(dataset, attacks, perturbation_seeds or [0, 1, 2])
 
