@@ -88,9 +88,11 @@ def sanitise(clf: PixelClassifier, arch: str, data: PixelSet, test: PixelSet, fi
     the untrusted set), fitted on the clean held-out images ``fit`` and calibrated at ``fpr`` on ``calibration``;
     the flagged samples are removed and zoo architecture ``arch`` is retrained from scratch on the rest
     (:func:`retrain`). Each later round screens the kept samples with a detector of the model retrained in the round
-    before (fitted and calibrated on the same clean held-out images), and so on. The backdoor a few escaped samples
-    implant in the retrained model is weaker and differently shaped, so escapees of one round are caught by the
-    next. Rounds stop after ``rounds``, or once no training label has more than ``stop_factor * fpr`` of its
+    before (fitted and calibrated on the same clean held-out images), and so on. The escapees of one round carry
+    the retrained model's backdoor alone, and its detector may catch them (on MNIST BadNets it does on some seeds;
+    a backdoor so weakened that its instances no longer resist the perturbation, or a Blended backdoor that a few
+    dozen samples keep whole, defeats it: docs/results.md#backdoor-defences). Rounds stop after ``rounds``, or
+    once no training label has more than ``stop_factor * fpr`` of its
     samples flagged (what is flagged then is what clean data alone gives).
 
     Parameters
