@@ -4,8 +4,8 @@ The training-stage use of intentional adversarial perturbation (Xue et al., Info
 arXiv:2105.14259): a model trained on the untrusted set screens every training sample with
 :class:`dnnsec.defence.perturbation.PerturbationDetector` (calibrated on clean held-out data), the flagged samples
 are removed, and the model is retrained from scratch with the same zoo recipe on what is left. One round leaves a
-few hundred poisoned samples on MNIST (those the class perturbation turns back into their own class), enough for
-the backdoor; :func:`sanitise` iterates: the retrained model's detector screens the kept samples again
+few hundred poisoned samples on MNIST (for BadNets, those the class perturbation turns back into their own class),
+enough for the backdoor; :func:`sanitise` iterates: the retrained model's detector screens the kept samples again
 (docs/results.md#backdoor-defences).
 """
 
