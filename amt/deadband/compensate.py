@@ -75,12 +75,13 @@ from amt.spectra import (
     plan_bins,
     station_levels,
 )
-from amt.spectra.store import release
+from amt.spectra.store import allocate, release
 from amt.transfer import EstimateConfig, estimate_station
 
 #: Values of ``diagnostics["estimator"]``.
 ESTIMATORS = ("conventional", "sferic", "none")
 _OFF = ([0, 1], [1, 0])  # the off-diagonal elements xy, yx
+_MATCH_BLOCK = 8192  # windows of the remote matched onto the local ones at a time
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,14 @@ def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:
     tol = 0.1 / local.sample_rate_hz
     key_r = {int(k): i for i, k in enumerate(np.round(remote.window_start_s / tol).astype(np.int64))}
     idx = np.array([key_r.get(int(k), -1) for k in np.round(local.window_start_s / tol).astype(np.int64)])
-    coef = np.where((idx >= 0)[:, None, None], remote.coefficients[np.maximum(idx, 0)], 0.0)
+    coef = allocate(len(idx), *remote.coefficients.shape[1:])  # file-backed when large, filled a block at a time
+    for i in range(0, len(idx), _MATCH_BLOCK):
+        part = idx[i : i + _MATCH_BLOCK]
+        block = remote.coefficients[np.maximum(part, 0)]
+        block[part < 0] = 0.0
+        coef[i : i + len(part)] = block
+        release(remote.coefficients)
+        release(coef)
     return replace(remote, coefficients=coef, window_start_s=local.window_start_s, window_weight=(idx >= 0) * 1.0)
 
 

@@ -84,6 +84,21 @@ def test_compensated_estimate_from_file_backed_coefficients_equals_the_one_in_me
     assert np.isfinite(got.compensated.z[:, 0, 1]).sum() >= 5
 
 
+@pytest.mark.slow
+def test_remote_reference_estimates_from_file_backed_coefficients_equal_those_in_memory(
+    station, tmp_path_factory, monkeypatch
+) -> None:
+    remote = amt.io.read(write_records(tmp_path_factory.mktemp("remote"), 1, duration_s=2.0, first_seed=7)[0])
+    events = detect_events(station, "stalta")
+    expected = compensate(station, events, remote=remote)
+    monkeypatch.setattr(store, "IN_MEMORY_BYTES", 0)
+    got = compensate(station, events, remote=remote)
+    for a, b in ((got.compensated, expected.compensated), (got.conventional, expected.conventional)):
+        np.testing.assert_array_equal(a.z, b.z)
+        np.testing.assert_array_equal(a.z_var, b.z_var)
+    assert np.isfinite(got.conventional.z[:, 0, 1]).sum() >= 5
+
+
 def test_bins_taken_from_a_file_backed_level_equal_those_in_memory(station) -> None:
     level = next(iter(compute_station_spectra(station).values()))[0]
     on_file = store.allocate(*level.coefficients.shape, in_memory_bytes=0)
