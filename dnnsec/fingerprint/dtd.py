@@ -30,7 +30,10 @@ assumed to be among the ones above.
 
 Inputs transformed value by value before the first layer (a compression such as the sferic CNN's ``c asinh(x /
 c)``) keep the relevance of their transformed value, and the box of the z^B rule is in those transformed units;
-padding appended before the first layer is cut off again; pooling or reshaping before it is followed by its rule.
+padding, reshaping or pooling before it are followed by their rules, and a mapping that would lose relevance is
+refused (the sferic U-Net pads lengths that are not a multiple of ``2 ** depth``: give it lengths it does not pad).
+A unit active through a positive bias alone passes no relevance on (its inputs are zero), the usual leak of the z+
+rule with positive biases.
 """
 
 from __future__ import annotations
@@ -68,6 +71,8 @@ def _fold(layer: nn.Module, bn: nn.Module) -> nn.Module:
     shift = bn.bias.detach() - bn.running_mean * scale
     # the output channels are dimension 0 of a conv's or linear layer's weight, dimension 1 of a transposed conv's
     channel_dim = 1 if isinstance(out, nn.ConvTranspose1d | nn.ConvTranspose2d) else 0
+    if channel_dim == 1 and out.groups > 1:  # its dimension 1 then holds out_channels / groups
+        raise ModelError(f"a BatchNorm after a grouped {type(out).__name__} cannot be folded")
     shape = [1] * out.weight.ndim
     shape[channel_dim] = -1
     with torch.no_grad():
@@ -161,8 +166,15 @@ class Explainer:
     """
 
     def __init__(self, model: nn.Module, example: torch.Tensor) -> None:
+        was_training = model.training
         model.eval()
-        calls = _leaf_calls(model, example[:1])
+        try:
+            self._prepare(model, example[:1])
+        finally:
+            model.train(was_training)
+
+    def _prepare(self, model: nn.Module, example: torch.Tensor) -> None:
+        calls = _leaf_calls(model, example)
         kind = type(model).__name__
         producer = {id(out): (k, name) for k, (name, mod, _, out) in enumerate(calls) if isinstance(mod, LINEAR)}
         folds: dict[str, str] = {}
@@ -194,6 +206,11 @@ class Explainer:
             p.requires_grad_(False)
         self.input_rule = rules[linear[0]]
         self.input_rule.is_input = True
+        with torch.no_grad():  # a BatchNorm folded where something else also read the layer's output would show here
+            want, got = model(example), self.net(example)
+        if not torch.allclose(got, want, rtol=1e-4, atol=1e-5 * float(want.abs().max())):
+            raise ModelError(f"{kind}: the prepared copy does not compute the model (largest difference "
+                             f"{float((got - want).abs().max()):.3g}): a BatchNorm's input is read elsewhere too")
 
     def relevance(self, x: torch.Tensor, target: torch.Tensor | int | None = None,
                   box: Box | None = None) -> torch.Tensor:
@@ -218,15 +235,22 @@ class Explainer:
 
 
 def _to_input(x: torch.Tensor, source: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    """The relevance ``r`` of the first layer's input ``source`` (computed from ``x``) as relevance of ``x``."""
+    """The relevance ``r`` of the first layer's input ``source`` (computed from ``x``) as relevance of ``x``.
+
+    Of the same shape as ``x``, ``source`` is taken as ``x`` transformed value by value (module notes); otherwise
+    ``r`` goes back through what the model did before the first layer by the gradient trick (padding, reshaping,
+    transposing and pooling follow their rules), and a mapping that loses relevance (padding that the box rule gave
+    some, or a non-linear transform mixed with reshaping) is refused rather than returned shifted or short.
+    """
     if r.shape == x.shape:
         return r
-    if r.ndim == x.ndim and r.shape[:-1] == x.shape[:-1] and r.shape[-1] > x.shape[-1]:
-        return r[..., : x.shape[-1]]  # padding appended before the first layer
-    if r[0].numel() == x[0].numel():
-        return r.reshape(x.shape)
-    # pooling before the first layer: its own rule by the gradient trick through the model's graph
-    return x * torch.autograd.grad(source, x, r / _stabilise(source.detach()))[0]
+    out = x * torch.autograd.grad(source, x, r / _stabilise(source.detach()))[0]
+    kept, total = out.detach().flatten(1).sum(1), r.detach().flatten(1).sum(1)
+    if not torch.allclose(kept, total, rtol=1e-4, atol=1e-6 * float(total.abs().max())):
+        raise ModelError(f"relevance of the first layer's input {tuple(r.shape[1:])} does not map back onto inputs "
+                         f"{tuple(x.shape[1:])}: the model pads or transforms them before it in a way DTD cannot "
+                         "follow (e.g. padding under the box rule); give inputs the model takes as they are")
+    return out
 
 
 def relevance(model: nn.Module, x: torch.Tensor, target: torch.Tensor | int | None = None, *,

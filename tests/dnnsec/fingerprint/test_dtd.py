@@ -164,26 +164,47 @@ def test_sferic_unet_relevance_conserves_through_skips_and_transposed_convolutio
                                rtol=1e-3)
     # the explanation of sample 10 stays within the network's receptive field (about +-46 samples here)
     assert float(r[0, :, :40].abs().min(1).values.max()) > 0.0 and float(r[0, :, 70:].abs().max()) == 0.0
-    odd = torch.randn(2, 2, 61)  # padded to 64 inside the model: the padding's share is cut off again
-    assert relevance(model, odd, 5, box=box).shape == odd.shape
+    odd = torch.randn(2, 2, 61)  # padded to 64 inside the model: under the box rule the padding would take a share
+    with pytest.raises(ModelError, match="does not map back"):
+        relevance(model, odd, 5, box=box)
 
 
-def test_equal_to_captum_lrp_with_the_alpha1_beta0_rule():
-    """On non-negative inputs and bias-free layers, z+ everywhere is captum's Alpha1-Beta0 rule."""
-    captum = pytest.importorskip("captum.attr")
-    from captum.attr._utils.lrp_rules import Alpha1_Beta0_Rule, EpsilonRule
+def test_relevance_goes_back_through_front_padding_and_a_transpose_before_the_first_layer() -> None:
+    class Padded(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv1d(3, 4, 3)
+            self.fc = nn.Linear(4 * 10, 2)
 
-    torch.manual_seed(4)
-    model = nn.Sequential(nn.Conv2d(1, 6, 3, padding=1, bias=False), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(6, 8, 3, padding=1, bias=False), nn.ReLU(), nn.AdaptiveAvgPool2d(1),
-                          nn.Flatten(), nn.Linear(8, 5, bias=False)).eval()
-    x = torch.rand(3, 1, 12, 12)
-    target = torch.tensor([0, 2, 4])
-    ours = relevance(model, x, target)
-    for m in model:
-        if isinstance(m, nn.Conv2d | nn.Linear):
-            m.rule = Alpha1_Beta0_Rule()
-        elif isinstance(m, nn.MaxPool2d | nn.AdaptiveAvgPool2d | nn.Flatten):
-            m.rule = EpsilonRule(epsilon=1e-9)
-    theirs = captum.LRP(model).attribute(x.clone().requires_grad_(True), target=target).detach()
-    torch.testing.assert_close(ours, theirs, atol=1e-6, rtol=1e-4)
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # x: (N, length 10, 3 channels)
+            return self.tail(nn.functional.pad(x.transpose(1, 2), (2, 0)))
+
+        def tail(self, xt: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.relu(self.conv(xt)).flatten(1))
+
+    class Tail(nn.Module):  # the same layers reading the padded, transposed input directly
+        def __init__(self, m: Padded) -> None:
+            super().__init__()
+            self.conv, self.fc = m.conv, m.fc
+
+        def forward(self, xt: torch.Tensor) -> torch.Tensor:
+            return self.fc(torch.relu(self.conv(xt)).flatten(1))
+
+    torch.manual_seed(8)
+    model = Padded().eval()
+    x = torch.rand(3, 10, 3)
+    target = model(x).argmax(1)
+    r = relevance(model, x, target)  # z+ (inputs >= 0): the padding holds zeros and takes no relevance
+    r_tail = relevance(Tail(model).eval(), nn.functional.pad(x.transpose(1, 2), (2, 0)), target)
+    torch.testing.assert_close(r, r_tail[:, :, 2:].transpose(1, 2))  # not shifted, not scrambled
+    torch.testing.assert_close(r.sum((1, 2)), model(x).max(1).values.detach(), rtol=1e-4, atol=1e-6)
+
+
+def test_the_callers_model_keeps_its_mode_and_grouped_transposed_batchnorm_is_refused() -> None:
+    model = nn.Sequential(nn.Conv1d(1, 4, 3), nn.BatchNorm1d(4), nn.ReLU(), nn.Flatten(), nn.Linear(24, 2)).train()
+    Explainer(model, torch.rand(2, 1, 8))
+    assert model.training
+    grouped = nn.Sequential(nn.ConvTranspose1d(4, 4, 3, groups=2), nn.BatchNorm1d(4), nn.Flatten(),
+                            nn.Linear(40, 2)).eval()
+    with pytest.raises(ModelError, match="grouped ConvTranspose1d"):
+        Explainer(grouped, torch.rand(2, 4, 8))
