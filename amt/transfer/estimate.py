@@ -67,10 +67,11 @@ class EstimateConfig:
     max_points
         Most data points (windows x bins) one band is estimated from, or None for all: a band holding more is
         estimated from every k-th window (the smallest k that fits), so that the estimator's memory does not grow
-        with the record. An hour at 24 kHz puts 15 M points in the top bands of level 0; at 3 M the statistical
-        error of the estimate is already about 1/sqrt(3e6) = 0.06 % relative, far below its systematic errors, and
-        the error bars are those of the windows used (``diagnostics["window_stride"]`` is k). Ten minutes at 24 kHz
-        stay below it (2.55 M points at most).
+        with the record. An hour at 24 kHz puts 15 M points in the top bands of level 0; at 3 M points the
+        statistical error of ``|Z|`` is ``sqrt((1 - gamma^2) / (2 N gamma^2))``
+        (:func:`amt.transfer.uncertainty.least_rho_error`): 0.06 % at a coherence^2 of 0.5, 0.1 % at 0.3, far below
+        the systematic errors, and the error bars are those of the windows used (``diagnostics["window_stride"]``
+        is k). Ten minutes at 24 kHz stay below it (2.55 M points at most).
     """
 
     robust: RobustConfig | None = field(default_factory=RobustConfig)

@@ -313,7 +313,8 @@ class PerturbationDetector:
 
         With ``per_class``, each predicted class ``c`` gets its own threshold, the ``1 - fpr`` quantile of the
         scores of the clean held-out inputs predicted ``c`` (the global one for a class with fewer than
-        ``1 / fpr`` of them), so at most ``fpr`` of the clean inputs of *every* class is flagged; the global
+        ``1 / fpr`` of them), so at most ``fpr`` of the clean held-out inputs of every class holding at least
+        ``1 / fpr`` of them is flagged (a smaller class has only the global bound); the global
         threshold bounds the rate over all clean inputs only, and a class whose clean inputs resist its
         perturbation can then be flagged far more often.
         """
