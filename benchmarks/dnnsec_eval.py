@@ -163,7 +163,6 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     folder = cache_root() / "eval" / _name(args.data)
     cell_dir = folder / _run_key(args)
-    cell_dir.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     s, base = build_setting(args, folder)
     print(f"== evaluation table: {s.name}, {len(s.train_x)} training samples (half owner, half attacker), "
@@ -172,11 +171,25 @@ def main() -> None:
     known = {p.name: p for p in all_protections()}
     protections = [known[n] for n in args.protections.split(",") if n in known]  # in the order asked
     attacks = [a for a in args.attacks.split(",") if a in ATTACKS]
+    rows, cells = tabulate(s, base, protections, attacks, cell_dir, fresh=args.fresh, cached_only=args.cached_only)
+    write_table(args.out / s.name, f"{s.name}: {len(s.independent)} independent models, budget x{args.budget:g}",
+                rows, cells, args)
+    print(f"({time.perf_counter() - t0:.0f} s)")
+
+
+def tabulate(s: Setting, base: torch.nn.Module, protections: list, attacks: list[str], cell_dir: Path, *,
+             fresh: bool = False, cached_only: bool = False, registry: dict | None = None,
+             unavailable: dict[str, str] | None = None) -> tuple[list[Row], list[Cell]]:
+    """Every protection of ``protections`` against every attack of ``attacks`` (names of ``registry``, default the
+    classifiers' :data:`ATTACKS`; ``unavailable``: attacks with no form for this model, with the reason), each
+    finished cell cached as JSON in ``cell_dir`` so that an interrupted run resumes (``fresh`` recomputes;
+    ``cached_only`` reads the cache alone, missing cells said to be so)."""
+    cell_dir.mkdir(parents=True, exist_ok=True)
     rows, cells = [], []
     for p in protections:
         row_path = _cell_path(cell_dir, p.name, "row")
         paths = {a: _cell_path(cell_dir, p.name, a) for a in attacks}
-        if args.cached_only or (not args.fresh and row_path.is_file() and all(q.is_file() for q in paths.values())):
+        if cached_only or (not fresh and row_path.is_file() and all(q.is_file() for q in paths.values())):
             if not row_path.is_file():
                 print(f"{p.name}: not measured yet (no cached row)", flush=True)
                 continue
@@ -185,20 +198,25 @@ def main() -> None:
                       Cell(p.name, a, "not measured yet: the recorded run did not reach it") for a in attacks]
             print(f"{p.name}: cached", flush=True)
             continue
-        row, cs = evaluate_protection(p, base, s, attacks, progress=False, on_cell=lambda c: (
+        row, cs = evaluate_protection(p, base, s, attacks, progress=False, registry=registry, unavailable=unavailable,
+                                      on_cell=lambda c: (
             write_json_atomic(_cell_path(cell_dir, c.protection, c.attack), c.__dict__),
             print(f"  {c.protection} x {c.attack}: " + (f"n/a ({c.reason})" if c.reason else
-                  f"retention {c.retention:.3f} claimed {c.claimed} acc {c.accuracy:.4f} ({c.seconds:.0f} s)"),
+                  f"retention {c.retention:.3f} claimed {c.claimed} {s.metric} {c.accuracy:.4f} ({c.seconds:.0f} s)"),
                   flush=True)))
         write_json_atomic(row_path, row.__dict__)
         rows.append(row)
         cells += cs
         if p.name == "intrinsic fingerprint":
             _roc(p, s, cs)
+    return rows, cells
+
+
+def write_table(out: Path, title: str, rows: list[Row], cells: list[Cell], args: argparse.Namespace) -> None:
+    """``out/table.md``, ``table.csv``, ``heatmap.png`` and ``table.json`` (with the run's arguments); prints the
+    Markdown."""
     rec_rows = [{**r.__dict__, "fidelity_points": r.fidelity_points} for r in rows]
     rec_cells = [c.__dict__ for c in cells]
-    out = args.out / s.name
-    title = f"{s.name}: {len(s.independent)} independent models, budget x{args.budget:g}"
     md = markdown(title, rec_rows, rec_cells)
     write_bytes_atomic(out / "table.md", md.encode())
     write_csv(out / "table.csv", rec_cells, rec_rows)
@@ -206,7 +224,7 @@ def main() -> None:
     write_json_atomic(out / "table.json", {"rows": rec_rows, "cells": rec_cells, "args": {
         k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()}})
     print(md)
-    print(f"wrote {out}/table.md, table.csv, heatmap.png, table.json ({time.perf_counter() - t0:.0f} s)")
+    print(f"wrote {out}/table.md, table.csv, heatmap.png, table.json", flush=True)
 
 
 def _roc(p, s: Setting, cells: list[Cell]) -> None:

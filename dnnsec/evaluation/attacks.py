@@ -142,6 +142,6 @@ ATTACKS: dict[str, Attack] = {
 
 def not_applicable(attack: str, p: Protection) -> str | None:
     """Why ``attack`` is not run against ``p`` (None: it is)."""
-    if attack == "output removal" and not isinstance(p, AdditionalClassProtection):
+    if attack == "output removal" and not p.extra_output:
         return p.not_applicable(attack) or "no extra output to remove"
     return p.not_applicable(attack)

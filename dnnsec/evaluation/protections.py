@@ -10,8 +10,9 @@ claim (whether the owner would claim the suspect). The criteria are fixed before
 - ``logo`` and ``noise`` baselines (backdoor watermarks, :mod:`dnnsec.watermark.baselines`): fraction of the
   triggered held-out images answered with the target class; claimed at a retention of at least 0.5.
 - ``AdvParams encryption`` (Xue et al., IEEE TETC): retention is the fraction of the accuracy gap between the plain and
-  the encrypted model that the suspect still has, ``1 - (acc - acc_enc) / (acc_plain - acc_enc)`` clipped to [0, 1];
-  "claimed" (still protected) at 0.5 or more.
+  the encrypted model that the suspect still has, ``1 - (acc - acc_enc) / (acc_plain - acc_enc)`` clipped to [0, 1]
+  (with the setting's fidelity metric in place of accuracy where it has one, :meth:`Setting.fidelity`); "claimed"
+  (still protected) at 0.5 or more.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from torch import nn
 
 from dnnsec.fingerprint.dtd import Box
 from dnnsec.fingerprint.intrinsic import IntrinsicFingerprint, calibrate
-from dnnsec.protect.advparams import search_perturbations
+from dnnsec.protect.advparams import Decisions, search_perturbations
 from dnnsec.watermark.adapter import LinearHead
 from dnnsec.watermark.baselines import add_noise_pattern, embed_backdoor, stamp_logo
 from dnnsec.watermark.config import EmbedConfig
@@ -54,6 +55,8 @@ class Setting:
     ``build(num_classes, seed)`` returns an untrained model of the evaluated architecture; ``independent`` are models
     of it trained without the owner's (the first ``n_null`` calibrate, the rest measure uniqueness); ``keys`` and
     ``decoys`` are the additional-class fingerprint's key images for the owner's user, other users and the attacker.
+    ``score(model)``, where given, is the fidelity metric named ``metric`` in [0, 1] (e.g. a segmenter's held-out
+    sample F1) in place of the test accuracy on ``test_x``, ``test_y``.
     """
 
     name: str
@@ -71,6 +74,8 @@ class Setting:
     keys: dict[str, torch.Tensor]
     probes: torch.Tensor
     steps: dict[str, int] = field(default_factory=dict)
+    score: Callable[[nn.Module], float] | None = None
+    metric: str = "accuracy"
 
     @property
     def owner(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -87,12 +92,18 @@ class Setting:
     def budget(self, key: str, default: int) -> int:
         return int(self.steps.get(key, default))
 
+    def fidelity(self, model: nn.Module) -> float:
+        """The fidelity metric of ``model``: ``score(model)``, or the test accuracy without one."""
+        return self.score(model) if self.score is not None else accuracy(model, self.test_x, self.test_y)
+
 
 class Protection:
     """Base class: ``protect`` once, then ``retention`` and ``claimed`` for any suspect."""
 
     name = "protection"
     trigger_target: int | None = None
+    #: Whether the evidence is an output of its own that an attacker can cut off (the "output removal" attack).
+    extra_output = False
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
         raise NotImplementedError
@@ -116,6 +127,11 @@ class Protection:
     def not_applicable(self, attack: str) -> str | None:
         """The reason ``attack`` does not apply to this protection, or None."""
         return None
+
+    def independent_suspects(self, s: Setting) -> list[nn.Module]:
+        """The models that measure false claims: the held-out independent ones (a protection whose evidence lives in
+        an extra output gives them one, made by another owner, so that the test has something to read)."""
+        return s.independent[s.n_null:]
 
 
 class IntrinsicProtection(Protection):
@@ -170,6 +186,7 @@ class AdditionalClassProtection(Protection):
     margins against three other users' keys in the same model, Bonferroni over the four users, p < 0.01."""
 
     name = "additional-class fingerprint"
+    extra_output = True
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
         x, y = s.owner
@@ -231,19 +248,28 @@ class TriggerProtection(Protection):
 
 
 class AdvParamsProtection(Protection):
+    """``decisions`` maps a model's output and labels to per-decision logits for the search (default: a classifier's;
+    :func:`dnnsec.protect.advparams.binary_segmenter_decisions` for a per-sample segmenter); the search batch is the
+    first ``steps["advparams_batch"]`` (512) of the owner's samples."""
+
     name = "AdvParams encryption"
+
+    def __init__(self, decisions: Decisions | None = None) -> None:
+        self.decisions = decisions
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
         x, y = s.owner
-        self.plain_acc = accuracy(base, s.test_x, s.test_y)
+        n = s.budget("advparams_batch", 512)
+        self.plain_acc = s.fidelity(base)
         enc = copy.deepcopy(base)
-        search_perturbations(enc, x[:512], y[:512], n_params=s.budget("advparams", 50), progress=False)
-        self.enc_acc = accuracy(enc, s.test_x, s.test_y)
+        kw = {} if self.decisions is None else {"decisions": self.decisions}
+        search_perturbations(enc, x[:n], y[:n], n_params=s.budget("advparams", 50), progress=False, **kw)
+        self.enc_acc = s.fidelity(enc)
         return enc.eval()
 
     def retention(self, suspect: nn.Module, s: Setting) -> float:
         gap = max(self.plain_acc - self.enc_acc, 1e-9)
-        return float(np.clip(1.0 - (accuracy(suspect, s.test_x, s.test_y) - self.enc_acc) / gap, 0.0, 1.0))
+        return float(np.clip(1.0 - (s.fidelity(suspect) - self.enc_acc) / gap, 0.0, 1.0))
 
     def not_applicable(self, attack: str) -> str | None:
         reasons = {

@@ -16,7 +16,7 @@ def _fmt(v: float | None, digits: int = 2) -> str:
 
 
 def cell_text(c: dict) -> str:
-    """``retention (claim) / attacked accuracy %`` or ``n/a: reason``."""
+    """``retention (claim) / fidelity of the attacked model % / seconds`` or ``n/a: reason``."""
     if c["reason"] is not None:
         return f"n/a: {c['reason']}"
     return (f"{c['retention']:.2f} ({'claimed' if c['claimed'] else 'not claimed'}) / "
@@ -24,16 +24,24 @@ def cell_text(c: dict) -> str:
 
 
 def markdown(title: str, rows: list[dict], cells: list[dict]) -> str:
-    """The protections table (effectiveness, fidelity, uniqueness, efficiency, security) and the attack table."""
-    out = [f"### {title}", "", "| protection | effectiveness: retention (claimed) | fidelity: accuracy, change (pt) | "
-           "uniqueness: false claims | efficiency: protect / verify (s) | security |", "|---|---|---|---|---|---|"]
+    """The protections table (effectiveness, fidelity, uniqueness, efficiency, security) and the attack table.
+
+    Fidelity is the rows' ``metric`` (test accuracy, or e.g. a segmenter's held-out F1) in percent; a row with a
+    ``reason`` does not apply and says why."""
+    metric = rows[0].get("metric", "accuracy") if rows else "accuracy"
+    out = [f"### {title}", "", "| protection | effectiveness: retention (claimed) | fidelity: " + metric +
+           ", change (pt) | uniqueness: false claims | efficiency: protect / verify (s) | security |",
+           "|---|---|---|---|---|---|"]
     for r in rows:
+        if r.get("reason") is not None:
+            out.append(f"| {r['protection']} | n/a: {r['reason']} | n/a | n/a | n/a | n/a |")
+            continue
         out.append(f"| {r['protection']} | {r['retention']:.2f} ({'yes' if r['claimed'] else 'no'}) | "
                    f"{100 * r['protected_accuracy']:.2f} %, {r['fidelity_points']:+.2f} | "
                    f"{r['false_claims']} / {r['independent']} | {r['protect_seconds']:.1f} / "
                    f"{r['verify_seconds']:.2f} | {r['security']} |")
     attacks = list(dict.fromkeys(c["attack"] for c in cells))
-    out += ["", "Robustness per attack: retention (claim) / accuracy of the attacked model / attack time.", "",
+    out += ["", f"Robustness per attack: retention (claim) / {metric} of the attacked model / attack time.", "",
             "| attack | " + " | ".join(r["protection"] for r in rows) + " |",
             "|---|" + "---|" * len(rows)]
     by = {(c["protection"], c["attack"]): c for c in cells}

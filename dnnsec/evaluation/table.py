@@ -3,9 +3,11 @@
 Metrics (after the survey seed's taxonomy of active copyright protection; docs/acceptance.md#evaluation-table):
 
 - effectiveness: the owner's evidence on the protected model itself (retention and claim);
-- fidelity: test accuracy of the protected model against the unprotected one (points), and of every attacked model;
+- fidelity: test accuracy of the protected model against the unprotected one (points), and of every attacked model
+  (or the setting's own metric, :meth:`~dnnsec.evaluation.protections.Setting.fidelity`, such as a segmenter's F1);
 - robustness: retention and claim after each attack (the table's cells);
-- uniqueness: false claims on independently trained models of the same architecture (none derived from the owner's);
+- uniqueness: false claims on independently trained models of the same architecture (none derived from the owner's;
+  :meth:`~dnnsec.evaluation.protections.Protection.independent_suspects`);
 - efficiency: seconds to protect and to verify, and seconds of each attack;
 - security: whether GAN-based detection (phase 1 of :mod:`dnnsec.attacks.gan_removal`) singles out the watermark's
   class among all classes (a watermark it finds is exposed).
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import torch
@@ -23,8 +25,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from dnnsec.attacks.gan_removal import detect
-from dnnsec.evaluation.attacks import ATTACKS, not_applicable
-from dnnsec.evaluation.protections import Protection, Setting, accuracy
+from dnnsec.evaluation.attacks import ATTACKS, Attack, not_applicable
+from dnnsec.evaluation.protections import Protection, Setting
 
 
 @dataclass
@@ -43,21 +45,26 @@ class Cell:
 
 @dataclass
 class Row:
-    """The per-protection metrics."""
+    """The per-protection metrics (``*_accuracy`` hold the setting's fidelity metric, named ``metric``); ``reason``
+    is set (and the numbers are None) for a protection that does not apply to the evaluated model at all."""
 
     protection: str
-    base_accuracy: float
-    protected_accuracy: float
-    retention: float
-    claimed: bool
-    false_claims: int
-    independent: int
-    protect_seconds: float
-    verify_seconds: float
-    security: str
+    base_accuracy: float | None
+    protected_accuracy: float | None
+    retention: float | None
+    claimed: bool | None
+    false_claims: int | None
+    independent: int | None
+    protect_seconds: float | None
+    verify_seconds: float | None
+    security: str | None
+    reason: str | None = None
+    metric: str = "accuracy"
 
     @property
-    def fidelity_points(self) -> float:
+    def fidelity_points(self) -> float | None:
+        if self.reason is not None:
+            return None
         return 100.0 * (self.protected_accuracy - self.base_accuracy)
 
 
@@ -72,9 +79,21 @@ def _security(p: Protection, model: nn.Module, s: Setting) -> str:
 
 
 def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: list[str],
-                        on_cell: Callable[[Cell], None] | None = None, progress: bool = True
+                        on_cell: Callable[[Cell], None] | None = None, progress: bool = True,
+                        registry: Mapping[str, Attack] | None = None, unavailable: Mapping[str, str] | None = None
                         ) -> tuple[Row, list[Cell]]:
-    """Protect ``base`` with ``p``, score it, then run every attack of ``attacks`` (names of :data:`ATTACKS`)."""
+    """Protect ``base`` with ``p``, score it, then run every attack of ``attacks``.
+
+    Parameters
+    ----------
+    attacks
+        Names of ``registry`` (default :data:`~dnnsec.evaluation.attacks.ATTACKS`, the classifiers' attacks).
+    unavailable
+        Attacks that do not apply to the evaluated model at all, with the reason (checked before the protection's
+        own reasons).
+    """
+    registry = ATTACKS if registry is None else registry
+    unavailable = unavailable or {}
     t0 = time.perf_counter()
     p.detection = None  # set again by this run's GAN removal attack, never carried over from an earlier one
     protected = p.protect(copy.deepcopy(base), s)
@@ -82,27 +101,35 @@ def evaluate_protection(p: Protection, base: nn.Module, s: Setting, attacks: lis
     t0 = time.perf_counter()
     retention, claimed, _ = p.assess(protected, s)
     t_verify = time.perf_counter() - t0
-    held = s.independent[s.n_null:]
+    held = p.independent_suspects(s)
     false = sum(p.claimed(m, s) for m in held)
     cells = []
     for name in tqdm(attacks, desc=p.name, disable=not progress):
-        reason = not_applicable(name, p)
+        reason = (unavailable.get(name) or not_applicable(name, p)
+                  or (None if name in registry else "no form of this attack for the evaluated model"))
         if reason is not None:
             cell = Cell(p.name, name, reason)
         else:
             torch.manual_seed(0)
             t0 = time.perf_counter()
-            attacked = ATTACKS[name](protected, p, s)
+            attacked = registry[name](protected, p, s)
             seconds = time.perf_counter() - t0
             retained, claimed_after, extras = p.assess(attacked, s)
-            cell = Cell(p.name, name, None, retained, claimed_after, accuracy(attacked, s.test_x, s.test_y),
-                        seconds, extras)
+            cell = Cell(p.name, name, None, retained, claimed_after, s.fidelity(attacked), seconds, extras)
         cells.append(cell)
         if on_cell is not None:
             on_cell(cell)
-    row = Row(p.name, accuracy(base, s.test_x, s.test_y), accuracy(protected, s.test_x, s.test_y), retention,
-              claimed, int(false), len(held), t_protect, t_verify, _security(p, protected, s))
+    row = Row(p.name, s.fidelity(base), s.fidelity(protected), retention, claimed, int(false), len(held), t_protect,
+              t_verify, _security(p, protected, s), metric=s.metric)
     return row, cells
+
+
+def not_applicable_row(protection: str, reason: str, attacks: list[str], metric: str = "accuracy",
+                       cell_reason: str | None = None) -> tuple[Row, list[Cell]]:
+    """The row of a protection that does not apply to the evaluated model, carrying ``reason``, and its cells, each
+    carrying ``cell_reason`` (a short form; default ``reason``)."""
+    row = Row(protection, *[None] * 9, reason=reason, metric=metric)
+    return row, [Cell(protection, a, cell_reason or reason) for a in attacks]
 
 
 def as_records(rows: list[Row], cells: list[Cell]) -> tuple[list[dict], list[dict]]:

@@ -182,6 +182,16 @@ def _fine_tune_round(student: nn.Module, model: nn.Module, clean_x: torch.Tensor
     student.eval()
 
 
+def refit_segmenter_fingerprint(copy_: nn.Module, model: nn.Module, clean_x: torch.Tensor, keys: torch.Tensor,
+                                other_keys: torch.Tensor | None, decoys: torch.Tensor | None,
+                                cfg: SegmenterEmbedConfig, adapter: SegmenterHead | None = None) -> nn.Module:
+    """Fine-tune the fingerprint channel of an already widened ``copy_`` (in place) to answer ``keys``, its decision
+    channel distilled from ``model``: one round of :func:`embed_segmenter_fingerprint` without widening (what an
+    overwriting attacker does to a copy with their own keys). Returns ``copy_`` in eval mode."""
+    _fine_tune_round(copy_, model, clean_x, keys, other_keys, decoys, cfg, 0, adapter or SegmenterHead())
+    return copy_
+
+
 def _own_key_p(copy_: nn.Module, key_sets: list[torch.Tensor], adapter: SegmenterHead) -> float:
     """Bonferroni rank-test p-value of the first key set against the other sets (at least one more).
 
@@ -282,4 +292,4 @@ def make_segmenter_null(model_path: str | Path, out: str | Path, data: str | Pat
 
 
 __all__ = ["DOMAIN", "SegmenterEmbedConfig", "embed_segmenter_fingerprint", "fingerprinted_config",
-           "issue_segmenter_copy", "make_segmenter_null"]
+           "issue_segmenter_copy", "make_segmenter_null", "refit_segmenter_fingerprint"]
