@@ -58,8 +58,8 @@ NO_TRIGGER_BASELINE_CELL = "no segmenter form of a backdoor watermark (no class 
 Train = Callable[[nn.Module, float, int, int], nn.Module]
 
 
-def _fingerprint_cfg(s: Setting, seed: int) -> SegmenterEmbedConfig:
-    return SegmenterEmbedConfig(steps=s.budget("embed", 400), seed=seed)
+def _fingerprint_cfg(s: Setting, seed: int, lr: float = SegmenterEmbedConfig.lr) -> SegmenterEmbedConfig:
+    return SegmenterEmbedConfig(steps=s.budget("embed", 400), lr=lr, seed=seed)
 
 
 class SegmenterAdvParamsProtection(AdvParamsProtection):
@@ -78,19 +78,21 @@ class SegmenterFingerprintProtection(Protection):
     ``Setting.keys``: ``own`` (the user's key windows), ``others`` (three other users' keys, concatenated),
     ``decoys`` (nobody's keys), ``null`` (one key set per held-out independent model, concatenated, of another owner)
     and ``null_decoys``. Retention is the fraction of the user's keys whose mean fingerprint logit is positive (the
-    keys "answered"); the claim is the rank test's Bonferroni p < 0.01.
+    keys "answered"); the claim is the rank test's Bonferroni p < 0.01. ``lr``: the embedding's learning rate (its
+    steps are ``steps["embed"]``, 400).
     """
 
     name = "additional-class fingerprint"
     extra_output = True
 
-    def __init__(self, adapter: SegmenterHead | None = None) -> None:
+    def __init__(self, adapter: SegmenterHead | None = None, lr: float = SegmenterEmbedConfig.lr) -> None:
         self.adapter = adapter or SegmenterHead()
+        self.lr = lr
 
     def protect(self, base: nn.Module, s: Setting) -> nn.Module:
         x, _ = s.owner
         return embed_segmenter_fingerprint(base, x, s.keys["own"], s.keys["others"], s.keys["decoys"],
-                                           _fingerprint_cfg(s, 0), self.adapter).eval()
+                                           _fingerprint_cfg(s, 0, self.lr), self.adapter).eval()
 
     def _evidence(self, suspect: nn.Module, s: Setting) -> tuple[float, float]:
         own = s.keys["own"]
@@ -116,8 +118,8 @@ class SegmenterFingerprintProtection(Protection):
         held = s.independent[s.n_null:]
         x, _ = s.owner
         sets = s.keys["null"].split(len(s.keys["null"]) // len(held)) if held else []
-        return [embed_segmenter_fingerprint(m, x, k, None, s.keys["null_decoys"], _fingerprint_cfg(s, 10**6 + i),
-                                            self.adapter).eval()
+        return [embed_segmenter_fingerprint(m, x, k, None, s.keys["null_decoys"],
+                                            _fingerprint_cfg(s, 10**6 + i, self.lr), self.adapter).eval()
                 for i, (m, k) in enumerate(zip(held, sets, strict=True))]
 
     def not_applicable(self, attack: str) -> str | None:
@@ -172,7 +174,8 @@ def segmenter_attacks(train: Train, distill: Callable[[nn.Module, int, int], nn.
     ----------
     train
         The attacker's training loop (:data:`Train`); fine-tuning and fine-pruning run it for
-        ``steps["finetune"]`` (300) steps.
+        ``steps["finetune"]`` (300) steps. Overwriting fine-tunes the fingerprint channel for ``steps["overwrite"]``
+        (default the embedding's ``steps["embed"]``, 400).
     distill
         ``distill(teacher, steps, seed) -> student``: a fresh model trained on the teacher's decisions
         (``steps["distill"]``, 600).
@@ -194,8 +197,8 @@ def segmenter_attacks(train: Train, distill: Callable[[nn.Module, int, int], nn.
                                     seed=1, layer=adapter.layer)
 
     def overwriting(m: nn.Module, p: Protection, s: Setting) -> nn.Module:
-        return overwrite_segmenter(m, s.attacker[0], s.keys["attacker"], s.keys.get("attacker_decoys"),
-                                   _fingerprint_cfg(s, 12345), adapter)
+        cfg = SegmenterEmbedConfig(steps=s.budget("overwrite", s.budget("embed", 400)), seed=12345)
+        return overwrite_segmenter(m, s.attacker[0], s.keys["attacker"], s.keys.get("attacker_decoys"), cfg, adapter)
 
     def output_removal(m: nn.Module, p: Protection, s: Setting) -> nn.Module:
         return remove_fingerprint_channels(m, adapter)
@@ -221,7 +224,8 @@ def sample_f1(model: nn.Module, x: torch.Tensor, y: torch.Tensor, threshold_logi
     return float(binary_scores((y > 0.5).flatten().numpy(), (logits >= threshold_logit).flatten().numpy())["f1"])
 
 
-def segmenter_protections(threshold_logit: float) -> list[Protection]:
+def segmenter_protections(threshold_logit: float, fingerprint_lr: float = SegmenterEmbedConfig.lr
+                          ) -> list[Protection]:
     """The protections that apply to a segmenter deciding at ``threshold_logit``, in table order."""
     return [SegmenterAdvParamsProtection(partial(binary_segmenter_decisions, threshold_logit=threshold_logit)),
-            SegmenterFingerprintProtection(), IntrinsicProtection()]
+            SegmenterFingerprintProtection(lr=fingerprint_lr), IntrinsicProtection()]
