@@ -37,6 +37,7 @@ zoo: install
 
 eval: install
 	$(PY) -m benchmarks.dnnsec_eval --out $(OUT)/eval
+	$(PY) -m benchmarks.dnnsec_eval_sferic --out $(OUT)/eval
 
 clean:
 	rm -rf $(OUT) .pytest_cache .hypothesis .ruff_cache
