@@ -14,17 +14,21 @@ from dnnsec.attacks.finetune import finetune
 
 
 @torch.no_grad()
-def feature_activity(model: nn.Module, head: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    """Mean input of linear layer ``head`` (the penultimate features) over the samples ``x``."""
+def feature_activity(model: nn.Module, head: nn.Module, x: torch.Tensor, magnitude: bool = False,
+                     batch_size: int = 500) -> torch.Tensor:
+    """Mean input of layer ``head`` (the penultimate features) over the samples ``x``, per feature (channel 1 of the
+    input; a 1-D convolution's input is averaged over time too); ``magnitude``: the mean of its absolute value (for
+    signed features, which a plain mean lets cancel)."""
     acts: list[torch.Tensor] = []
-    handle = head.register_forward_pre_hook(lambda _m, inp: acts.append(inp[0].detach()))
+    handle = head.register_forward_pre_hook(lambda _m, inp: acts.append(inp[0].abs() if magnitude else inp[0]))
     try:
         model.eval()
-        for i in range(0, len(x), 500):
-            model(x[i:i + 500])
+        for i in range(0, len(x), batch_size):
+            model(x[i:i + batch_size])
     finally:
         handle.remove()
-    return torch.cat(acts).mean(0)
+    a = torch.cat(acts)
+    return a.mean(dim=[d for d in range(a.ndim) if d != 1])
 
 
 def fine_prune(model: nn.Module, head_name: str, x: torch.Tensor, y: torch.Tensor, *, fraction: float, lr: float,

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from dnnsec.attacks.extraction import remove_fingerprint_channels
+from dnnsec.attacks.fineprune import feature_activity
 from dnnsec.attacks.overwrite import overwrite_segmenter
 from dnnsec.attacks.prune import global_magnitude_prune
 from dnnsec.evaluation.attacks import Attack
@@ -129,20 +130,6 @@ class SegmenterFingerprintProtection(Protection):
                             "their own; colluders' averaging is benchmarks.dnnsec_sferic_fingerprint"}.get(attack)
 
 
-@torch.no_grad()
-def _head_input_activity(model: nn.Module, head: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """Mean |input| of each input channel of the 1x1 ``head`` over the windows ``x`` (the features it reads)."""
-    acts: list[torch.Tensor] = []
-    handle = head.register_forward_pre_hook(lambda _m, inp: acts.append(inp[0].abs().mean(dim=(0, 2))))
-    try:
-        model.eval()
-        for i in range(0, len(x), 16):
-            model(x[i:i + 16])
-    finally:
-        handle.remove()
-    return torch.stack(acts).mean(0)
-
-
 def fine_prune_segmenter(model: nn.Module, train: Train, x: torch.Tensor, *, fraction: float, lr: float, steps: int,
                          seed: int = 0, layer: str = "head") -> nn.Module:
     """Fine-pruning (Liu et al., RAID 2018) of a segmenter: the ``fraction`` of the head's input features least
@@ -150,7 +137,7 @@ def fine_prune_segmenter(model: nn.Module, train: Train, x: torch.Tensor, *, fra
     while ``train`` fine-tunes the copy."""
     out = copy.deepcopy(model)
     head = dict(out.named_modules())[layer]
-    activity = _head_input_activity(out, head, x)
+    activity = feature_activity(out, head, x, magnitude=True, batch_size=16)
     mask = torch.ones_like(head.weight)
     mask[:, torch.argsort(activity)[: round(fraction * head.in_channels)]] = 0.0
     with torch.no_grad():
