@@ -11,7 +11,9 @@ owner's (watermark embedding), the second the attacker's (every attack); GAN rem
 
 Writes ``<out>/<data>/table.md``, ``table.csv``, ``heatmap.png`` and ``table.json``; every finished cell is cached
 under ``cache_root()/eval/<data>/`` so an interrupted run resumes (``--fresh`` recomputes). Also prints the intrinsic
-fingerprint's ROC-AUC over its attacked (pirated) models against the held-out independent ones.
+fingerprint's ROC-AUC over its attacked (pirated) models against the held-out independent ones. The sferic CNN's table
+(the same metrics, F1 in place of accuracy) is ``benchmarks.dnnsec_eval_sferic``, which reuses :func:`tabulate` and
+:func:`write_table`.
 
 Examples:
   python -m benchmarks.dnnsec_eval                                   # MNIST, every protection and attack
