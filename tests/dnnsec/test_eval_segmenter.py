@@ -14,6 +14,8 @@ from torch.nn import functional as F
 
 from amt.sferic.sampler import SamplerConfig, SfericSource
 from amt.sferic.train import RunConfig, train
+from dnnsec.attacks.extraction import remove_fingerprint_channels
+from dnnsec.attacks.fineprune import feature_activity
 from dnnsec.evaluation.attacks import ATTACKS
 from dnnsec.evaluation.protections import Setting
 from dnnsec.evaluation.report import heat_map, markdown, write_csv
@@ -25,6 +27,7 @@ from dnnsec.evaluation.segmenter import (
     segmenter_protections,
 )
 from dnnsec.evaluation.table import as_records, evaluate_protection, not_applicable_row
+from dnnsec.watermark.adapter import SegmenterHead
 from dnnsec.watermark.bases import decoy_bases, get_domain, null_slot, to_model_input
 from dnnsec.watermark.keys import make_key_set
 from shared.architectures import build_model
@@ -163,3 +166,19 @@ def test_writers(table):
         assert len(list(csv.DictReader(fh))) == len(cells)
     png = heat_map(folder / "h.png", rows, cells, "tiny sferic")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_channel_cut_keeps_the_decisions_and_fine_pruning_reads_head_inputs():
+    torch.manual_seed(0)
+    model = build_model("sferic_unet", {"widths": [4, 8], "kernel_size": 5, "fingerprint_channels": 1}).eval()
+    x = torch.randn(3, 2, 256)
+    cut = remove_fingerprint_channels(model, SegmenterHead())
+    with torch.no_grad():
+        assert torch.equal(cut(x), model(x)) and cut.head.out_channels == 1 and model.head.out_channels == 2
+        # the head's input features, captured by hand: mean |activation| per channel over windows and time
+        seen = []
+        handle = model.head.register_forward_pre_hook(lambda _m, inp: seen.append(inp[0]))
+        model(x)
+        handle.remove()
+    activity = feature_activity(model, model.head, x, magnitude=True, batch_size=2)
+    assert torch.allclose(activity, seen[0].abs().mean(dim=(0, 2)), atol=1e-6)
