@@ -71,7 +71,10 @@ def _check_against_truth(rec, result) -> None:
     assert np.all(tf.diagnostics["n_sferics"][rows] > 0)
     assert np.all(tf.diagnostics["azimuth_spread_deg"][rows] > 0)
     assert np.all(tf.diagnostics["condition_number"][rows] < 10)
-    assert np.all(tf.diagnostics["estimator"][rows] == "sferic")
+    # the data decide: every dead-band frequency where the conventional estimate misses the truth by more than 5 %
+    # is estimated from the sferic windows (where it does not, the two estimates may agree and it is kept)
+    missed = np.abs(c_rho).max(axis=1) > 0.05
+    assert np.all(tf.diagnostics["estimator"][rows][missed] == "sferic"), report
 
 
 def test_compensated_within_5_percent_and_2_deg_in_the_found_dead_band(two_storms) -> None:
@@ -119,16 +122,25 @@ def _labels_vs_detections(rec):
 @pytest.mark.parametrize("record", ["two_storms", "two_storms_sparse"])
 def test_true_labels_change_the_result_by_less_than_its_error_bars(record, request) -> None:
     """The detector is good enough for the purpose: labels instead of detections stay inside the jackknife bars
-    (measured: at most 0.48 bars at 20 sferics/s, 0.18 at 2/s; 2.11 bars on one of eight records with the
-    earlier 256-sample dead-band window, see ``benchmarks.amt_deadband_windows``)."""
+    where both runs chose the same estimator (measured: at most 0.03 bars; 0.48 at 20 sferics/s and 0.18 at 2/s
+    before the leverage weights were held within each stage; 2.11 bars on one of eight records with the earlier
+    256-sample dead-band window, see ``benchmarks.amt_deadband_windows``); at 20/s the choice at 2.2 kHz flips
+    between the conventional and the sferic estimate, 0.95 % and 0.5 deg apart."""
     det, lab, rows = _labels_vs_detections(request.getfixturevalue(record))
     rho_d, rho_err = apparent_resistivity(det.z[rows], det.frequency_hz[rows], det.z_var[rows])
     rho_l, _ = apparent_resistivity(lab.z[rows], lab.frequency_hz[rows])
     ph_d, ph_err = phase_deg(det.z[rows], det.z_var[rows])
     ph_l, _ = phase_deg(lab.z[rows])
+    # where one run keeps the conventional estimate (its sferic estimate agreed with it) and the other the sferic
+    # one, the choice flipped at its threshold between two estimates of the same response: there they agree to the
+    # accuracy target (5 %, 2 deg); where both chose the same estimator, to its bar
+    same = det.diagnostics["estimator"][rows] == lab.diagnostics["estimator"][rows]
+    assert np.any(same & (det.diagnostics["estimator"][rows] == "sferic"))
+    same = same[:, None, None]
+    bar_rho, bar_ph = np.where(same, rho_err, 0.05 * rho_l), np.where(same, ph_err, 2.0)
     for i, j in ((0, 1), (1, 0)):
-        assert np.all(np.abs(rho_d[:, i, j] - rho_l[:, i, j]) < rho_err[:, i, j])
-        assert np.all(np.abs(ph_d[:, i, j] - ph_l[:, i, j]) < ph_err[:, i, j])
+        assert np.all(np.abs(rho_d[:, i, j] - rho_l[:, i, j]) < bar_rho[:, i, j])
+        assert np.all(np.abs(ph_d[:, i, j] - ph_l[:, i, j]) < bar_ph[:, i, j])
 
 
 def test_true_labels_change_rho_by_less_than_the_error_against_the_truth(two_storms) -> None:

@@ -87,7 +87,7 @@ def _ref_regress(y, x, remote=None, prior=None, robust=DEFAULT):
     st = {"lev": np.ones(n), "rob": np.ones(n), "sigma": _ref_scale(y - x @ coef, w0)}
 
     def step(stage, c, aa, rb):
-        for _ in range(rb.max_iterations):
+        for k in range(rb.max_iterations):
             r = y - x @ c
             w_now = w0 * st["lev"]
             if stage == "huber":
@@ -99,7 +99,7 @@ def _ref_regress(y, x, remote=None, prior=None, robust=DEFAULT):
                 np.minimum(1.0, rb.huber_k / np.maximum(u, 1e-300)) if stage == "huber" else _ref_thomson(u, chi_res)
             )
             w = w_now * st["rob"]
-            if rb.leverage:
+            if rb.leverage and k == 0:  # the leverage weights are updated once a stage, at its start
                 n_eff = np.count_nonzero(w > 1e-12 * w.max())
                 h = _ref_hat(x, q, w, (q.conj() * w[:, None]).T @ x)
                 st["lev"] = st["lev"] * _ref_thomson(n_eff * h / p, chi_lev)
