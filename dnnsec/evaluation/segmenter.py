@@ -15,7 +15,7 @@ sferic CNN ``amt train``'s loss, sampler and trainer, which ``dnnsec`` does not 
 fine-tuning at two learning rates, global magnitude pruning to 50 %, fine-pruning of the head's inputs, overwriting
 the fingerprint channel with the attacker's keys, cutting the fingerprint channel off, distillation into a fresh
 model, and the intrinsic fingerprint's adaptive attacker. GAN removal and Neural Cleanse search for a class to flip
-and have none here (:data:`UNAVAILABLE`).
+and have none here (:data:`UNAVAILABLE`). Targets: docs/acceptance.md#evaluation-table.
 """
 
 from __future__ import annotations
