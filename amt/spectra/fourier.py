@@ -190,23 +190,36 @@ def _calibration(run: StationRun, name: str, freqs_hz: np.ndarray) -> np.ndarray
 _CHUNK_SAMPLES = 2048 * 128
 
 
-def _detrended_spectra(blocks: np.ndarray, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``rfft(w * detrend(blocks))`` at the bins ``keep`` (into the bins without DC), along the last axis.
+def _detrended_spectra(part: np.ndarray, starts: np.ndarray, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """``rfft(w * detrend(x))`` at the bins ``keep`` (into the bins without DC) of the windows of ``part``
+    ``(channels, samples)`` that start at the samples ``starts``: ``(windows, channels, bins)`` complex128.
 
-    ``detrend`` removes each block's least-squares line (``scipy.signal.detrend(type="linear")``). The transform is
+    ``detrend`` removes each window's least-squares line (``scipy.signal.detrend(type="linear")``). The transform is
     linear, so the line is taken out of the spectrum instead of the samples: ``F(w x) - m F(w) - s F(w t)`` with
-    ``m`` and ``s`` the block's mean and slope (one matrix product for both), at the kept bins only; the samples
-    are read twice (the product and the transform) instead of five times.
+    ``m`` and ``s`` the window's mean and slope. Where few bins are kept (at most ``8 log2 n`` of a window of ``n``:
+    the band plan's bins of the 128-sample windows) the whole map from samples to kept coefficients is one
+    ``n x bins`` matrix (the tapered Fourier kernel less the line's part) and the windows go through it in one
+    matrix product, which costs half the transform, taper and bin selection it replaces; else the transform is
+    taken and the line's part subtracted. The two routes agree to rounding (``tests/amt/transfer/
+    test_spectra_kernels.py``).
     """
-    n = blocks.shape[-1]
+    n = len(w)
+    windows = np.lib.stride_tricks.sliding_window_view(part, n, axis=-1)[:, starts]  # channels, windows, samples
     t = np.arange(n) - (n - 1) / 2.0
-    basis = np.stack([np.full(n, 1.0 / n), t / np.sum(t * t)], axis=1)  # mean and slope of each block
-    line = blocks @ basis
+    basis = np.stack([np.full(n, 1.0 / n), t / np.sum(t * t)], axis=1)  # mean and slope of each window
     bins = np.asarray(keep) + 1
-    spectrum = np.fft.rfft(blocks * w, axis=-1)[..., bins]
     shapes = np.fft.rfft(np.stack([w, w * t]), axis=-1)[:, bins]  # the taper's and the tapered ramp's spectra
-    spectrum -= line[..., :1] * shapes[0] + line[..., 1:] * shapes[1]
-    return spectrum
+    if len(bins) <= 8 * np.log2(n):
+        kernel = w[:, None] * np.exp(-2j * np.pi * (np.outer(np.arange(n), bins) % n) / n)
+        kernel -= basis[:, :1] * shapes[0] + basis[:, 1:] * shapes[1]
+        real = np.empty((n, 2 * len(bins)))
+        real[:, 0::2], real[:, 1::2] = kernel.real, kernel.imag
+        spectrum = (windows.reshape(-1, n) @ real).view(np.complex128).reshape(*windows.shape[:2], len(bins))
+    else:
+        line = windows @ basis
+        spectrum = np.fft.rfft(windows * w, axis=-1)[..., bins]
+        spectrum -= line[..., :1] * shapes[0] + line[..., 1:] * shapes[1]
+    return spectrum.transpose(1, 0, 2)
 
 
 def compute_spectra(
@@ -387,9 +400,7 @@ def _level_spectra(
                     for c, f in zip(names, filters, strict=True)
                 ]
             )
-        idx = (part_starts - lo)[:, None] + np.arange(length)[None, :]
-        blocks = part[:, idx].transpose(1, 0, 2)  # windows, channels, samples
-        part_coef = (_detrended_spectra(blocks, w, keep) * scale).astype(np.complex64)
+        part_coef = (_detrended_spectra(part, part_starts - lo, w, keep) * scale).astype(np.complex64)
         for c, divisor in enumerate(divisors):  # calibrated in single precision, as the whole level once was
             part_coef[:, c, :] /= divisor
         coef[i0:i1] = part_coef

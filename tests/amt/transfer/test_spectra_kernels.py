@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import scipy.linalg
 import scipy.signal
 
@@ -11,14 +12,18 @@ from amt.spectra.prewhiten import apply_filter_slice, fit_prediction_error_filte
 from amt.spectra.windows import taper
 
 
-def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft() -> None:
+@pytest.mark.parametrize("n_bins", [5, 60], ids=["matrix", "transform"])
+def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft(n_bins) -> None:
     rng = np.random.default_rng(4)
-    t = np.arange(128)
-    blocks = rng.normal(size=(7, 3, 128)) + 2.5 * t + rng.normal(size=(7, 3, 1)) * 4e4  # a large offset and trend
+    t = np.arange(1000)
+    part = rng.normal(size=(3, 1000)) + 2.5 * t + rng.normal(size=(3, 1)) * 4e4  # a large offset and trend
+    starts = np.array([0, 96, 192, 500, 872])
     w = taper("hann", 128)
-    keep = np.array([0, 1, 4, 30, 62])
+    keep = np.sort(rng.choice(63, n_bins, replace=False))  # 5 bins go through the matrix, 60 the transform
+    blocks = np.stack([part[:, s : s + 128] for s in starts])  # windows, channels, samples
     reference = np.fft.rfft(scipy.signal.detrend(blocks, axis=-1, type="linear") * w, axis=-1)[..., keep + 1]
-    got = _detrended_spectra(blocks, w, keep)
+    got = _detrended_spectra(part, starts, w, keep)
+    assert got.shape == (5, 3, n_bins)
     # rounding of the offset (4e4 x 128 samples x 1e-16), far below the complex64 the coefficients are kept in
     assert np.max(np.abs(got - reference)) / np.max(np.abs(reference)) < 1e-9
 
