@@ -152,7 +152,7 @@ def _probabilities(
         x = hp.get(0, n)
         padded = np.zeros((x.shape[0], n + margin), dtype=np.float32)
         padded[:, :n] = (x / scale).astype(np.float32)
-        with torch.no_grad():
+        with torch.inference_mode():
             yield 0, torch.sigmoid(model(torch.from_numpy(padded)[None]))[0, :n].numpy(), x
         return
     for b in range(0, len(starts), BATCH):
@@ -163,7 +163,7 @@ def _probabilities(
         for j, s in enumerate(group):
             seg = (x[:, s - first : min(s + window, n) - first] / scale).astype(np.float32)
             inp[j, :, : seg.shape[1]] = seg
-        with torch.no_grad():
+        with torch.inference_mode():
             prob = torch.sigmoid(model(torch.from_numpy(inp))).numpy()
         for s, p in zip(group, prob, strict=True):
             lo, hi = kept(int(s), n, window, margin)

@@ -162,7 +162,7 @@ class SfericDetector:
         need = [-(-(b - a + 2 * pad) // q) * q for a, b in regions]
         if sum(need) >= n:
             return predict_proba(self.model, (hp / scale).astype(np.float32), self.window, self.margin)
-        with torch.no_grad():
+        with torch.inference_mode():
             for i in range(0, len(regions), batch):
                 group, length = regions[i : i + batch], need[min(i + batch, len(regions)) - 1]
                 starts = [max(a - pad, 0) // k * k for a, _ in group]

@@ -37,7 +37,7 @@ def kept(start: int, n: int, window: int, margin: int) -> tuple[int, int]:
     return (0 if start == 0 else margin), min(window - margin, n - start)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def predict_proba(
     model: SfericUNet, x: np.ndarray, window: int = 32768, margin: int = 512, batch: int = BATCH
 ) -> np.ndarray:
