@@ -171,23 +171,38 @@ def combine(w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray)
         w[i] = w0[i] * w_lev[i] * w_rob[i]
 
 
+_GIVEN, _REWEIGHT, _HUBER, _COMBINE = 0, 1, 2, 3
+"""How :func:`_sums` makes the weights it sums with: as given, the leverage update, Huber's, their product."""
+
+
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc"})
 def _sums(
-    w: np.ndarray, d: np.ndarray, dq: np.ndarray, hermitian: bool, reweight: bool, factor: np.ndarray,
-    w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """The loop of :func:`weighted_sums` and :func:`reweighted_sums`; with ``hermitian`` (single-site: ``q = x``)
-    ``Q^H W X`` is Hermitian and only its upper triangle is summed (``A10 = conj(A01)``, real diagonal)."""
+    w: np.ndarray, d: np.ndarray, dq: np.ndarray, hermitian: bool, mode: int, factor: np.ndarray,
+    w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, sigma: float, k: float,
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """The loop of :func:`weighted_sums`, :func:`reweighted_sums`, :func:`huber_sums` and :func:`combined_sums`
+    (``mode``), with the count of positive weights; with ``hermitian`` (single-site: ``q = x``) ``Q^H W X`` is
+    Hermitian and only its upper triangle is summed (``A10 = conj(A01)``, real diagonal)."""
     n = d.shape[1]
     a = np.zeros(12)  # Re, Im of A00, A01, A10, A11, b0, b1
+    positive = 0
     for start in range(0, n, SUM_BLOCK):
         s00r = s00i = s01r = s01i = s10r = s10i = s11r = s11i = b0r = b0i = b1r = b1i = 0.0
         for j in range(min(SUM_BLOCK, n - start)):
             i = uintp(start + j)  # unsigned: no negative-index wraparound, so that the loop vectorises
-            if reweight:
+            if mode == _REWEIGHT:  # loop-invariant: the compiler makes one loop of each mode
                 w_lev[i] *= factor[i]
                 w[i] = w0[i] * w_lev[i] * w_rob[i]
+            elif mode == _HUBER:  # as huber_weights, factor holding |r| (left as it is)
+                v = factor[i] / sigma
+                r = k / (v if not v < 1e-300 else 1e-300)
+                r = r if not r > 1.0 else 1.0
+                w_rob[i] = r
+                w[i] = w0[i] * w_lev[i] * r
+            elif mode == _COMBINE:
+                w[i] = w0[i] * w_lev[i] * w_rob[i]
             wi = w[i]
+            positive += wi > 0
             # conj(q_j) w = (qr, -qi) w; times x_k: (qr xr + qi xi) + i (qr xi - qi xr)
             q0r, q0i = wi * np.float64(dq[0, i]), wi * np.float64(dq[1, i])
             q1r, q1i = wi * np.float64(dq[2, i]), wi * np.float64(dq[3, i])
@@ -212,24 +227,45 @@ def _sums(
         for k, s in enumerate((s00r, s00i, s01r, s01i, s10r, s10i, s11r, s11i, b0r, b0i, b1r, b1i)):
             a[k] += s
     z = a[0::2] + 1j * a[1::2]
-    return z[:4].copy().reshape(2, 2), z[4:].copy()
+    return z[:4].copy().reshape(2, 2), z[4:].copy(), positive
 
 
 @njit(**_JIT)
 def weighted_sums(w: np.ndarray, d: np.ndarray, dq: np.ndarray, hermitian: bool) -> tuple[np.ndarray, np.ndarray]:
     """``Q^H W X`` ``(2, 2)`` and ``Q^H W y`` ``(2,)`` (complex128) from the rows ``d`` and ``dq`` (``hermitian``:
     ``dq`` is ``d[:4]``, single-site)."""
-    return _sums(w, d, dq, hermitian, False, w, w, w, w)
+    a, b, _ = _sums(w, d, dq, hermitian, _GIVEN, w, w, w, w, 1.0, 1.0)
+    return a, b
 
 
 @njit(**_JIT)
 def reweighted_sums(
     factor: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray, d: np.ndarray,
     dq: np.ndarray, hermitian: bool,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """``w_lev *= factor`` and ``w = w0 w_lev w_rob`` written in place, and :func:`weighted_sums` of the new ``w``,
-    in one pass."""
-    return _sums(w, d, dq, hermitian, True, factor, w0, w_lev, w_rob)
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """``w_lev *= factor`` and ``w = w0 w_lev w_rob`` written in place, and :func:`weighted_sums` of the new ``w``
+    with the number of its positive weights, in one pass."""
+    return _sums(w, d, dq, hermitian, _REWEIGHT, factor, w0, w_lev, w_rob, 1.0, 1.0)
+
+
+@njit(**_JIT)
+def huber_sums(
+    mag: np.ndarray, sigma: float, k: float, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray,
+    d: np.ndarray, dq: np.ndarray, hermitian: bool,
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """:func:`huber_weights` of the residual magnitudes ``mag`` (``w_rob`` and ``w`` written; ``mag`` left as it
+    is) and :func:`weighted_sums` of the new ``w`` with the number of its positive weights, in one pass."""
+    return _sums(w, d, dq, hermitian, _HUBER, mag, w0, w_lev, w_rob, sigma, k)
+
+
+@njit(**_JIT)
+def combined_sums(
+    w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray, d: np.ndarray, dq: np.ndarray,
+    hermitian: bool,
+) -> tuple[np.ndarray, np.ndarray, int]:  # fmt: skip
+    """``w = w0 w_lev w_rob`` written in place and :func:`weighted_sums` of it with the number of its positive
+    weights, in one pass."""
+    return _sums(w, d, dq, hermitian, _COMBINE, w, w0, w_lev, w_rob, 1.0, 1.0)
 
 
 @njit(**_JIT)

@@ -151,17 +151,6 @@ class _Design:
         """Coefficients and ``Q^H W X`` of the weighted (remote-reference) least-squares problem."""
         return _solved(*kernels.weighted_sums(w, self.d, self.dq, self.hermitian))
 
-    def checked_solve(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`solve`, refused unless more than ``p`` weights are positive.
-
-        Raises
-        ------
-        RegressionError
-            If no more than ``p`` points keep a positive weight.
-        """
-        _check_count(kernels.counts(w, 0.0)[0], self.p)
-        return self.solve(w)
-
     def reweighted_solve(
         self, factor: np.ndarray, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -173,9 +162,34 @@ class _Design:
         RegressionError
             If no more than ``p`` points keep a positive weight.
         """
-        a, b = kernels.reweighted_sums(factor, w0, w_lev, w_rob, w, self.d, self.dq, self.hermitian)
-        _check_count(kernels.counts(w, 0.0)[0], self.p)
-        return _solved(a, b)
+        return _counted(*kernels.reweighted_sums(factor, w0, w_lev, w_rob, w, self.d, self.dq, self.hermitian), self.p)
+
+    def huber_solve(
+        self, mag: np.ndarray, sigma: float, k: float, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray,
+        w: np.ndarray,
+    ) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+        """Huber's weights ``w_rob = min(1, k sigma / |r|)`` of the residual magnitudes ``mag``, ``w = w0 w_lev w_rob``
+        (both written in place), and the coefficients and ``Q^H W X`` of those, in one pass over the points.
+
+        Raises
+        ------
+        RegressionError
+            If no more than ``p`` points keep a positive weight.
+        """
+        sums = kernels.huber_sums(mag, sigma, k, w0, w_lev, w_rob, w, self.d, self.dq, self.hermitian)
+        return _counted(*sums, self.p)
+
+    def combined_solve(
+        self, w0: np.ndarray, w_lev: np.ndarray, w_rob: np.ndarray, w: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``w = w0 w_lev w_rob`` written in place, and the coefficients and ``Q^H W X`` of those, in one pass.
+
+        Raises
+        ------
+        RegressionError
+            If no more than ``p`` points keep a positive weight.
+        """
+        return _counted(*kernels.combined_sums(w0, w_lev, w_rob, w, self.d, self.dq, self.hermitian), self.p)
 
     def hat_diagonal(
         self, w: np.ndarray, a: np.ndarray, out: np.ndarray | None = None, scale: float = 1.0
@@ -217,10 +231,12 @@ def _solved(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise RegressionError("input cross-power is singular (one source polarisation?)") from exc
 
 
-def _check_count(positive: int, p: int) -> None:
-    """:class:`RegressionError` unless more than ``p`` weights are positive (``positive`` of them)."""
+def _counted(a: np.ndarray, b: np.ndarray, positive: int, p: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_solved`, refused with :class:`RegressionError` unless more than ``p`` weights are positive
+    (``positive`` of them)."""
     if positive <= p:
         raise RegressionError("robust weighting left too few data points")
+    return _solved(a, b)
 
 
 def _rayleigh_scale(r: np.ndarray, w: np.ndarray) -> float:
@@ -361,19 +377,25 @@ def regress(
                 sigma = _scale_in_use(u, w0, w_lev, w)
             if sigma <= 0:
                 break
-            # u = |r| / sigma, w_rob = Huber's min(1, k / u) or Thomson's weight, w = w0 w_lev w_rob
-            if huber:
-                kernels.huber_weights(u, sigma, robust.huber_k, w0, w_lev, w_rob, w)
-            else:
+            # w_rob = Huber's min(1, k / u) or Thomson's weight of u = |r| / sigma, w = w0 w_lev w_rob
+            if not huber:
                 np.divide(u, sigma, out=u)
-                kernels.combine(w0, w_lev, thomson_weight(u, chi_res, out=w_rob), w)
-            if robust.leverage and k == 0:  # the hat diagonal into u as n_eff h / p, w_lev times its Thomson weight
+                thomson_weight(u, chi_res, out=w_rob)
+            if not (robust.leverage and k == 0):  # the weights and the weighted sums in one pass
+                c_new, aa = (
+                    design.huber_solve(u, sigma, robust.huber_k, w0, w_lev, w_rob, w)
+                    if huber
+                    else design.combined_solve(w0, w_lev, w_rob, w)
+                )
+            else:  # a stage's start (module notes): the hat diagonal into u as n_eff h / p, w_lev times its weight
+                if huber:
+                    kernels.huber_weights(u, sigma, robust.huber_k, w0, w_lev, w_rob, w)
+                else:
+                    kernels.combine(w0, w_lev, w_rob, w)
                 n_eff = kernels.counts(w, 1e-12 * w.max())[1]
                 h = design.hat_diagonal(w, design.cross(w), out=u, scale=n_eff / p)
                 thomson_weight_far(h, chi_lev, w.view(np.int64))  # w is spent until the solve remakes it
                 c_new, aa = design.reweighted_solve(u, w0, w_lev, w_rob, w)
-            else:
-                c_new, aa = design.checked_solve(w)
             change = np.max(np.abs(c_new - c)) / max(np.max(np.abs(c_new)), 1e-300)
             c = c_new
             if change < robust.tolerance:

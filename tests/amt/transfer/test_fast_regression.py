@@ -173,6 +173,20 @@ def test_building_blocks_equal_the_direct_formulas(remote) -> None:
     np.testing.assert_allclose(design.hat_diagonal(w, a), np.abs(np.diag(hat_matrix)), rtol=1e-10, atol=1e-15)
     u = np.linspace(0, 6, 101)
     assert np.array_equal(thomson_weight(u, 2.5), _ref_thomson(u, 2.5))
+    # the fused passes: the weights written in place, and the solve with them
+    w0, w_lev = rng.uniform(0.5, 1, n) * (rng.uniform(size=n) > 0.1), rng.uniform(0, 1, n)
+    mag, sigma = np.abs(y - x @ coef), 0.3
+    w_rob, w_out = np.empty(n), np.empty(n)
+    coef_h, _ = design.huber_solve(mag, sigma, 1.5, w0, w_lev, w_rob, w_out)
+    np.testing.assert_array_equal(w_rob, np.minimum(1.0, 1.5 / np.maximum(mag / sigma, 1e-300)))
+    np.testing.assert_array_equal(w_out, w0 * w_lev * w_rob)
+    np.testing.assert_allclose(coef_h, _ref_solve(y, x, q, w0 * w_lev * w_rob)[0], rtol=1e-12)
+    w_rob = rng.uniform(0, 1, n)
+    coef_c, _ = design.combined_solve(w0, w_lev, w_rob, w_out)
+    np.testing.assert_array_equal(w_out, w0 * w_lev * w_rob)
+    np.testing.assert_allclose(coef_c, _ref_solve(y, x, q, w0 * w_lev * w_rob)[0], rtol=1e-12)
+    with pytest.raises(RegressionError, match="too few"):
+        design.combined_solve(w0, w_lev, np.where(np.arange(n) < 2, 1.0, 0.0), w_out)
 
 
 @pytest.mark.parametrize("chi", [2.5, 8.2])  # the residual and the leverage cut-offs of a large band
