@@ -190,18 +190,22 @@ def _calibration(run: StationRun, name: str, freqs_hz: np.ndarray) -> np.ndarray
 _CHUNK_SAMPLES = 2048 * 128
 
 
-def _detrended_spectra(part: np.ndarray, starts: np.ndarray, w: np.ndarray, keep: np.ndarray) -> np.ndarray:
-    """``rfft(w * detrend(x))`` at the bins ``keep`` (into the bins without DC) of the windows of ``part``
-    ``(channels, samples)`` that start at the samples ``starts``: ``(windows, channels, bins)`` complex128.
+def _detrended_spectra(
+    part: np.ndarray, starts: np.ndarray, w: np.ndarray, keep: np.ndarray, gain: np.ndarray, out: np.ndarray
+) -> None:
+    """``gain * rfft(w * detrend(x))`` at the bins ``keep`` (into the bins without DC) of the windows of ``part``
+    ``(channels, samples)`` that start at the samples ``starts``, written into ``out`` ``(windows, channels, bins)``
+    (single precision: rounded once); ``gain`` ``(channels, bins)`` scales and calibrates each channel's bins.
 
     ``detrend`` removes each window's least-squares line (``scipy.signal.detrend(type="linear")``). The transform is
     linear, so the line is taken out of the spectrum instead of the samples: ``F(w x) - m F(w) - s F(w t)`` with
-    ``m`` and ``s`` the window's mean and slope. Where few bins are kept (at most ``8 log2 n`` of a window of ``n``:
-    the band plan's bins of the 128-sample windows) the whole map from samples to kept coefficients is one
-    ``n x bins`` matrix (the tapered Fourier kernel less the line's part) and the windows go through it in one
-    matrix product, which costs half the transform, taper and bin selection it replaces; else the transform is
-    taken and the line's part subtracted. The two routes agree to rounding (``tests/amt/transfer/
-    test_spectra_kernels.py``).
+    ``m`` and ``s`` the window's mean and slope. Where few bins are kept (at most ``14 log2 n`` of a window of
+    ``n``: any of a 128-sample window's, 126 of a 512-sample one's) the whole map from samples to kept
+    coefficients is one ``n x bins`` matrix (the tapered Fourier kernel less the line's part, times the channel's
+    gain) and each channel's windows go through it in one matrix product, which costs less than half the
+    transform, taper and bin selection it replaces at 128 samples (the two cost the same at 130 bins of 512
+    samples, measured); else the transform is taken and the line's part subtracted. The two routes agree to
+    rounding (``tests/amt/transfer/test_spectra_kernels.py``).
     """
     n = len(w)
     windows = np.lib.stride_tricks.sliding_window_view(part, n, axis=-1)[:, starts]  # channels, windows, samples
@@ -209,17 +213,18 @@ def _detrended_spectra(part: np.ndarray, starts: np.ndarray, w: np.ndarray, keep
     basis = np.stack([np.full(n, 1.0 / n), t / np.sum(t * t)], axis=1)  # mean and slope of each window
     bins = np.asarray(keep) + 1
     shapes = np.fft.rfft(np.stack([w, w * t]), axis=-1)[:, bins]  # the taper's and the tapered ramp's spectra
-    if len(bins) <= 8 * np.log2(n):
+    if len(bins) <= 14 * np.log2(n):
         kernel = w[:, None] * np.exp(-2j * np.pi * (np.outer(np.arange(n), bins) % n) / n)
         kernel -= basis[:, :1] * shapes[0] + basis[:, 1:] * shapes[1]
         real = np.empty((n, 2 * len(bins)))
-        real[:, 0::2], real[:, 1::2] = kernel.real, kernel.imag
-        spectrum = (windows.reshape(-1, n) @ real).view(np.complex128).reshape(*windows.shape[:2], len(bins))
+        for c in range(len(windows)):
+            real[:, 0::2], real[:, 1::2] = (kernel * gain[c]).real, (kernel * gain[c]).imag
+            out[:, c, :] = (windows[c] @ real).view(np.complex128)
     else:
         line = windows @ basis
         spectrum = np.fft.rfft(windows * w, axis=-1)[..., bins]
         spectrum -= line[..., :1] * shapes[0] + line[..., 1:] * shapes[1]
-    return spectrum.transpose(1, 0, 2)
+        out[:] = (spectrum * gain[:, None, :]).transpose(1, 0, 2)
 
 
 def compute_spectra(
@@ -385,6 +390,7 @@ def _level_spectra(
     divisors = [_calibration(src, name, freqs) for name in names]
     if filters is not None:
         divisors = [d * filter_response(f, freqs, rate) for d, f in zip(divisors, filters, strict=True)]
+    gain = scale / np.stack(divisors)  # per channel and bin: amplitude spectral density, calibrated
     per_part = max(1, _CHUNK_SAMPLES // length)
     i0 = 0
     while i0 < len(starts):  # bounded memory for hour-long 24 kHz records
@@ -400,10 +406,7 @@ def _level_spectra(
                     for c, f in zip(names, filters, strict=True)
                 ]
             )
-        part_coef = (_detrended_spectra(part, part_starts - lo, w, keep) * scale).astype(np.complex64)
-        for c, divisor in enumerate(divisors):  # calibrated in single precision, as the whole level once was
-            part_coef[:, c, :] /= divisor
-        coef[i0:i1] = part_coef
+        _detrended_spectra(part, part_starts - lo, w, keep, gain, coef[i0:i1])
         release(coef)
         i0 = i1
     return Spectra(

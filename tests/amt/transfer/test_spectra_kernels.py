@@ -12,20 +12,22 @@ from amt.spectra.prewhiten import apply_filter_slice, fit_prediction_error_filte
 from amt.spectra.windows import taper
 
 
-@pytest.mark.parametrize("n_bins", [5, 60], ids=["matrix", "transform"])
-def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft(n_bins) -> None:
+@pytest.mark.parametrize(("length", "n_bins"), [(128, 60), (512, 200)], ids=["matrix", "transform"])
+def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft(length, n_bins) -> None:
     rng = np.random.default_rng(4)
-    t = np.arange(1000)
-    part = rng.normal(size=(3, 1000)) + 2.5 * t + rng.normal(size=(3, 1)) * 4e4  # a large offset and trend
-    starts = np.array([0, 96, 192, 500, 872])
-    w = taper("hann", 128)
-    keep = np.sort(rng.choice(63, n_bins, replace=False))  # 5 bins go through the matrix, 60 the transform
-    blocks = np.stack([part[:, s : s + 128] for s in starts])  # windows, channels, samples
-    reference = np.fft.rfft(scipy.signal.detrend(blocks, axis=-1, type="linear") * w, axis=-1)[..., keep + 1]
-    got = _detrended_spectra(part, starts, w, keep)
-    assert got.shape == (5, 3, n_bins)
-    # rounding of the offset (4e4 x 128 samples x 1e-16), far below the complex64 the coefficients are kept in
-    assert np.max(np.abs(got - reference)) / np.max(np.abs(reference)) < 1e-9
+    t = np.arange(2000)
+    part = rng.normal(size=(3, 2000)) + 2.5 * t + rng.normal(size=(3, 1)) * 4e4  # a large offset and trend
+    starts = np.array([0, 96, 192, 500, 1400])
+    w = taper("hann", length)
+    keep = np.sort(rng.choice(length // 2 - 1, n_bins, replace=False))  # through the matrix, through the transform
+    blocks = np.stack([part[:, s : s + length] for s in starts])  # windows, channels, samples
+    gain = rng.normal(size=(3, n_bins)) + 1j * rng.normal(size=(3, n_bins))  # per channel and bin
+    detrended = scipy.signal.detrend(blocks, axis=-1, type="linear")
+    reference = np.fft.rfft(detrended * w, axis=-1)[..., keep + 1] * gain
+    got = np.zeros((5, 3, n_bins), np.complex64)
+    _detrended_spectra(part, starts, w, keep, gain, got)
+    # single precision (the offset's rounding, 4e4 x 128 samples x 1e-16, is far below it)
+    assert np.max(np.abs(got - reference) / np.abs(reference)) < 1e-6
 
 
 def test_prediction_error_filter_equals_yule_walker_from_the_full_autocorrelation() -> None:
