@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from obspy import UTCDateTime
 
 import amt.io
 from amt.deadband import CompensationResult, DeadBandError, compensate, detect_events
@@ -34,7 +33,7 @@ from amt.io.chunked import ChunkedRun
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
 from amt.record import MAGNETIC, Station, StationRun
-from amt.sferic.catalogue import SfericEvent, SfericEventTable, read_events_csv, write_events_csv
+from amt.sferic.catalogue import SfericEventTable, read_events_csv, write_events_csv
 from amt.transfer import process_station
 from shared.atomic import atomic_paths, write_json_atomic
 
@@ -337,15 +336,5 @@ def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]
             doc = {"station": stem, "record": str(Path(source).resolve()) if source else None, "mode": result.mode}
             write_json_atomic(paths[f"{prefix}json"], {**doc, "frequencies": summary(tf)})
         if events is not None:
-            write_events_csv(paths["events"], table_events(events))
+            write_events_csv(paths["events"], events)
     return targets
-
-
-def table_events(table: SfericEventTable) -> list[SfericEvent]:
-    """The events of ``table`` as :class:`~amt.sferic.catalogue.SfericEvent` (amplitude NaN: a table has none)."""
-    return [
-        SfericEvent(UTCDateTime(a), UTCDateTime(b), UTCDateTime(p), float(q), float("nan"), float(az))
-        for a, b, p, q, az in zip(
-            table.start_s, table.end_s, table.peak_s, table.probability, table.azimuth_deg, strict=True
-        )
-    ]

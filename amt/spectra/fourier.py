@@ -208,7 +208,7 @@ def _detrended_spectra(
     rounding (``tests/amt/transfer/test_spectra_kernels.py``).
     """
     n = len(w)
-    windows = np.lib.stride_tricks.sliding_window_view(part, n, axis=-1)[:, starts]  # channels, windows, samples
+    windows = np.lib.stride_tricks.sliding_window_view(np.asarray(part, dtype=np.float64), n, axis=-1)[:, starts]
     t = np.arange(n) - (n - 1) / 2.0
     basis = np.stack([np.full(n, 1.0 / n), t / np.sum(t * t)], axis=1)  # mean and slope of each window
     bins = np.asarray(keep) + 1
@@ -220,11 +220,15 @@ def _detrended_spectra(
         for c in range(len(windows)):
             real[:, 0::2], real[:, 1::2] = (kernel * gain[c]).real, (kernel * gain[c]).imag
             out[:, c, :] = (windows[c] @ real).view(np.complex128)
-    else:
+    else:  # in place where it can be: the windows are this function's own copy
         line = windows @ basis
-        spectrum = np.fft.rfft(windows * w, axis=-1)[..., bins]
-        spectrum -= line[..., :1] * shapes[0] + line[..., 1:] * shapes[1]
-        out[:] = (spectrum * gain[:, None, :]).transpose(1, 0, 2)
+        windows *= w
+        spectrum = np.fft.rfft(windows, axis=-1)
+        consecutive = np.all(np.diff(bins) == 1)
+        spectrum = spectrum[..., bins[0] : bins[-1] + 1] if consecutive else spectrum[..., bins]
+        spectrum -= line @ shapes
+        spectrum *= gain[:, None, :]
+        out[:] = spectrum.transpose(1, 0, 2)
 
 
 def compute_spectra(

@@ -12,7 +12,9 @@ from amt.spectra.prewhiten import apply_filter_slice, fit_prediction_error_filte
 from amt.spectra.windows import taper
 
 
-@pytest.mark.parametrize(("length", "n_bins"), [(128, 60), (512, 200)], ids=["matrix", "transform"])
+@pytest.mark.parametrize(
+    ("length", "n_bins"), [(128, 60), (512, 200), (512, 254)], ids=["matrix", "transform", "transform_consecutive"]
+)
 def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft(length, n_bins) -> None:
     rng = np.random.default_rng(4)
     t = np.arange(2000)
@@ -20,6 +22,8 @@ def test_spectra_of_detrended_windows_equal_scipy_detrend_then_numpy_rfft(length
     starts = np.array([0, 96, 192, 500, 1400])
     w = taper("hann", length)
     keep = np.sort(rng.choice(length // 2 - 1, n_bins, replace=False))  # through the matrix, through the transform
+    if n_bins == 254:
+        keep = np.arange(1, 255)  # consecutive: taken as a slice
     blocks = np.stack([part[:, s : s + length] for s in starts])  # windows, channels, samples
     gain = rng.normal(size=(3, n_bins)) + 1j * rng.normal(size=(3, n_bins))  # per channel and bin
     detrended = scipy.signal.detrend(blocks, axis=-1, type="linear")
