@@ -155,6 +155,7 @@ def _probabilities(
         with torch.inference_mode():
             yield 0, torch.sigmoid(model(torch.from_numpy(padded)[None]))[0, :n].numpy(), x
         return
+    frozen = detector.frozen(window)  # every batch below holds windows of this length
     for b in range(0, len(starts), BATCH):
         group = starts[b : b + BATCH]
         first, last = int(group[0]), min(int(group[-1]) + window, n)
@@ -164,7 +165,7 @@ def _probabilities(
             seg = (x[:, s - first : min(s + window, n) - first] / scale).astype(np.float32)
             inp[j, :, : seg.shape[1]] = seg
         with torch.inference_mode():
-            prob = torch.sigmoid(model(torch.from_numpy(inp))).numpy()
+            prob = torch.sigmoid(frozen(torch.from_numpy(inp))).numpy()
         for s, p in zip(group, prob, strict=True):
             lo, hi = kept(int(s), n, window, margin)
             yield int(s) + lo, p[lo:hi], x[:, s + lo - first : s + hi - first]

@@ -17,7 +17,7 @@ probability that such a candidate is a sferic) where the checkpoint carries one,
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,7 @@ from amt.record import RecordError, StationRun
 from amt.sferic.calibration import Calibration, candidate_peaks
 from amt.sferic.catalogue import SfericEvent, event_peaks
 from amt.sferic.events import runs
+from amt.sferic.frozen import freeze_for_length
 from amt.sferic.model import SfericUNet
 from amt.sferic.preprocess import highpass, robust_scale
 from amt.sferic.stalta import StaLta
@@ -110,6 +111,14 @@ class SfericDetector:
         self.event_threshold = max(self.threshold, float(threshold if event_threshold is None else event_threshold))
         self.min_gap_s, self.window, self.margin, self.fast_margin = min_gap_s, window, margin, fast_margin
         self.fast_proposer = fast_proposer
+        self._frozen: tuple[int, Callable[[torch.Tensor], torch.Tensor]] | None = None
+
+    def frozen(self, length: int) -> Callable[[torch.Tensor], torch.Tensor]:
+        """The model for inputs of exactly ``length`` samples, traced and frozen (:mod:`amt.sferic.frozen`: the
+        same outputs, less CPU); made at the first call for a length and kept (the weights as they were then)."""
+        if self._frozen is None or self._frozen[0] != length:
+            self._frozen = (length, freeze_for_length(self.model, len(self.channels), length))
+        return self._frozen[1]
 
     @classmethod
     def from_checkpoint(cls, path: str | Path | None = None, **kw) -> SfericDetector:
