@@ -33,6 +33,7 @@ Usage::
 
     python -m benchmarks.amt_pipeline                  # 10 minutes
     python -m benchmarks.amt_pipeline --minutes 1      # a quick look
+    python -m benchmarks.amt_pipeline --repeats 3      # the fastest of 3 runs of each step, taken in turn
     python -m benchmarks.amt_pipeline --minutes 2 --steps floor,conventional --baseline /tmp/base
 """
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -210,7 +212,12 @@ def main() -> None:
     ap.add_argument("--baseline", type=Path,
                     help="Another tree (e.g. a git archive of an older commit): each step but the floor also runs "
                          "with it first on PYTHONPATH, right before this tree's run.")
+    ap.add_argument("--repeats", type=int, default=1,
+                    help="Runs of every step, taken in turn (all steps once, then again): the fastest CPU and wall "
+                         "time of each and its largest peak RSS are reported (default 1).")
     a = ap.parse_args()
+    if a.repeats < 1:
+        ap.error(f"--repeats {a.repeats}: at least 1")
     if a.baseline is not None and not (a.baseline / "amt").is_dir():
         ap.error(f"--baseline {a.baseline}: no amt/ there")
     with tempfile.TemporaryDirectory(prefix="amt_pipeline_") as tmp:
@@ -226,22 +233,28 @@ def main() -> None:
         measure([sys.executable, "-c", WARM], HERE)
         if a.baseline is not None:  # a baseline with compiled kernels compiles them here, not in its first step
             measure([sys.executable, "-c", WARM], a.baseline)
-        rows, same = {}, {}
-        for name in a.steps.split(","):
-            if a.baseline is not None and name != "floor":
-                rows[f"{name} (baseline)"] = measure(commands[name], a.baseline)
-                if name in ("conventional", "compensated") and Path(f"{tmp}/{name[:4]}").is_dir():  # kept, compared
-                    os.replace(f"{tmp}/{name[:4]}", f"{tmp}/{name[:4]}-baseline")
-            rows[name] = measure(commands[name], HERE)
-            if a.baseline is not None and name in ("conventional", "compensated"):
-                same[name] = same_results(Path(f"{tmp}/{name[:4]}"), Path(f"{tmp}/{name[:4]}-baseline"))
+        runs: dict[str, list[tuple[float, float, float]]] = {}
+        same = {}
+        for _ in range(a.repeats):  # in turn, so that a slow spell of a shared machine falls on every step alike
+            for name in a.steps.split(","):
+                if a.baseline is not None and name != "floor":
+                    runs.setdefault(f"{name} (baseline)", []).append(measure(commands[name], a.baseline))
+                    if name in ("conventional", "compensated") and Path(f"{tmp}/{name[:4]}").is_dir():  # compared
+                        shutil.rmtree(f"{tmp}/{name[:4]}-baseline", ignore_errors=True)
+                        os.replace(f"{tmp}/{name[:4]}", f"{tmp}/{name[:4]}-baseline")
+                runs.setdefault(name, []).append(measure(commands[name], HERE))
+                if a.baseline is not None and name in ("conventional", "compensated"):
+                    same[name] = same_results(Path(f"{tmp}/{name[:4]}"), Path(f"{tmp}/{name[:4]}-baseline"))
+                    shutil.rmtree(f"{tmp}/{name[:4]}")
+        rows = {k: (min(r[0] for r in v), min(r[1] for r in v), max(r[2] for r in v)) for k, v in runs.items()}
     floor = rows.get("floor", (float("nan"),))[0]
     for m in sorted({a.minutes, 10.0, 60.0}):
         total, band = coefficient_floor_mib(m)
         print(f"{m:g} min: Fourier coefficients of every window in the band plan (complex64, 5 channels) "
               f"{total:.0f} MiB in all, {band:.0f} MiB for the largest band; the compensated estimate's "
               f"long windows {compensated_coefficients_mib(m):.0f} MiB")
-    print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread)")
+    print(f"amt process on {a.minutes:g} min of 5-channel 24 kHz MTH5 (one process per step, BLAS on one thread; "
+          f"fastest of {a.repeats})")
     print("| step | CPU s | x floor | wall s | x real time | peak RSS (MiB) |")
     print("|---|---|---|---|---|---|")
     for name, (cpu, wall, rss) in rows.items():
