@@ -72,11 +72,10 @@ def process(
     key_path: Path | None,
 ) -> None:
     """Estimate the transfer function of RECORD and write an EDI and a JSON summary."""
-    # the chain loads mt_metadata, torch and the CNN: imported here so that `amt --help` stays fast, and at once
+    # the chain loads mt_metadata, torch and the CNN: imported here so that `amt --help` stays fast
     from amt.pipeline.preload import preload
 
-    needs_cnn = mode != "conventional" and detections is None
-    preload("amt.pipeline.process", "amt.io.transfer_functions", *(["amt.sferic.inference"] if needs_cnn else []))
+    preload("amt.pipeline.process")  # numpy, scipy, obspy, numba: frozen as torch and mt_metadata are later
     from amt.pipeline.process import process_record, write_outputs
 
     if mode == "conventional" and (detections is not None or dead_band is not None):

@@ -1,11 +1,12 @@
-"""The heavy modules of a processing run, imported up front with the garbage collector paused, then frozen.
+"""The heavy modules of a processing run imported with the garbage collector paused, then frozen.
 
-A run of ``amt process`` imports torch (the sferic CNN) and mt_metadata with pydantic (the EDI writer), some
-millions of Python objects that live to the end. Imported part way through the run, they trigger full
+A run of ``amt process`` imports torch (the sferic CNN) and mt_metadata with pydantic (the EDI writer) where it
+first needs them (late: the arrays of the conventional estimate are gone by then, so they do not add to its peak
+memory), some millions of Python objects that live to the end. Imported as they were, they triggered full
 collections, each of which traverses every object: on a 10-minute record (``benchmarks.amt_pipeline``) 9 full
-collections cost 1.2 s of CPU. Imported with the collector paused and then moved to the permanent generation
-(:func:`gc.freeze`, meant for objects that live as long as the process), they are never traversed again: 0.3 s of
-collection in all. Nothing is imported that the run would not import anyway.
+collections cost 1.2 s of CPU. Imported with the collector paused, then, after one collection of the garbage the
+import left, moved to the permanent generation (:func:`gc.freeze`, meant for objects that live as long as the
+process), they are never traversed again.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ import importlib
 
 
 def preload(*modules: str) -> None:
-    """Import ``modules`` with the collector paused, then freeze every object alive (the collector resumes)."""
+    """Import ``modules`` with the collector paused, collect once, then freeze every object alive (the collector
+    resumes)."""
     gc.disable()
     try:
         for name in modules:
             importlib.import_module(name)
     finally:
+        gc.collect()  # the imports' own garbage goes once, not frozen with them (100 MiB of it, measured)
         gc.freeze()
         gc.enable()

@@ -32,6 +32,7 @@ from amt.deadband import CompensationResult, DeadBandError, compensate, detect_e
 from amt.io.chunked import ChunkedRun
 from amt.mt import TransferFunction, apparent_resistivity, phase_deg
 from amt.pipeline import MODES
+from amt.pipeline.preload import preload
 from amt.record import MAGNETIC, Station, StationRun
 from amt.sferic.catalogue import SfericEventTable, read_events_csv, write_events_csv
 from amt.transfer import process_station
@@ -213,6 +214,7 @@ def detect_station(station: Station, detector: SfericDetector | None = None) -> 
 
 def _shipped_cnn() -> SfericDetector | None:
     """The shipped sferic CNN, or None where it cannot load (as ``detect_events(..., "auto")`` decides)."""
+    preload("amt.sferic.inference")  # torch: its objects frozen, never traversed by the collector again
     from amt.sferic.inference import SfericDetector
 
     try:
@@ -314,7 +316,8 @@ def write_outputs(result: ProcessResult, out_dir: str | Path) -> dict[str, Path]
     dict
         ``"edi"``, ``"json"`` (and ``"conventional edi"``, ``"conventional json"``, ``"events"``) -> path written.
     """
-    from amt.io.transfer_functions import write_transfer_function  # mt_metadata (seconds): only when writing
+    preload("amt.io.transfer_functions")  # mt_metadata (seconds): only when writing; its objects frozen
+    from amt.io.transfer_functions import write_transfer_function
 
     out = Path(out_dir)
     stem = result.station
