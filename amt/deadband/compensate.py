@@ -180,16 +180,16 @@ def _event_windows(s: Spectra, events: SfericEventTable) -> tuple[np.ndarray, li
     """Per window: highest probability of an overlapping event (0 if none) and the indices of those events."""
     order = np.argsort(s.window_start_s, kind="stable")
     starts = s.window_start_s[order]
-    prob = np.zeros(s.n_windows)
-    held: list[list[int]] = [[] for _ in range(s.n_windows)]
     dur = s.window_duration_s
     lo = np.searchsorted(starts, events.start_s - dur, side="right")
-    hi = np.searchsorted(starts, events.end_s, side="left")
-    for k, (a, b) in enumerate(zip(lo, hi, strict=True)):
-        for w in order[a:b]:
-            prob[w] = max(prob[w], events.probability[k])
-            held[w].append(k)
-    return prob, [np.asarray(h, dtype=int) for h in held]
+    count = np.maximum(np.searchsorted(starts, events.end_s, side="left") - lo, 0)  # windows each event overlaps
+    event = np.repeat(np.arange(len(lo)), count)  # one entry per (event, window) pair, events in order
+    window = order[np.repeat(lo - np.cumsum(count) + count, count) + np.arange(count.sum())]
+    prob = np.zeros(s.n_windows)
+    np.maximum.at(prob, window, events.probability[event])
+    by_window = np.lexsort((event, window))  # per window, its events in order
+    held = np.split(event[by_window], np.searchsorted(window[by_window], np.arange(1, s.n_windows)))
+    return prob, held
 
 
 def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:
