@@ -189,7 +189,7 @@ def _event_windows(s: Spectra, events: SfericEventTable) -> tuple[np.ndarray, li
     np.maximum.at(prob, window, events.probability[event])
     by_window = np.lexsort((event, window))  # per window, its events in order
     held = np.split(event[by_window], np.searchsorted(window[by_window], np.arange(1, s.n_windows)))
-    return prob, held
+    return prob, held if s.n_windows else []
 
 
 def _matched_remote(local: Spectra, remote: Spectra) -> Spectra:

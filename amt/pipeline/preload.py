@@ -13,16 +13,22 @@ from __future__ import annotations
 
 import gc
 import importlib
+import sys
 
 
 def preload(*modules: str) -> None:
     """Import ``modules`` with the collector paused, collect once, then freeze every object alive (the collector
-    resumes)."""
+    as it was before). Nothing happens where every module is imported already: a process that runs many records
+    (a survey worker) freezes once per module, at its first import, not once per record."""
+    if all(name in sys.modules for name in modules):
+        return
+    enabled = gc.isenabled()
     gc.disable()
     try:
         for name in modules:
             importlib.import_module(name)
     finally:
-        gc.collect()  # the imports' own garbage goes once, not frozen with them (100 MiB of it, measured)
+        gc.collect()  # the imports' own garbage goes once, not frozen with them
         gc.freeze()
-        gc.enable()
+        if enabled:
+            gc.enable()

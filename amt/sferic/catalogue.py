@@ -165,9 +165,17 @@ def write_events_csv(path: str | Path, events: SfericEventTable | Iterable[Sferi
     numbers as ``format`` does.
 
     Returns the path (:func:`shared.atomic.write_bytes_atomic`).
+
+    Raises
+    ------
+    SfericEventsError
+        If a table holds a time that is not finite (nothing is written).
     """
     if isinstance(events, SfericEventTable):
-        times = [np.round(getattr(events, k) * 1e9).astype(np.int64) for k in ("start_s", "end_s", "peak_s")]
+        seconds = [getattr(events, k) for k in ("start_s", "end_s", "peak_s")]
+        if not all(np.all(np.isfinite(t)) for t in seconds):
+            raise SfericEventsError(f"{path}: events ({events.source}) with a time that is not finite")
+        times = [np.round(t * 1e9).astype(np.int64) for t in seconds]
         numbers = (events.probability, np.full(len(events), np.nan), events.azimuth_deg)
     else:
         ev = list(events)

@@ -9,12 +9,14 @@ Robust estimation is iteratively reweighted least squares in three parts:
 1. leverage control: weights from the normalised hat-matrix diagonal ``y_i = n h_i / p`` (a spike on H is a
    leverage point that an M-estimate on residuals alone does not bound; Chave & Thomson 2003, 2004), accumulated
    as a product, updated at the first iteration of the Huber and of the redescending stage and held within each
-   (each stage is then an ordinary reweighting that converges). Updated at every iteration instead, the product
+   (each stage then reweights with its leverage weights fixed). Updated at every iteration instead, the product
    does not converge where H is heavy-tailed (AMT sferics): every cut raises the hat diagonal of the points left,
    and the next layer of the tail is cut. On a 10-minute 24 kHz record with 20 storm sferics/s (the benchmark
    record of ``benchmarks.amt_pipeline``) 15 of the 159 Huber stages ended at the iteration cap, the estimate
    depended on that cap (Zxy at 9.5 kHz off the analytic truth by 1.3, 20 and 43 % at 10, 20 and 40
-   iterations) and its estimate took 1.7 x the CPU (15.4 against 8.8 s);
+   iterations) and its estimate took 1.7 x the CPU (15.4 against 8.8 s). Held, the estimate no longer depends on
+   the cap outside the dead band's weak signal (``tests/amt/transfer/test_convergence.py``); inside it the
+   redescending stage can still move by a few per cent;
 2. a Huber M-estimate (``k = 1.5`` robust scale units; Egbert & Booker 1986), the scale re-estimated from the
    median absolute residual at every iteration;
 3. a redescending stage with Thomson's weight ``exp(exp(-chi^2)) exp(-exp(chi (u - chi)))``, ``chi`` the

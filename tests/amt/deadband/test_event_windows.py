@@ -38,3 +38,10 @@ def test_event_windows_equal_the_event_by_event_loop(shuffled, n_events) -> None
     np.testing.assert_array_equal(prob, want_prob)
     assert len(held) == 3000 and all(np.array_equal(a, b) for a, b in zip(held, want_held, strict=True))
     assert n_events == 0 or sum(len(h) for h in held) > n_events  # events span several windows
+
+
+def test_no_windows_hold_no_events() -> None:
+    s = SimpleNamespace(window_start_s=np.zeros(0), n_windows=0, window_duration_s=0.021)
+    events = SfericEventTable(np.array([1.0]), np.array([1.01]), np.array([1.005]), np.array([0.9]), np.array([10.0]))
+    prob, held = _event_windows(s, events)
+    assert prob.shape == (0,) and held == []

@@ -13,6 +13,7 @@ from amt.sferic.catalogue import (
     CSV_COLUMNS,
     ISO_FORMAT,
     SfericEvent,
+    SfericEventsError,
     SfericEventTable,
     read_events_csv,
     write_events_csv,
@@ -62,3 +63,8 @@ def test_events_and_their_table_write_what_a_row_by_row_writer_writes(events, tm
     back = read_events_csv(tmp_path / "list.csv")
     np.testing.assert_allclose(back.start_s, [e.start.timestamp for e in events], rtol=0, atol=1e-6)
     assert write_events_csv(tmp_path / "none.csv", []).read_text() == ",".join(CSV_COLUMNS) + "\n"
+    bad = SfericEventTable(table.start_s.copy(), table.end_s, table.peak_s, table.probability, table.azimuth_deg)
+    bad.start_s[3] = np.nan
+    with pytest.raises(SfericEventsError, match="not finite"):
+        write_events_csv(tmp_path / "bad.csv", bad)
+    assert not (tmp_path / "bad.csv").exists()
