@@ -218,7 +218,8 @@ def _detrended_spectra(
         kernel -= basis[:, :1] * shapes[0] + basis[:, 1:] * shapes[1]
         real = np.empty((n, 2 * len(bins)))
         for c in range(len(windows)):
-            real[:, 0::2], real[:, 1::2] = (kernel * gain[c]).real, (kernel * gain[c]).imag
+            channel = kernel * gain[c]
+            real[:, 0::2], real[:, 1::2] = channel.real, channel.imag
             out[:, c, :] = (windows[c] @ real).view(np.complex128)
     else:  # in place where it can be: the windows are this function's own copy
         line = windows @ basis
